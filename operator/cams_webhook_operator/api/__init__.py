@@ -1,0 +1,33 @@
+"""The PhoneWebhook API: the pydantic models are the contract, and the CRD is generated from them."""
+
+from cams_webhook_operator.api.models import (
+    API_VERSION,
+    CATEGORY,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAME,
+    SINGULAR,
+    VERSION,
+    Condition,
+    PhoneWebhook,
+    PhoneWebhookSpec,
+    PhoneWebhookStatus,
+    SecretReference,
+)
+
+__all__ = [
+    "API_VERSION",
+    "CATEGORY",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "SHORT_NAME",
+    "SINGULAR",
+    "VERSION",
+    "Condition",
+    "PhoneWebhook",
+    "PhoneWebhookSpec",
+    "PhoneWebhookStatus",
+    "SecretReference",
+]

@@ -1,0 +1,236 @@
+"""Spec and status of a PhoneWebhook.
+
+Every validation rule lives here twice on purpose: as a Python validator (so the operator never acts on
+an object the API server would refuse, e.g. one stored before a rule was tightened) and as a CEL rule in
+`json_schema_extra` (so the API server refuses bad manifests with the same message). The CRD in `crds/`
+is generated from these models by `python -m cams_webhook_operator.api.crd`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "camswebhook.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "PhoneWebhook"
+PLURAL = "phonewebhooks"
+SINGULAR = "phonewebhook"
+SHORT_NAME = "pwh"
+CATEGORY = "cams"
+
+PHONE_NUMBER_PATTERN = r"^[1-9][0-9]{5,14}$"
+PHONE_NUMBER_MESSAGE = (
+    "phoneNumber must be the number in international format: digits only, starting with the country code, "
+    "no '+', spaces or dashes (for example 8613800001234)"
+)
+CUST_SPACE_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+CUST_SPACE_ID_MESSAGE = "custSpaceId must be the CAMS space ID: letters, digits, '.', '_' or '-' only"
+URL_MAX_LENGTH = 1024
+URL_MESSAGE = "must be an absolute http:// or https:// URL with a host, for example https://example.com/cams"
+SECRET_NAMESPACE_MESSAGE = (
+    "credentialsSecretRef.namespace is not allowed: a PhoneWebhook may only use a Secret in its own "
+    "namespace; remove the field and create the Secret next to the PhoneWebhook"
+)
+
+
+def _immutable(field: str) -> dict[str, Any]:
+    return {
+        "rule": "self == oldSelf",
+        "message": f"{field} is immutable: changing it would silently abandon the old number's webhook; "
+        "delete this PhoneWebhook and create a new one instead",
+    }
+
+
+def _url_rule(field: str) -> dict[str, Any]:
+    return {
+        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
+        "message": f"{field} {URL_MESSAGE}",
+    }
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class SecretReference(_CamelModel):
+    """A Secret in the PhoneWebhook's own namespace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a Secret in the same namespace as this PhoneWebhook, with the keys "
+        "accessKeyId and accessKeySecret, and securityToken when the key is an STS temporary credential.",
+    )
+    # Declared only to be refused with a message a person understands; without it a namespace would be
+    # pruned silently or refused as an "unknown field" with no reason given.
+    namespace: str | None = Field(
+        default=None,
+        description="Not supported: the Secret must be in the PhoneWebhook's own namespace.",
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": "false", "message": SECRET_NAMESPACE_MESSAGE}]
+        },
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _no_namespace(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(SECRET_NAMESPACE_MESSAGE)
+        return value
+
+
+class PhoneWebhookSpec(_CamelModel):
+    """The webhook configuration wanted in CAMS for one WhatsApp/Viber business number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cust_space_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="CAMS space ID (CustSpaceId) that owns the phone number; for ISV sub-clients, "
+        "the sub-client's space ID. Immutable.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches('{CUST_SPACE_ID_PATTERN}')", "message": CUST_SPACE_ID_MESSAGE},
+                _immutable("custSpaceId"),
+            ]
+        },
+    )
+    phone_number: str = Field(
+        min_length=1,
+        max_length=15,
+        description="The business phone number with country code, digits only (E.164 without '+'), "
+        "for example 8613800001234. Immutable.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches('{PHONE_NUMBER_PATTERN}')", "message": PHONE_NUMBER_MESSAGE},
+                _immutable("phoneNumber"),
+            ]
+        },
+    )
+    status_callback_url: str | None = Field(
+        default=None,
+        max_length=URL_MAX_LENGTH,
+        description="HTTP(S) URL that CAMS calls with message status reports (StatusCallbackUrl). "
+        "Unset leaves the value in CAMS unchanged.",
+        json_schema_extra={"x-kubernetes-validations": [_url_rule("statusCallbackUrl")]},
+    )
+    up_callback_url: str | None = Field(
+        default=None,
+        max_length=URL_MAX_LENGTH,
+        description="HTTP(S) URL that CAMS calls with inbound (upstream) messages (UpCallbackUrl). "
+        "Unset leaves the value in CAMS unchanged.",
+        json_schema_extra={"x-kubernetes-validations": [_url_rule("upCallbackUrl")]},
+    )
+    http_flag: bool | None = Field(
+        default=None,
+        description="Whether CAMS delivers receipts over HTTP (HttpFlag Y/N). A boolean, not a string: "
+        "write true or false. Unset leaves the value in CAMS unchanged.",
+    )
+    queue_flag: bool | None = Field(
+        default=None,
+        description="Whether CAMS delivers receipts through a message queue (QueueFlag Y/N). A boolean, "
+        "not a string: write true or false. Unset leaves the value in CAMS unchanged.",
+    )
+    credentials_secret_ref: SecretReference | None = Field(
+        default=None,
+        description="Secret with the Alibaba Cloud credentials to call CAMS with. Unset: the operator's own "
+        "credentials are used.",
+    )
+
+    @field_validator("phone_number")
+    @classmethod
+    def _phone_number_format(cls, value: str) -> str:
+        if not re.fullmatch(PHONE_NUMBER_PATTERN, value):
+            raise ValueError(PHONE_NUMBER_MESSAGE)
+        return value
+
+    @field_validator("cust_space_id")
+    @classmethod
+    def _cust_space_id_format(cls, value: str) -> str:
+        if not re.fullmatch(CUST_SPACE_ID_PATTERN, value):
+            raise ValueError(CUST_SPACE_ID_MESSAGE)
+        return value
+
+    @field_validator("status_callback_url", "up_callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(URL_MESSAGE)
+        return value
+
+
+ConditionType = Literal["Ready", "Reconciling", "Stalled"]
+
+
+class Condition(_CamelModel):
+    """A condition in the Kubernetes convention (metav1.Condition)."""
+
+    type: ConditionType = Field(description="Ready, Reconciling or Stalled.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="Why the condition has this status, in CamelCase.")
+    message: str = Field(description="What happened, for a person.")
+    last_transition_time: datetime = Field(description="When the status of this condition last changed.")
+    observed_generation: int = Field(description="The metadata.generation this condition was computed for.")
+
+
+class PhoneWebhookStatus(_CamelModel):
+    """What the operator observed and did; written only by the operator."""
+
+    observed_generation: int = Field(
+        default=-1,
+        description="The metadata.generation the operator last processed. -1 until it has seen the object, "
+        "so GitOps tools never judge a new object healthy too early.",
+    )
+    code: str | None = Field(
+        default=None, description="Code of CAMS's answer to the last call (OK means success)."
+    )
+    message: str | None = Field(default=None, description="Message of CAMS's answer to the last call.")
+    request_id: str | None = Field(default=None, description="RequestId of the last CAMS call.")
+    access_denied_detail: str | None = Field(
+        default=None,
+        description="AccessDeniedDetail of CAMS's answer, when it refused for lack of permission.",
+    )
+    last_sync_time: datetime | None = Field(default=None, description="When CAMS last accepted this spec.")
+    last_attempt_time: datetime | None = Field(
+        default=None, description="When the operator last called CAMS for this object."
+    )
+    next_attempt_time: datetime | None = Field(
+        default=None, description="When the operator will try again, while it is retrying."
+    )
+    applied_fingerprint: str | None = Field(
+        default=None,
+        description="Digest of the spec and account that CAMS last accepted; the operator calls CAMS only "
+        "when the current one differs.",
+    )
+    failed_fingerprint: str | None = Field(
+        default=None,
+        description="Digest of the spec and account that CAMS last refused for good; not retried hot.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Reconciling and Stalled, as kstatus, Flux and Argo CD read them.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class PhoneWebhook(_CamelModel):
+    """The webhooks (status-report URL, inbound-message URL and delivery flags) of one CAMS phone number."""
+
+    spec: PhoneWebhookSpec = Field(description="The webhook configuration wanted in CAMS.")
+    status: PhoneWebhookStatus = Field(
+        default_factory=PhoneWebhookStatus,
+        description="What the operator observed and did.",
+    )

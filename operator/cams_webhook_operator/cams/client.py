@@ -1,0 +1,136 @@
+"""The async CAMS client: builds, signs and sends RPC calls, and classifies what comes back."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify, no_answer
+from cams_webhook_operator.cams.signing import (
+    DATE_FORMAT,
+    RequestToSign,
+    canonical_query_string,
+    sign_headers,
+)
+
+API_VERSION = "2020-06-06"
+UPDATE_PHONE_WEBHOOK = "UpdatePhoneWebhook"
+QUERY_PHONE_NUMBERS = "QueryChatappPhoneNumbers"
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else ("Y" if value else "N")
+
+
+@dataclass(frozen=True)
+class WebhookUpdate:
+    """The parameters of one UpdatePhoneWebhook call. None leaves a value in CAMS as it is."""
+
+    cust_space_id: str
+    phone_number: str
+    status_callback_url: str | None = None
+    up_callback_url: str | None = None
+    http_flag: bool | None = None
+    queue_flag: bool | None = None
+
+    def query(self) -> dict[str, str]:
+        params = {
+            "CustSpaceId": self.cust_space_id,
+            "PhoneNumber": self.phone_number,
+            "StatusCallbackUrl": self.status_callback_url,
+            "UpCallbackUrl": self.up_callback_url,
+            "HttpFlag": _flag(self.http_flag),
+            "QueueFlag": _flag(self.queue_flag),
+        }
+        return {name: value for name, value in params.items() if value is not None}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _answer_of(response: httpx.Response) -> Answer:
+    body: Any
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return None if value is None else str(value)
+
+    return Answer(
+        http_status=response.status_code,
+        code=text("Code"),
+        message=text("Message"),
+        request_id=text("RequestId"),
+        access_denied_detail=text("AccessDeniedDetail"),
+    )
+
+
+class CamsClient:
+    """One client per operator: it holds the connection pool. Credentials are passed per call, since each
+    PhoneWebhook may name its own Secret."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        timeout_seconds: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        nonce: Callable[[], str] = lambda: secrets.token_hex(16),
+    ) -> None:
+        self._endpoint = httpx.URL(endpoint)
+        self._host = self._endpoint.netloc.decode("ascii")
+        self._clock = clock
+        self._nonce = nonce
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds),
+            transport=transport,
+            # No retries below us: retrying is the controller's job, through the flow limiter.
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, action: str, params: Mapping[str, str], credentials: Credentials) -> Outcome:
+        """Send one signed RPC call and classify the answer. Never raises for network trouble."""
+        headers = {
+            "host": self._host,
+            "x-acs-action": action,
+            "x-acs-version": API_VERSION,
+            "x-acs-date": self._clock().strftime(DATE_FORMAT),
+            "x-acs-signature-nonce": self._nonce(),
+            "accept": "application/json",
+        }
+        if credentials.security_token is not None:
+            headers["x-acs-security-token"] = credentials.security_token
+        signed = sign_headers(
+            RequestToSign(method="POST", path="/", query=params, headers=headers),
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+        )
+        try:
+            # The query goes on the wire exactly as it was signed (RFC 3986, %20 for a space), not in
+            # httpx's form encoding, which writes a space as '+'.
+            url = self._endpoint.copy_with(path="/", query=canonical_query_string(params).encode("ascii"))
+            response = await self._http.post(url, headers=signed, content=b"")
+        except httpx.TimeoutException as exc:
+            return no_answer(f"CAMS did not answer in time ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})")
+        return classify(_answer_of(response))
+
+    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
+        return await self.call(UPDATE_PHONE_WEBHOOK, update.query(), credentials)

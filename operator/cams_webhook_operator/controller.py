@@ -1,0 +1,325 @@
+"""The controller: keeps the latest snapshot of every PhoneWebhook, queues the ones that need work, and
+reconciles them with a pool of workers that share one token bucket per CAMS account.
+
+kopf only feeds it (`observe`, `forget`, `secret_changed`); retries and pacing are decided here rather
+than left to kopf's fixed 60-second handler retry, which knows nothing of the CAMS quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from cams_webhook_operator import credential_sources, reconcile
+from cams_webhook_operator.api.models import PhoneWebhookSpec, PhoneWebhookStatus
+from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.flow import TokenBucket, backoff_delay
+from cams_webhook_operator.kube import ObjectRef
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.workqueue import WorkQueue
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class StatusWriter(Protocol):
+    async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool: ...
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None: ...
+    async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None: ...
+
+
+class WebhookApplier(Protocol):
+    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    ref: ObjectRef
+    generation: int
+    spec: Mapping[str, Any]
+    status: PhoneWebhookStatus
+
+    @property
+    def secret_name(self) -> str | None:
+        ref = self.spec.get("credentialsSecretRef")
+        return ref.get("name") if isinstance(ref, Mapping) else None
+
+
+def _status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
+    try:
+        return PhoneWebhookStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        # Someone wrote a status we cannot read: start from scratch rather than never reconcile.
+        return PhoneWebhookStatus()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        settings: OperatorSettings,
+        cams: WebhookApplier,
+        kube: StatusWriter,
+        wall_clock: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._cams = cams
+        self._kube = kube
+        self._now = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
+        self._queue: WorkQueue[Key] = WorkQueue()
+        self._objects: dict[Key, Snapshot] = {}
+        # The status this operator last wrote, which is newer than any watch event may yet show.
+        self._written: dict[Key, PhoneWebhookStatus] = {}
+        self._attempts: dict[Key, int] = defaultdict(int)
+        self._dependents: dict[Key, set[Key]] = defaultdict(set)  # Secret key -> PhoneWebhook keys
+        self._secrets: dict[Key, tuple[str | None, dict[str, str] | None]] = {}  # key -> (rv, data)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._operator_credentials = settings.operator_credentials()
+
+    # --- fed by kopf -----------------------------------------------------------------------------------
+
+    def observe(self, body: Mapping[str, Any]) -> None:
+        """A PhoneWebhook was listed, added or modified."""
+        meta = body["metadata"]
+        key: Key = (meta["namespace"], meta["name"])
+        snapshot = Snapshot(
+            ref=ObjectRef(namespace=key[0], name=key[1], uid=meta["uid"]),
+            generation=int(meta.get("generation", 0)),
+            spec=body.get("spec") or {},
+            status=_status_of(body),
+        )
+        old = self._objects.get(key)
+        if old is not None and old.ref.uid != snapshot.ref.uid:
+            self.forget(*key)
+            old = None
+        self._objects[key] = snapshot
+        self._index_secret(key, old, snapshot)
+        # Our own status writes come back as events of the same generation: they need no work.
+        if old is None or old.generation != snapshot.generation:
+            self._queue.add(key)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A PhoneWebhook was deleted."""
+        key = (namespace, name)
+        old = self._objects.pop(key, None)
+        if old is not None:
+            self._index_secret(key, old, None)
+        self._written.pop(key, None)
+        self._attempts.pop(key, None)
+        self._queue.forget(key)
+
+    def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
+        """A Secret was listed, added, modified or deleted (resource_version None)."""
+        key = (namespace, name)
+        cached = self._secrets.get(key)
+        if cached is not None and cached[0] == resource_version:
+            return  # the version we already read
+        self._secrets.pop(key, None)
+        for dependent in self._dependents.get(key, ()):
+            self._attempts.pop(dependent, None)
+            self._queue.add(dependent)
+
+    def _index_secret(self, key: Key, old: Snapshot | None, new: Snapshot | None) -> None:
+        old_secret = old.secret_name if old else None
+        new_secret = new.secret_name if new else None
+        if old_secret == new_secret:
+            return
+        if old_secret is not None:
+            self._dependents[(key[0], old_secret)].discard(key)
+        if new_secret is not None:
+            self._dependents[(key[0], new_secret)].add(key)
+
+    # --- workers ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Reconcile until cancelled."""
+        workers = [
+            asyncio.create_task(self._work(), name=f"reconciler-{i}") for i in range(self._settings.workers)
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._queue.close()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            try:
+                await self.reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug or the Kubernetes API failing: log it and try again later; never lose the object.
+                self._attempts[key] += 1
+                delay = self._backoff(key)
+                logger.exception("Reconcile of %s/%s failed; retrying in %.1fs", *key, delay)
+                self._queue.add_after(key, delay)
+            finally:
+                self._queue.done(key)
+
+    def _backoff(self, key: Key) -> float:
+        return backoff_delay(
+            attempt=max(1, self._attempts[key]),
+            base=self._settings.retry_base_seconds,
+            cap=self._settings.retry_max_seconds,
+            jitter=self._rng.random(),
+        )
+
+    async def _credentials(
+        self, snapshot: Snapshot
+    ) -> tuple[Credentials | credential_sources.CredentialProblem, str]:
+        secret = snapshot.secret_name
+        if secret is None:
+            return credential_sources.from_operator(
+                self._operator_credentials
+            ), credential_sources.OPERATOR_SOURCE
+        key = (snapshot.ref.namespace, secret)
+        if key not in self._secrets:
+            self._secrets[key] = (None, await self._kube.read_secret(*key))
+        data = self._secrets[key][1]
+        source = credential_sources.secret_source(*key)
+        return credential_sources.from_secret(key[0], secret, data), source
+
+    async def _wait_for_slot(self, account: str) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = self._buckets.get(account)
+        if bucket is None:
+            bucket = TokenBucket.full(rate=self._settings.qps, burst=self._settings.burst, now=loop.time())
+            self._buckets[account] = bucket
+        delay = bucket.reserve(loop.time())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _write(self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus) -> None:
+        current = self._written.get(key, snapshot.status)
+        if status == current:
+            return
+        self._written[key] = status
+        await self._kube.patch_status(snapshot.ref, status)
+
+    async def reconcile(self, key: Key) -> None:
+        snapshot = self._objects.get(key)
+        if snapshot is None:
+            return
+        previous = self._written.get(key, snapshot.status)
+        now = self._now()
+        try:
+            spec = PhoneWebhookSpec.model_validate(snapshot.spec)
+        except ValidationError as exc:
+            # The API server's rules should have refused this; it may predate them.
+            problems = "; ".join(str(error["msg"]) for error in exc.errors())
+            await self._stall(key, snapshot, previous, "InvalidSpec", f"The spec is invalid: {problems}")
+            return
+
+        credentials, source = await self._credentials(snapshot)
+        if isinstance(credentials, credential_sources.CredentialProblem):
+            await self._stall(key, snapshot, previous, credentials.reason, credentials.message)
+            return
+
+        account = reconcile.account_identity(credentials, source=source)
+        update = reconcile.webhook_update(spec)
+        digest = reconcile.fingerprint(update, account=account)
+        decision = reconcile.decide(
+            fingerprint=digest,
+            status=previous,
+            now=now,
+            permanent_retry=timedelta(seconds=self._settings.permanent_retry_seconds),
+        )
+        if decision.action is reconcile.Action.IN_SYNC:
+            self._attempts.pop(key, None)
+            await self._write(
+                key,
+                snapshot,
+                reconcile.status_in_sync(
+                    previous=previous, generation=snapshot.generation, phone_number=spec.phone_number, now=now
+                ),
+            )
+            return
+        if decision.action is reconcile.Action.WAIT:
+            assert decision.not_before is not None
+            await self._write(key, snapshot, reconcile.with_generation(previous, snapshot.generation))
+            self._queue.add_after(key, (decision.not_before - now).total_seconds())
+            return
+
+        await self._wait_for_slot(account)
+        if self._objects.get(key) is not snapshot:
+            # Changed or deleted while waiting for a slot: the queue holds the key again if it still exists.
+            return
+        outcome = await self._cams.update_phone_webhook(update, credentials)
+        await self._record(key, snapshot, previous, spec, digest, outcome)
+
+    async def _record(
+        self,
+        key: Key,
+        snapshot: Snapshot,
+        previous: PhoneWebhookStatus,
+        spec: PhoneWebhookSpec,
+        digest: str,
+        outcome: Outcome,
+    ) -> None:
+        now = self._now()
+        retry_at: datetime | None = None
+        if outcome.verdict is Verdict.OK:
+            self._attempts.pop(key, None)
+        elif outcome.verdict is Verdict.PERMANENT:
+            self._attempts.pop(key, None)
+            retry_at = now + timedelta(seconds=self._settings.permanent_retry_seconds)
+        else:
+            self._attempts[key] += 1
+            retry_at = now + timedelta(seconds=self._backoff(key))
+        status = reconcile.status_after_outcome(
+            previous=previous,
+            generation=snapshot.generation,
+            phone_number=spec.phone_number,
+            fingerprint=digest,
+            outcome=outcome,
+            now=now,
+            retry_at=retry_at,
+        )
+        if retry_at is not None:
+            self._queue.add_after(key, (retry_at - now).total_seconds())
+        await self._write(key, snapshot, status)
+        ready = status.conditions[0]
+        if outcome.verdict is Verdict.OK:
+            logger.info("Applied webhook of %s for %s/%s", spec.phone_number, *key)
+            await self._kube.post_event(snapshot.ref, type_="Normal", reason="Applied", message=ready.message)
+        elif outcome.verdict is not Verdict.THROTTLED or self._attempts[key] == 1:
+            # Throttling is reported once per episode: one Event per retry would flood the API at scale.
+            logger.warning("Webhook of %s for %s/%s not applied: %s", spec.phone_number, *key, ready.message)
+            await self._kube.post_event(
+                snapshot.ref, type_="Warning", reason=ready.reason, message=ready.message
+            )
+
+    async def _stall(
+        self, key: Key, snapshot: Snapshot, previous: PhoneWebhookStatus, reason: str, message: str
+    ) -> None:
+        status = reconcile.status_stalled(
+            previous=previous, generation=snapshot.generation, reason=reason, message=message, now=self._now()
+        )
+        already = previous.observed_generation == snapshot.generation and any(
+            c.type == "Stalled" and c.status == "True" and c.reason == reason for c in previous.conditions
+        )
+        await self._write(key, snapshot, status)
+        if not already:
+            logger.warning("Cannot apply webhook for %s/%s: %s", *key, message)
+            await self._kube.post_event(snapshot.ref, type_="Warning", reason=reason, message=message)

@@ -1,0 +1,80 @@
+"""kopf wiring only: settings in one startup handler, and watch events handed to the controller.
+
+Handlers here never call CAMS and never sleep: they record what they saw and return, so kopf's watch
+streams keep flowing while the controller's workers do the slow part at the pace of the CAMS quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
+from cams_webhook_operator.cams.client import CamsClient
+from cams_webhook_operator.controller import Controller
+from cams_webhook_operator.kube import KubeApi, load_api_client
+from cams_webhook_operator.settings import OperatorSettings
+
+
+@kopf.on.startup()
+async def start_controller(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    # kopf's bookkeeping lives under our group, not kopf.zalando.org.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # kopf would turn its own log lines into Events; the controller posts the Events that matter.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+
+    operator_settings = OperatorSettings()
+    cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
+    controller = Controller(settings=operator_settings, cams=cams, kube=KubeApi(load_api_client()))
+    memo.controller = controller
+    memo.cams = cams
+    memo.controller_task = asyncio.create_task(controller.run(), name="controller")
+    logger.info(
+        "Started %d workers; CAMS endpoint %s at %.1f calls/s per account",
+        operator_settings.workers,
+        operator_settings.endpoint,
+        operator_settings.qps,
+    )
+
+
+@kopf.on.cleanup()
+async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = getattr(memo, "controller_task", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    cams: CamsClient | None = getattr(memo, "cams", None)
+    if cams is not None:
+        await cams.aclose()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller = memo.controller
+    body = event["object"]
+    if event.get("type") == "DELETED":
+        controller.forget(body["metadata"]["namespace"], body["metadata"]["name"])
+    else:
+        controller.observe(body)
+
+
+@kopf.on.event("", "v1", "secrets")
+def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    # A rotated or newly created Secret re-reconciles exactly the objects that name it, at once.
+    controller: Controller = memo.controller
+    meta = event["object"]["metadata"]
+    deleted = event.get("type") == "DELETED"
+    controller.secret_changed(
+        meta["namespace"], meta["name"], None if deleted else meta.get("resourceVersion")
+    )

@@ -1,0 +1,121 @@
+"""The few Kubernetes API calls the controller makes outside kopf: status patches, Secret reads, Events.
+
+The official client is synchronous; each call runs in a worker thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
+
+logger = logging.getLogger(__name__)
+REPORTING_COMPONENT = "cams-webhook-operator"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+def load_api_client() -> Any:
+    """In-cluster config when running in a pod, else KUBECONFIG / the current context."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return kubernetes.client.ApiClient(configuration)
+
+
+def _decode(data: Mapping[str, bytes | str] | None) -> dict[str, str]:
+    decoded: dict[str, str] = {}
+    for key, value in (data or {}).items():
+        try:
+            decoded[key] = base64.b64decode(value).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue  # a key that is not text cannot be a credential; the caller reports it missing
+    return decoded
+
+
+class KubeApi:
+    def __init__(self, api_client: Any) -> None:
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._core = kubernetes.client.CoreV1Api(api_client)
+
+    async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
+        """Write the whole status through the status subresource; False when the object is gone."""
+        # A merge patch with explicit nulls, so fields that no longer apply are removed.
+        body = {"status": status.model_dump(mode="json", by_alias=True)}
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                ref.namespace,
+                PLURAL,
+                ref.name,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's data, decoded; None when it does not exist."""
+        try:
+            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _decode(secret.data)
+
+    async def post_event(
+        self, ref: ObjectRef, *, type_: Literal["Normal", "Warning"], reason: str, message: str
+    ) -> None:
+        """Post a core/v1 Event about a PhoneWebhook. Failures are logged, never raised: an Event is
+        a courtesy, and losing one must not stop a reconcile."""
+        now = datetime.now(UTC)
+        event = kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(
+                name=f"{ref.name}.{secrets.token_hex(8)}", namespace=ref.namespace
+            ),
+            involved_object=kubernetes.client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}",
+                kind=KIND,
+                name=ref.name,
+                namespace=ref.namespace,
+                uid=ref.uid,
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=kubernetes.client.V1EventSource(component=REPORTING_COMPONENT),
+            reporting_component=REPORTING_COMPONENT,
+            reporting_instance=REPORTING_COMPONENT,
+        )
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_event, ref.namespace, event)
+        except ApiException as exc:
+            logger.warning(
+                "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status
+            )

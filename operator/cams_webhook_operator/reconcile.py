@@ -1,0 +1,278 @@
+"""Decision logic: what to do for one PhoneWebhook, and what its status says afterwards. Pure.
+
+The flow is one way: desired spec + observed status -> `decide` -> (the controller acts) -> outcome ->
+`status_after_*`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from cams_webhook_operator.api.models import Condition, ConditionType, PhoneWebhookSpec, PhoneWebhookStatus
+from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+
+
+def webhook_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
+    return WebhookUpdate(
+        cust_space_id=spec.cust_space_id,
+        phone_number=spec.phone_number,
+        status_callback_url=spec.status_callback_url,
+        up_callback_url=spec.up_callback_url,
+        http_flag=spec.http_flag,
+        queue_flag=spec.queue_flag,
+    )
+
+
+def account_identity(credentials: Credentials, *, source: str) -> str:
+    """Which account a call is made as, as far as the operator can tell without asking.
+
+    An AccessKey ID names one RAM identity for good. An STS key ID is new at every refresh, so the
+    credential source stands for the account instead; otherwise each refresh would look like a change
+    of account and re-apply every webhook.
+    """
+    return f"sts:{source}" if credentials.is_temporary else f"ak:{credentials.access_key_id}"
+
+
+def fingerprint(update: WebhookUpdate, *, account: str) -> str:
+    """A digest of what would be sent, and as whom; equal digests mean a call would change nothing."""
+    canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class Action(enum.Enum):
+    IN_SYNC = "in-sync"  # CAMS already has this spec for this account: no call
+    APPLY = "apply"  # call UpdatePhoneWebhook
+    WAIT = "wait"  # CAMS refused this exact request for good; wait for a change or the long retry
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    not_before: datetime | None = None
+
+
+def decide(
+    *, fingerprint: str, status: PhoneWebhookStatus, now: datetime, permanent_retry: timedelta
+) -> Decision:
+    if status.applied_fingerprint == fingerprint:
+        return Decision(Action.IN_SYNC)
+    if status.failed_fingerprint == fingerprint and status.last_attempt_time is not None:
+        retry_at = status.last_attempt_time + permanent_retry
+        if now < retry_at:
+            return Decision(Action.WAIT, not_before=retry_at)
+    return Decision(Action.APPLY)
+
+
+def _conditions(
+    previous: list[Condition],
+    *,
+    generation: int,
+    now: datetime,
+    ready: bool,
+    reconciling: bool,
+    stalled: bool,
+    reason: str,
+    message: str,
+) -> list[Condition]:
+    """All three conditions, keeping lastTransitionTime where a status did not change."""
+    before = {condition.type: condition for condition in previous}
+    wanted: list[tuple[ConditionType, bool]] = [
+        ("Ready", ready),
+        ("Reconciling", reconciling),
+        ("Stalled", stalled),
+    ]
+    out: list[Condition] = []
+    for kind, value in wanted:
+        status = "True" if value else "False"
+        old = before.get(kind)
+        changed = old is None or old.status != status
+        # A False Reconciling/Stalled says nothing on its own; the reason still tells the story.
+        out.append(
+            Condition(
+                type=kind,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now if changed or old is None else old.last_transition_time,
+                observed_generation=generation,
+            )
+        )
+    return out
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _cams_said(outcome: Outcome) -> str:
+    if outcome.answer is None:
+        return outcome.error or "no answer"
+    answer = outcome.answer
+    said = f"{answer.code or f'HTTP {answer.http_status}'}"
+    if answer.message and answer.message not in ("null", "None"):
+        said += f": {answer.message}"
+    return said
+
+
+def status_after_outcome(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    phone_number: str,
+    fingerprint: str,
+    outcome: Outcome,
+    now: datetime,
+    retry_at: datetime | None,
+) -> PhoneWebhookStatus:
+    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again."""
+    answer = outcome.answer
+    common = {
+        "observed_generation": generation,
+        "code": answer.code if answer else None,
+        "message": answer.message if answer else None,
+        "request_id": answer.request_id if answer else None,
+        "access_denied_detail": answer.access_denied_detail if answer else None,
+        "last_attempt_time": now,
+        "next_attempt_time": retry_at,
+    }
+    if outcome.verdict is Verdict.OK:
+        return previous.model_copy(
+            update={
+                **common,
+                "last_sync_time": now,
+                "applied_fingerprint": fingerprint,
+                "failed_fingerprint": None,
+                "next_attempt_time": None,
+                "conditions": _conditions(
+                    previous.conditions,
+                    generation=generation,
+                    now=now,
+                    ready=True,
+                    reconciling=False,
+                    stalled=False,
+                    reason="Applied",
+                    message=f"CAMS accepted the webhook configuration of {phone_number}",
+                ),
+            }
+        )
+    retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
+    if outcome.verdict is Verdict.PERMANENT:
+        message = (
+            f"CAMS refused the webhook configuration of {phone_number} ({_cams_said(outcome)}). "
+            f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
+        )
+        return previous.model_copy(
+            update={
+                **common,
+                "failed_fingerprint": fingerprint,
+                "conditions": _conditions(
+                    previous.conditions,
+                    generation=generation,
+                    now=now,
+                    ready=False,
+                    reconciling=False,
+                    stalled=True,
+                    reason=outcome.reason,
+                    message=message,
+                ),
+            }
+        )
+    if outcome.verdict is Verdict.THROTTLED:
+        message = f"CAMS is under flow control ({_cams_said(outcome)}){retry_note}"
+    else:
+        message = f"The call to CAMS failed temporarily ({_cams_said(outcome)}){retry_note}"
+    return previous.model_copy(
+        update={
+            **common,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=False,
+                reconciling=True,
+                stalled=False,
+                reason=outcome.reason,
+                message=message,
+            ),
+        }
+    )
+
+
+def status_in_sync(
+    *, previous: PhoneWebhookStatus, generation: int, phone_number: str, now: datetime
+) -> PhoneWebhookStatus:
+    """CAMS already holds this spec (e.g. only the Secret's name changed, same account)."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    message = (
+        ready.message
+        if ready and ready.status == "True"
+        else (f"CAMS already holds the webhook configuration of {phone_number}")
+    )
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "next_attempt_time": None,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=True,
+                reconciling=False,
+                stalled=False,
+                reason="Applied",
+                message=message,
+            ),
+        }
+    )
+
+
+def status_stalled(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> PhoneWebhookStatus:
+    """Something only a person can fix before any call can be made (a missing Secret, no credentials).
+
+    CAMS's last answer is cleared: it belongs to an attempt that is no longer the current one.
+    """
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "code": None,
+            "message": None,
+            "request_id": None,
+            "access_denied_detail": None,
+            "next_attempt_time": None,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=False,
+                reconciling=False,
+                stalled=True,
+                reason=reason,
+                message=message,
+            ),
+        }
+    )
+
+
+def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhookStatus:
+    """The same verdict, now known to hold for `generation` too."""
+    return status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": [
+                c.model_copy(update={"observed_generation": generation}) for c in status.conditions
+            ],
+        }
+    )

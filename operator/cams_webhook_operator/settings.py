@@ -1,0 +1,55 @@
+"""Operator settings, from the environment. Every one is documented in the README with its unit."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cams_webhook_operator.cams.credentials import Credentials
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAMS_", frozen=True)
+
+    endpoint: str = Field(
+        default="https://cams.ap-southeast-1.aliyuncs.com",
+        description="CAMS API endpoint (CAMS_ENDPOINT). An operator setting, never a field of the resource.",
+    )
+    qps: float = Field(default=10.0, gt=0, description="CAMS calls per second per account (CAMS_QPS).")
+    burst: int = Field(
+        default=1, ge=1, description="Calls per account that may be sent back to back (CAMS_BURST)."
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one CAMS call, in seconds.")
+    retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay after a throttled or transient failure, in seconds."
+    )
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay, in seconds.")
+    permanent_retry_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="When CAMS refused for good, try the same request again after this many seconds.",
+    )
+    workers: int = Field(default=16, ge=1, description="Objects reconciled concurrently.")
+    liveness_endpoint: str = Field(
+        default="http://127.0.0.1:8080/healthz", description="Where the liveness probe is served."
+    )
+
+    access_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    )
+    access_key_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    )
+    security_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN")
+    )
+
+    def operator_credentials(self) -> Credentials | None:
+        """The operator's own credentials, used by objects without credentialsSecretRef."""
+        if not self.access_key_id or self.access_key_secret is None:
+            return None
+        return Credentials(
+            access_key_id=self.access_key_id,
+            access_key_secret=self.access_key_secret.get_secret_value(),
+            security_token=self.security_token.get_secret_value() if self.security_token else None,
+        )

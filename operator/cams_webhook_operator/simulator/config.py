@@ -1,0 +1,62 @@
+"""The simulator's accounts and spaces, from a YAML or JSON file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class SpaceConfig(_Model):
+    id: str
+    # None: any phone number belongs to the space (handy for benchmarks with thousands of numbers).
+    phone_numbers: list[str] | None = None
+
+
+class AccountConfig(_Model):
+    access_key_id: str
+    access_key_secret: str
+    # Set for an STS triple: calls must then carry exactly this token, signed.
+    security_token: str | None = None
+    uid: str = Field(description="The account; flow control is counted per account.")
+    subscribed: bool = True
+    permitted: bool = True
+    spaces: list[SpaceConfig] = Field(default_factory=list)
+
+
+class SimulatorConfig(_Model):
+    accounts: list[AccountConfig]
+    qps: float = Field(default=10.0, gt=0, description="Calls per second per account and action.")
+    burst: float | None = Field(default=None, description="Token-bucket size; default: qps.")
+    fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls answered with a 5xx.")
+    latency_ms: float = Field(default=0.0, ge=0)
+    clock_skew_seconds: int = Field(default=900, description="Accepted distance of x-acs-date from now.")
+
+    @classmethod
+    def load(cls, path: Path) -> SimulatorConfig:
+        return cls.model_validate(yaml.safe_load(path.read_text()))
+
+
+DEMO_ACCESS_KEY_ID = "demo-access-key-id"
+DEMO_ACCESS_KEY_SECRET = "demo-access-key-secret"  # a simulator-only key, worthless anywhere else
+DEMO_SPACE_ID = "demo-space"
+
+
+def demo_config() -> SimulatorConfig:
+    """One subscribed account with one space that holds any number: enough for the demo."""
+    return SimulatorConfig(
+        accounts=[
+            AccountConfig(
+                access_key_id=DEMO_ACCESS_KEY_ID,
+                access_key_secret=DEMO_ACCESS_KEY_SECRET,
+                uid="1000000000000001",
+                spaces=[SpaceConfig(id=DEMO_SPACE_ID)],
+            )
+        ]
+    )
