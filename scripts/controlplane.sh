@@ -60,7 +60,7 @@ start() {
   local etcd_port etcd_peer api_port token
   etcd_port="$(free_port)"; etcd_peer="$(free_port)"; api_port="$(free_port)"
   token="$(openssl rand -hex 16)"
-  rm -rf "$dir/etcd-data"
+  rm -rf "$dir/etcd-data" "$dir/certs"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
   echo "$token,admin,admin,system:masters" > "$dir/tokens.csv"
@@ -86,7 +86,7 @@ apiVersion: v1
 kind: Config
 clusters:
 - name: local
-  cluster: {server: "https://127.0.0.1:$api_port", insecure-skip-tls-verify: true}
+  cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$dir/certs/apiserver.crt"}
 users:
 - name: admin
   user: {token: "$token"}

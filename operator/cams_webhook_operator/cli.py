@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 from cams_webhook_operator import __version__
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = OperatorSettings()  # fail now, with pydantic's message, on a bad setting
     kopf.configure(verbose=args.verbose, quiet=args.quiet)
+    if not args.verbose:
+        # One line per watch event and per HTTP call drowns the lines that matter at hundreds of objects.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,

@@ -24,7 +24,7 @@ from cams_webhook_operator.cams.client import WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.flow import TokenBucket, backoff_delay
-from cams_webhook_operator.kube import ObjectRef
+from cams_webhook_operator.kube import ObjectRef, SecretData
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.workqueue import WorkQueue
 
@@ -35,7 +35,7 @@ Key = tuple[str, str]  # (namespace, name)
 
 class StatusWriter(Protocol):
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool: ...
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None: ...
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None: ...
     async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None: ...
 
 
@@ -195,7 +195,8 @@ class Controller:
             ), credential_sources.OPERATOR_SOURCE
         key = (snapshot.ref.namespace, secret)
         if key not in self._secrets:
-            self._secrets[key] = (None, await self._kube.read_secret(*key))
+            read = await self._kube.read_secret(*key)
+            self._secrets[key] = (read.resource_version, read.data) if read else (None, None)
         data = self._secrets[key][1]
         source = credential_sources.secret_source(*key)
         return credential_sources.from_secret(key[0], secret, data), source

@@ -31,6 +31,12 @@ class ObjectRef:
     uid: str
 
 
+@dataclass(frozen=True)
+class SecretData:
+    resource_version: str | None
+    data: dict[str, str]
+
+
 def load_api_client() -> Any:
     """In-cluster config when running in a pod, else KUBECONFIG / the current context."""
     configuration = kubernetes.client.Configuration()
@@ -76,15 +82,16 @@ class KubeApi:
             raise
         return True
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The Secret's data, decoded; None when it does not exist."""
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
             secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return _decode(secret.data)
+        version = secret.metadata.resource_version if secret.metadata else None
+        return SecretData(resource_version=version, data=_decode(secret.data))
 
     async def post_event(
         self, ref: ObjectRef, *, type_: Literal["Normal", "Warning"], reason: str, message: str

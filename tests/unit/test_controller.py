@@ -1,0 +1,239 @@
+"""The controller with fake Kubernetes and CAMS: when it calls, what it writes, what it retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from cams_webhook_operator.api import PhoneWebhookStatus
+from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
+from cams_webhook_operator.controller import Controller
+from cams_webhook_operator.kube import ObjectRef, SecretData
+from cams_webhook_operator.settings import OperatorSettings
+
+SECRET_VALUE = "very-secret-value-123"
+TOKEN_VALUE = "sts-token-value-456"
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.statuses: dict[str, PhoneWebhookStatus] = {}
+        self.patches = 0
+        self.events: list[tuple[str, str, str]] = []
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.secret_reads = 0
+
+    async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
+        self.statuses[ref.name] = status
+        self.patches += 1
+        return True
+
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        self.secret_reads += 1
+        data = self.secrets.get((namespace, name))
+        return None if data is None else SecretData(resource_version=str(len(data)), data=data)
+
+    async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+
+class FakeCams:
+    def __init__(self, *codes: str) -> None:
+        self.codes = list(codes)
+        self.calls: list[tuple[WebhookUpdate, Credentials]] = []
+
+    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
+        self.calls.append((update, credentials))
+        code = self.codes.pop(0) if self.codes else "OK"
+        return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
+
+
+def _settings(**overrides: Any) -> OperatorSettings:
+    values: dict[str, Any] = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-operator",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET_VALUE,
+        "qps": 1000.0,
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+    }
+    return OperatorSettings(**{**values, **overrides})
+
+
+def _body(
+    name: str = "pwh", generation: int = 1, status: PhoneWebhookStatus | None = None, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": generation},
+        "spec": {"custSpaceId": "space", "phoneNumber": "8613800001234", **spec},
+        "status": status.model_dump(mode="json", by_alias=True) if status else {"observedGeneration": -1},
+    }
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+async def _settle(controller: Controller, until: Any, limit: float = 5.0) -> None:
+    """Run the workers until `until()` holds (the fakes answer at once, so this is quick)."""
+    task = asyncio.create_task(controller.run())
+    try:
+        async with asyncio.timeout(limit):
+            while not until():  # noqa: ASYNC110 -- polling fakes that have no events to wait on
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)  # let any extra, wrong call show itself
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _ready(kube: FakeKube, name: str = "pwh") -> str | None:
+    status = kube.statuses.get(name)
+    return (
+        next((c.reason for c in status.conditions if c.type == "Ready" and c.status == "True"), None)
+        if status
+        else None
+    )
+
+
+async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert len(cams.calls) == 1
+    update, credentials = cams.calls[0]
+    assert (update.status_callback_url, update.http_flag) == ("https://a.example/s", True)
+    assert credentials.access_key_id == "LTAI-operator"
+    status = kube.statuses["pwh"]
+    assert (status.code, status.observed_generation) == ("OK", 1)
+    assert [(t, r) for t, r, _ in kube.events] == [("Normal", "Applied")]
+
+
+async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    written = kube.statuses["pwh"]
+    controller.observe(_body(status=written))  # the watch echoes our status write
+    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    patches_before = kube.patches
+    restarted.observe(_body(status=written))
+    await _settle(restarted, lambda: True)
+    assert len(cams.calls) == 1
+    assert kube.patches == patches_before, "an in-sync object needs no status write either"
+
+
+async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: len(cams.calls) == 1 and _ready(kube) is not None)
+    controller.observe(_body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u"))
+    await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
+    assert len(cams.calls) == 2
+    assert cams.calls[1][0].up_callback_url == "https://b.example/u"
+
+
+async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKube) -> None:
+    cams = FakeCams("System.LimitControl", "System.LimitControl", "OK")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert len(cams.calls) == 3
+    assert [r for _, r, _ in kube.events] == ["Throttled", "Applied"], "one Throttled Event per episode"
+
+
+async def test_permanent_refusal_stalls_without_a_hot_retry(kube: FakeKube) -> None:
+    cams = FakeCams("Ram.PermissionDeny")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    status = kube.statuses["pwh"]
+    assert {c.type: c.status for c in status.conditions}["Stalled"] == "True"
+    assert status.next_attempt_time is not None
+    # A restart over the stalled object waits for the long retry instead of calling again.
+    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    restarted.observe(_body(status=status))
+    await _settle(restarted, lambda: True, limit=1)
+    assert len(cams.calls) == 1
+
+
+async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "cams-creds"}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    stalled = kube.statuses["pwh"]
+    assert [(c.type, c.reason) for c in stalled.conditions if c.status == "True"] == [
+        ("Stalled", "SecretNotFound")
+    ]
+    assert "ns/cams-creds" in stalled.conditions[0].message
+    assert cams.calls == []
+    kube.secrets[("ns", "cams-creds")] = {
+        "accessKeyId": "STS.key",
+        "accessKeySecret": SECRET_VALUE,
+        "securityToken": TOKEN_VALUE,
+    }
+    controller.secret_changed("ns", "cams-creds", "42")
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert cams.calls[0][1] == Credentials("STS.key", SECRET_VALUE, TOKEN_VALUE)
+
+
+async def test_secret_event_of_the_version_already_read_changes_nothing(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.secret_changed("ns", "unrelated", "1")
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    reads = kube.secret_reads
+    controller.secret_changed("ns", "c", None)  # deleted: read again, and the object is re-checked
+    await _settle(controller, lambda: kube.secret_reads == reads + 1)
+    assert len(cams.calls) == 1
+
+
+async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeKube) -> None:
+    settings = OperatorSettings(qps=1000.0)
+    controller = Controller(settings=settings, cams=FakeCams(), kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    ready = kube.statuses["pwh"].conditions[0]
+    assert ready.reason == "NoCredentials"
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in ready.message
+
+
+async def test_deleted_object_is_forgotten(kube: FakeKube) -> None:
+    cams = FakeCams("System.LimitControl")
+    controller = Controller(settings=_settings(retry_base_seconds=0.2), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: len(cams.calls) == 1)
+    controller.forget("ns", "pwh")
+    await _settle(controller, lambda: True, limit=1)
+    await asyncio.sleep(0.3)
+    assert len(cams.calls) == 1
+
+
+async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {
+        "accessKeyId": "STS.k",
+        "accessKeySecret": SECRET_VALUE,
+        "securityToken": TOKEN_VALUE,
+    }
+    cams = FakeCams("Ram.PermissionDeny")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    written = json.dumps([s.model_dump(mode="json") for s in kube.statuses.values()]) + json.dumps(
+        kube.events
+    )
+    assert SECRET_VALUE not in written
+    assert TOKEN_VALUE not in written
+    assert SECRET_VALUE not in repr(cams.calls[0][1])
+    assert TOKEN_VALUE not in repr(cams.calls[0][1])

@@ -1,0 +1,95 @@
+"""The API models and the CRD generated from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from cams_webhook_operator.api import PhoneWebhookSpec
+from cams_webhook_operator.api.crd import CRD_PATHS, build_crd, main, render_crd
+
+VALID = {"custSpaceId": "space-1", "phoneNumber": "8613800001234"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"phoneNumber": "+8613800001234"}, "international format"),
+        ({"phoneNumber": "138 0000 1234"}, "international format"),
+        ({"statusCallbackUrl": "ftp://example.com/x"}, "http:// or https://"),
+        ({"upCallbackUrl": "https://"}, "http:// or https://"),
+        ({"statusCallbackUrl": "https://example.com/" + "a" * 1100}, "at most 1024"),
+        ({"httpFlag": "maybe"}, "valid boolean"),
+        ({"credentialsSecretRef": {"name": "s", "namespace": "other"}}, "own namespace"),
+        ({"custSpaceId": "space 1"}, "CAMS space ID"),
+        ({"unknownField": 1}, "Extra inputs"),
+    ],
+    ids=[
+        "plus-sign",
+        "spaces",
+        "ftp-url",
+        "url-without-host",
+        "long-url",
+        "flag-word",
+        "secret-namespace",
+        "space-with-blank",
+        "unknown-field",
+    ],
+)
+def test_invalid_spec_is_refused_with_a_clear_message(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        PhoneWebhookSpec.model_validate({**VALID, **change})
+
+
+def test_valid_spec_parses_camel_case_fields() -> None:
+    spec = PhoneWebhookSpec.model_validate(
+        {**VALID, "httpFlag": True, "queueFlag": False, "credentialsSecretRef": {"name": "cams"}}
+    )
+    assert spec.http_flag is True
+    assert spec.queue_flag is False
+    assert spec.credentials_secret_ref is not None
+    assert spec.credentials_secret_ref.name == "cams"
+
+
+def test_committed_crds_match_the_models() -> None:
+    assert main(["--check"]) == 0, "run: python -m cams_webhook_operator.api.crd"
+    for path in CRD_PATHS:
+        assert path.read_text() == render_crd()
+
+
+def _walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    out = [(path, schema)]
+    for name, sub in schema.get("properties", {}).items():
+        out += _walk(sub, f"{path}.{name}")
+    if "items" in schema:
+        out += _walk(schema["items"], f"{path}[]")
+    return out
+
+
+def test_every_spec_and_status_field_has_a_description() -> None:
+    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for part in ("spec", "status"):
+        for path, node in _walk(root["properties"][part], part):
+            assert node.get("description"), f"{path} has no description"
+
+
+def test_crd_is_structural() -> None:
+    text = render_crd()
+    for forbidden in ("$ref", "anyOf", "title:", "additionalProperties", "$defs"):
+        assert forbidden not in text
+    crd = yaml.safe_load(text)
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert version["schema"]["openAPIV3Schema"]["properties"]["status"]["default"] == {
+        "observedGeneration": -1
+    }
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["required"] == ["custSpaceId", "phoneNumber"]
+    for immutable in ("custSpaceId", "phoneNumber"):
+        rules = [rule["rule"] for rule in spec["properties"][immutable]["x-kubernetes-validations"]]
+        assert "self == oldSelf" in rules
+    assert crd["spec"]["names"]["shortNames"] == ["pwh"]
+    assert crd["spec"]["names"]["categories"] == ["cams"]

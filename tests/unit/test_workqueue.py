@@ -1,0 +1,44 @@
+"""The work queue's guarantees: one entry per key, never two workers on one key, nothing dropped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cams_webhook_operator.workqueue import WorkQueue
+
+
+async def test_a_key_is_queued_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    for key in ("a", "b", "a", "a"):
+        queue.add(key)
+    assert len(queue) == 2
+    assert [await queue.get(), await queue.get()] == ["a", "b"]
+
+
+async def test_a_key_added_while_processed_comes_back_after_done() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    key = await queue.get()
+    queue.add("a")
+    assert len(queue) == 0, "not handed to a second worker"
+    queue.done(key)
+    assert await asyncio.wait_for(queue.get(), 1) == "a"
+
+
+async def test_add_after_keeps_the_earliest_time_and_add_wins() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("a", 0.05)
+    queue.add_after("a", 10)
+    assert await asyncio.wait_for(queue.get(), 1) == "a"
+    queue.done("a")
+    queue.add_after("b", 10)
+    queue.add("b")
+    assert await asyncio.wait_for(queue.get(), 1) == "b"
+
+
+async def test_forget_cancels_a_scheduled_retry() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("a", 0.01)
+    queue.forget("a")
+    await asyncio.sleep(0.05)
+    assert len(queue) == 0
