@@ -107,7 +107,9 @@ class PhoneWebhookSpec(_CamelModel):
     )
     phone_number: str = Field(
         min_length=1,
-        max_length=15,
+        # Looser than the 15 digits the pattern allows, so "+86 138-0000-1234" gets the CEL rule's message
+        # (what a valid number looks like) rather than "Too long", which stops the API server's CEL checks.
+        max_length=32,
         description="The business phone number with country code, digits only (E.164 without '+'), "
         "for example 8613800001234. Immutable.",
         json_schema_extra={

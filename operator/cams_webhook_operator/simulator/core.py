@@ -108,6 +108,14 @@ class Simulator:
             "totalCalls": len(self.calls),
         }
 
+    def calls_of(self, phone_number: str | None = None) -> list[JsonBody]:
+        """The calls made, oldest first, optionally for one phone number (or space, for queries)."""
+        return [
+            {"action": c.action, "code": c.code, "accessKeyId": c.access_key_id, "params": dict(c.params)}
+            for c in self.calls
+            if phone_number is None or c.params.get("PhoneNumber") == phone_number
+        ]
+
     def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
         update: JsonBody = {}
         if fail_rate is not None:

@@ -37,6 +37,10 @@ async def _state(request: web.Request) -> web.Response:
     return web.json_response(request.app[SIMULATOR_KEY].state())
 
 
+async def _calls(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SIMULATOR_KEY].calls_of(request.query.get("phoneNumber")))
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[SIMULATOR_KEY].reset()
     return web.json_response({})
@@ -55,6 +59,7 @@ def build_app(simulator: Simulator) -> web.Application:
     app[SIMULATOR_KEY] = simulator
     app.router.add_post("/", _rpc)
     app.router.add_get("/_simulator/state", _state)
+    app.router.add_get("/_simulator/calls", _calls)
     app.router.add_post("/_simulator/reset", _reset)
     app.router.add_post("/_simulator/faults", _faults)
     return app

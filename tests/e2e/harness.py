@@ -1,0 +1,170 @@
+"""Real parts for the end-to-end tier: the local control plane, the simulator and the operator as the
+processes a user runs, driven with kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Kubectl:
+    kubeconfig: Path
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["kubectl", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-f", "-", stdin=manifest, check=check)
+
+
+@dataclass
+class Process:
+    """A child process with its output in a log file; stopped the way Kubernetes stops a pod."""
+
+    args: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        handle = self.log.open("ab")
+        self.popen = subprocess.Popen(
+            self.args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+        )
+        handle.close()
+        return self
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class SimulatorProcess(Process):
+    port: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=10) as response:  # noqa: S310 -- loopback
+            return json.loads(response.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            f"{self.endpoint}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- loopback
+            return json.loads(response.read())
+
+    def calls(self, phone_number: str) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in self.get(f"/_simulator/calls?phoneNumber={phone_number}")
+            if c["action"] == "UpdatePhoneWebhook"
+        ]
+
+    def webhook(self, space: str, phone_number: str) -> dict[str, str] | None:
+        webhooks: dict[str, dict[str, str]] = self.get("/_simulator/state")["webhooks"]
+        return webhooks.get(f"{space}/{phone_number}")
+
+
+def start_simulator(config: Path, log: Path) -> SimulatorProcess:
+    port = free_port()
+    simulator = SimulatorProcess(
+        args=[str(BIN / "cams-simulator"), "--config", str(config), "--port", str(port)], log=log, port=port
+    )
+    simulator.start()
+    wait_for(lambda: "listening" in simulator.output(), timeout=20, what="the simulator to listen")
+    return simulator
+
+
+def start_operator(
+    *, kubeconfig: Path, endpoint: str, namespace: str, log: Path, extra_env: dict[str, str] | None = None
+) -> Process:
+    port = free_port()
+    operator = Process(
+        args=[
+            str(BIN / "cams-webhook-operator"),
+            "--namespace",
+            namespace,
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+        ],
+        log=log,
+        env={"KUBECONFIG": str(kubeconfig), "CAMS_ENDPOINT": endpoint, **(extra_env or {})},
+    )
+    operator.start()
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return True
+        except OSError:
+            assert operator.popen is not None
+            assert operator.popen.poll() is None, f"the operator exited:\n{operator.output()}"
+            return False
+
+    wait_for(healthy, timeout=30, what="the operator's liveness endpoint")
+    return operator

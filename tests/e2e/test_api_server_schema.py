@@ -1,0 +1,156 @@
+"""The generated CRD on a real API server: bad manifests refused with a message a person understands,
+the status subresource, printer columns and `kubectl explain`."""
+
+from __future__ import annotations
+
+import pytest
+
+from .harness import Kubectl, wait_for
+
+
+def manifest(name: str, namespace: str, spec: str) -> str:
+    return f"""
+apiVersion: camswebhook.io/v1alpha1
+kind: PhoneWebhook
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+{spec}
+"""
+
+
+GOOD_SPEC = """  custSpaceId: space-1
+  phoneNumber: "8613800001234"
+  statusCallbackUrl: https://hooks.example.com/status
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            '  custSpaceId: s\n  phoneNumber: "+86 138-0000-1234"\n',
+            "phoneNumber must be the number in international format",
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  statusCallbackUrl: ftp://files.example.com/x\n',
+            "statusCallbackUrl must be an absolute http:// or https:// URL",
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  upCallbackUrl: not a url\n',
+            "upCallbackUrl must be an absolute http:// or https:// URL",
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  upCallbackUrl: https://x.example/'
+            + "a" * 1100
+            + "\n",
+            "spec.upCallbackUrl: Too long: may not be more than 1024",
+        ),
+        ('  custSpaceId: s\n  phoneNumber: "8613800001234"\n  colour: blue\n', 'unknown field "spec.colour"'),
+        ("  custSpaceId: s\n", "spec.phoneNumber: Required value"),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  httpFlag: "Y"\n',
+            'spec.httpFlag: Invalid value: "string": spec.httpFlag in body must be of type boolean',
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  credentialsSecretRef: {name: c, namespace: other}\n',
+            "a PhoneWebhook may only use a Secret in its own namespace",
+        ),
+        (
+            '  custSpaceId: "my space"\n  phoneNumber: "8613800001234"\n',
+            "custSpaceId must be the CAMS space ID",
+        ),
+    ],
+    ids=[
+        "bad-phone-number",
+        "ftp-url",
+        "not-a-url",
+        "over-long-url",
+        "unknown-field",
+        "missing-phone-number",
+        "string-flag",
+        "secret-in-other-namespace",
+        "space-id-with-blank",
+    ],
+)
+def test_bad_manifest_is_refused_with_a_clear_message(
+    kubectl: Kubectl, namespace: str, spec: str, message: str
+) -> None:
+    result = kubectl.apply(manifest("bad", namespace, spec), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert kubectl.run("get", "phonewebhook", "bad", "-n", namespace, check=False).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("field", "new_value"),
+    [("phoneNumber", '"8613800009999"'), ("custSpaceId", "space-2")],
+    ids=["phone-number", "space-id"],
+)
+def test_identity_fields_are_immutable(kubectl: Kubectl, namespace: str, field: str, new_value: str) -> None:
+    kubectl.apply(manifest("fixed", namespace, GOOD_SPEC))
+    changed = GOOD_SPEC.replace(
+        f"{field}: " + ('"8613800001234"' if field == "phoneNumber" else "space-1"), f"{field}: {new_value}"
+    )
+    result = kubectl.apply(manifest("fixed", namespace, changed), check=False)
+    assert result.returncode != 0
+    assert f"{field} is immutable" in result.stderr
+    assert "delete this PhoneWebhook and create a new one" in result.stderr
+
+
+def test_new_object_starts_with_observed_generation_minus_one(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(manifest("fresh", namespace, GOOD_SPEC))
+    obj = kubectl.json("get", "phonewebhook", "fresh", "-n", namespace)
+    assert obj["metadata"]["generation"] == 1
+    assert obj["status"]["observedGeneration"] == -1
+
+
+def test_status_is_a_subresource(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(manifest("sub", namespace, GOOD_SPEC))
+    # A status sent with the main resource is ignored ...
+    kubectl.run(
+        "patch", "phonewebhook", "sub", "-n", namespace, "--type=merge", "-p", '{"status":{"code":"X"}}'
+    )
+    assert "code" not in kubectl.json("get", "phonewebhook", "sub", "-n", namespace)["status"]
+    # ... and written through /status without bumping the generation.
+    kubectl.run(
+        "patch",
+        "phonewebhook",
+        "sub",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"code":"OK"}}',
+    )
+    obj = kubectl.json("get", "phonewebhook", "sub", "-n", namespace)
+    assert (obj["status"]["code"], obj["metadata"]["generation"]) == ("OK", 1)
+
+
+def test_printer_columns_short_name_and_category(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(manifest("cols", namespace, GOOD_SPEC))
+    header = kubectl.run("get", "phonewebhooks", "-n", namespace).stdout.splitlines()[0].split()
+    assert header == ["NAME", "PHONE", "READY", "CODE", "AGE"]
+    wide = kubectl.run("get", "pwh", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "PHONE", "READY", "CODE", "AGE", "SPACE", "REASON", "MESSAGE"]
+    assert wide[1].split()[:2] == ["cols", "8613800001234"]
+    assert "cols" in kubectl.run("get", "cams", "-n", namespace).stdout
+
+
+def test_explain_shows_field_descriptions(kubectl: Kubectl) -> None:
+    explained = " ".join(
+        wait_for(
+            lambda: kubectl.run("explain", "phonewebhook.spec", check=False).stdout,
+            what="kubectl explain to find the kind",
+        ).split()
+    )  # kubectl wraps lines
+    for text in (
+        "custSpaceId",
+        "-required-",
+        "digits only (E.164 without",
+        "HttpFlag Y/N",
+        "Secret with the Alibaba Cloud credentials",
+    ):
+        assert text in explained
+    status = " ".join(kubectl.run("explain", "phonewebhook.status.observedGeneration").stdout.split())
+    assert "-1 until it has seen the object" in status

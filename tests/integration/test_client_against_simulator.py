@@ -1,0 +1,130 @@
+"""The real CAMS client over HTTP against the simulator: signing on the wire, answers and their verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cams_webhook_operator.cams.client import CamsClient, WebhookUpdate
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Verdict
+
+from .conftest import Served
+
+GOOD = Credentials("LTAI-good", "good-secret")
+UPDATE = WebhookUpdate(
+    cust_space_id="space-1",
+    phone_number="8613800001234",
+    # Characters that a form encoder would get wrong: the wire must carry exactly what was signed.
+    status_callback_url="https://hooks.example.com/cams/status?tag=a b+c*d~e&x=中",
+    up_callback_url="https://hooks.example.com/cams/up",
+    http_flag=True,
+    queue_flag=False,
+)
+
+
+async def test_update_is_signed_accepted_and_stored(served: Served) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    try:
+        outcome = await client.update_phone_webhook(UPDATE, GOOD)
+    finally:
+        await client.aclose()
+    assert outcome.verdict is Verdict.OK
+    assert outcome.answer is not None
+    assert outcome.answer.request_id
+    assert served.simulator.state()["webhooks"]["space-1/8613800001234"] == {
+        "StatusCallbackUrl": UPDATE.status_callback_url,
+        "UpCallbackUrl": UPDATE.up_callback_url,
+        "HttpFlag": "Y",
+        "QueueFlag": "N",
+    }
+
+
+async def test_every_call_has_a_fresh_nonce(served: Served) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    try:
+        verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(5)]
+    finally:
+        await client.aclose()
+    assert verdicts == [Verdict.OK] * 5
+
+
+async def test_sts_token_is_sent_and_signed(served: Served) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    update = WebhookUpdate(cust_space_id="space-2", phone_number="8613800001234")
+    try:
+        with_token = await client.update_phone_webhook(
+            update, Credentials("STS.temp", "sts-secret", "sts-token")
+        )
+        without = await client.update_phone_webhook(update, Credentials("STS.temp", "sts-secret"))
+    finally:
+        await client.aclose()
+    assert with_token.verdict is Verdict.OK
+    assert without.answer is not None
+    assert (without.verdict, without.answer.code) == (Verdict.PERMANENT, "InvalidSecurityToken.Missing")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "space", "code", "reason"),
+    [
+        (Credentials("LTAI-denied", "denied-secret"), "space-3", "Ram.PermissionDeny", "PermissionDenied"),
+        (Credentials("LTAI-good", "wrong-secret"), "space-1", "SignatureDoesNotMatch", "InvalidCredentials"),
+        (Credentials("LTAI-nobody", "x"), "space-1", "InvalidAccessKeyId.NotFound", "InvalidCredentials"),
+        (GOOD, "space-9", "Unknown.ResourceOwnerId", "ResourceNotOwned"),
+    ],
+    ids=["permission-denied", "wrong-secret", "unknown-key", "foreign-space"],
+)
+async def test_refusals_in_4xx_bodies_are_read_and_permanent(
+    served: Served, credentials: Credentials, space: str, code: str, reason: str
+) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    try:
+        outcome = await client.update_phone_webhook(WebhookUpdate(space, "8613800001234"), credentials)
+    finally:
+        await client.aclose()
+    assert outcome.answer is not None
+    assert (outcome.verdict, outcome.reason, outcome.answer.code) == (Verdict.PERMANENT, reason, code)
+    assert outcome.answer.message
+
+
+async def test_flow_control_answer_is_throttled(served: Served) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    try:
+        verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(15)]
+    finally:
+        await client.aclose()
+    assert Verdict.THROTTLED in verdicts
+    assert verdicts.count(Verdict.OK) >= 10
+
+
+async def test_injected_5xx_is_transient(served: Served) -> None:
+    served.simulator.set_faults(fail_rate=1.0)
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+    try:
+        outcome = await client.update_phone_webhook(UPDATE, GOOD)
+    finally:
+        await client.aclose()
+    assert outcome.answer is not None
+    assert (outcome.verdict, outcome.answer.http_status) == (Verdict.TRANSIENT, 503)
+
+
+async def test_slow_answer_times_out_as_transient(served: Served) -> None:
+    served.simulator.set_faults(latency_ms=500)
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=0.1)
+    try:
+        outcome = await client.update_phone_webhook(UPDATE, GOOD)
+    finally:
+        await client.aclose()
+    assert (outcome.verdict, outcome.answer) == (Verdict.TRANSIENT, None)
+    assert outcome.error is not None
+    assert "in time" in outcome.error
+
+
+async def test_unreachable_endpoint_is_transient() -> None:
+    client = CamsClient(endpoint="http://127.0.0.1:9", timeout_seconds=2)
+    try:
+        outcome = await client.update_phone_webhook(UPDATE, GOOD)
+    finally:
+        await client.aclose()
+    assert outcome.verdict is Verdict.TRANSIENT
+    assert outcome.error is not None
+    assert "could not reach" in outcome.error
