@@ -105,7 +105,7 @@ class SimulatorProcess(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=10) as response:  # noqa: S310 -- loopback
+        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=10) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
@@ -115,7 +115,7 @@ class SimulatorProcess(Process):
             method="POST",
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def calls(self, phone_number: str) -> list[dict[str, Any]]:

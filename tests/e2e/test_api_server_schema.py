@@ -52,7 +52,8 @@ GOOD_SPEC = """  custSpaceId: space-1
             'spec.httpFlag: Invalid value: "string": spec.httpFlag in body must be of type boolean',
         ),
         (
-            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  credentialsSecretRef: {name: c, namespace: other}\n',
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n'
+            "  credentialsSecretRef: {name: c, namespace: other}\n",
             "a PhoneWebhook may only use a Secret in its own namespace",
         ),
         (

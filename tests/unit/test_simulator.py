@@ -1,4 +1,4 @@
-"""The simulator is as strict as CAMS: signatures, timestamps, nonces, tokens, flow control, business rules."""
+"""The simulator is as strict as CAMS: signatures, timestamps, nonces, tokens, flow control, rules."""
 
 from __future__ import annotations
 
