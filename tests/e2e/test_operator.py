@@ -1,0 +1,187 @@
+"""The operator as users run it (its console script) against the real API server and the simulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .harness import Kubectl, Process, SimulatorProcess, start_operator, start_simulator, wait_for
+
+OPERATOR_SECRET = "e2e-operator-secret-Zq81"
+STS_SECRET = "e2e-sts-secret-Pw42"
+STS_TOKEN = "e2e-sts-token-Lm07"
+DENIED_SECRET = "e2e-denied-secret-Kd55"
+SIMULATOR_CONFIG = {
+    "qps": 10,
+    "accounts": [
+        {"accessKeyId": "LTAI-e2e", "accessKeySecret": OPERATOR_SECRET, "uid": "1", "spaces": [{"id": "space-e2e"}]},
+        {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN, "uid": "2",
+         "spaces": [{"id": "space-sts"}]},
+        {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET, "uid": "3", "permitted": False,
+         "spaces": [{"id": "space-denied"}]},
+    ],
+}
+
+
+@dataclass
+class System:
+    kubectl: Kubectl
+    namespace: str
+    simulator: SimulatorProcess
+    operator: Process
+    tmp: Path
+
+    def restart_operator(self) -> None:
+        self.operator.stop()
+        self.operator = start_operator(
+            kubeconfig=self.kubectl.kubeconfig, endpoint=self.simulator.endpoint, namespace=self.namespace,
+            log=self.tmp / "operator.log",
+            extra_env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET},
+        )
+
+    def apply(self, name: str, **spec: Any) -> None:
+        body = {
+            "apiVersion": "camswebhook.io/v1alpha1",
+            "kind": "PhoneWebhook",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"custSpaceId": "space-e2e", **spec},
+        }
+        self.kubectl.apply(yaml.safe_dump(body))
+
+    def get(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.kubectl.json("get", "phonewebhook", name, "-n", self.namespace)
+        return obj
+
+    def condition(self, name: str, kind: str) -> dict[str, Any] | None:
+        conditions = self.get(name).get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == kind), None)
+
+    def wait_condition(self, name: str, kind: str, reason: str | None = None, timeout: float = 30) -> dict[str, Any]:
+        def holds() -> dict[str, Any] | None:
+            condition = self.condition(name, kind)
+            if condition and condition["status"] == "True" and (reason is None or condition["reason"] == reason):
+                return condition
+            return None
+
+        return wait_for(holds, timeout=timeout, what=f"{kind}={reason or 'True'} on {name}")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.kubectl.json(
+            "get", "events", "-n", self.namespace, "--field-selector", f"involvedObject.name={name}"
+        )["items"]
+        return items
+
+
+@pytest.fixture
+def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]:
+    config = tmp_path / "simulator.yaml"
+    config.write_text(yaml.safe_dump(SIMULATOR_CONFIG))
+    simulator = start_simulator(config, tmp_path / "simulator.log")
+    operator = start_operator(
+        kubeconfig=kubectl.kubeconfig, endpoint=simulator.endpoint, namespace=namespace, log=tmp_path / "operator.log",
+        extra_env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET},
+    )
+    running = System(kubectl, namespace, simulator, operator, tmp_path)
+    try:
+        yield running
+    finally:
+        running.operator.stop()
+        simulator.stop()
+    # Whatever happened, no secret, token or signature may have been logged.
+    log = running.operator.output()
+    for value in (OPERATOR_SECRET, STS_SECRET, STS_TOKEN, DENIED_SECRET, "Signature="):
+        assert value not in log
+
+
+def test_create_update_and_delete(system: System) -> None:
+    system.apply("support", phoneNumber="8613800001234", statusCallbackUrl="https://hooks.example.com/status",
+                 upCallbackUrl="https://hooks.example.com/inbound", httpFlag=True, queueFlag=False)
+    ready = system.wait_condition("support", "Ready")
+    assert ready["reason"] == "Applied"
+    status = system.get("support")["status"]
+    assert (status["code"], status["observedGeneration"]) == ("OK", 1)
+    assert status["requestId"]
+    assert len(system.simulator.calls("8613800001234")) == 1
+    assert system.simulator.webhook("space-e2e", "8613800001234") == {
+        "StatusCallbackUrl": "https://hooks.example.com/status",
+        "UpCallbackUrl": "https://hooks.example.com/inbound",
+        "HttpFlag": "Y",
+        "QueueFlag": "N",
+    }
+    row = system.kubectl.run("get", "phonewebhooks", "-n", system.namespace).stdout.splitlines()[1].split()
+    assert row[:4] == ["support", "8613800001234", "True", "OK"]
+    assert "Applied" in {event["reason"] for event in system.events("support")}
+
+    system.apply("support", phoneNumber="8613800001234", statusCallbackUrl="https://hooks.example.com/v2/status",
+                 upCallbackUrl="https://hooks.example.com/inbound", httpFlag=True, queueFlag=False)
+    wait_for(lambda: system.get("support")["status"]["observedGeneration"] == 2, what="generation 2 observed")
+    obj = system.get("support")
+    assert obj["metadata"]["generation"] == obj["status"]["observedGeneration"] == 2
+    assert system.condition("support", "Ready")["status"] == "True"  # type: ignore[index]
+    assert len(system.simulator.calls("8613800001234")) == 2
+    assert system.simulator.webhook("space-e2e", "8613800001234")["StatusCallbackUrl"] == (  # type: ignore[index]
+        "https://hooks.example.com/v2/status"
+    )
+
+    deleted = system.kubectl.run("delete", "phonewebhook", "support", "-n", system.namespace, "--timeout=30s")
+    assert "deleted" in deleted.stdout
+    assert system.kubectl.run("get", "phonewebhook", "support", "-n", system.namespace, check=False).returncode != 0
+
+
+def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: System) -> None:
+    system.apply("sts", custSpaceId="space-sts", phoneNumber="6591234567", upCallbackUrl="https://h.example/in",
+                 credentialsSecretRef={"name": "cams-sts"})
+    stalled = system.wait_condition("sts", "Stalled", "SecretNotFound")
+    assert f"Secret {system.namespace}/cams-sts" in stalled["message"]
+    assert system.condition("sts", "Ready")["status"] == "False"  # type: ignore[index]
+    assert system.simulator.calls("6591234567") == []
+    before = system.get("sts")["metadata"]
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cams-sts", "namespace": system.namespace},
+              "stringData": {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN}}
+    system.kubectl.apply(json.dumps(secret))
+    system.wait_condition("sts", "Ready")
+    after = system.get("sts")
+    assert after["metadata"]["generation"] == before["generation"]
+    assert after["metadata"].get("annotations") == before.get("annotations"), "the PhoneWebhook was not touched"
+    calls = system.simulator.calls("6591234567")
+    assert [(c["accessKeyId"], c["code"]) for c in calls] == [("STS.e2e", "OK")]
+    shown = json.dumps(after) + json.dumps(system.events("sts"))
+    assert STS_SECRET not in shown
+    assert STS_TOKEN not in shown
+
+
+def test_permission_denied_stalls_without_a_retry_storm(system: System) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "denied", "namespace": system.namespace},
+              "stringData": {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET}}
+    system.kubectl.apply(json.dumps(secret))
+    system.apply("denied", custSpaceId="space-denied", phoneNumber="4915112345678",
+                 credentialsSecretRef={"name": "denied"})
+    stalled = system.wait_condition("denied", "Stalled", "PermissionDenied")
+    assert "Ram.PermissionDeny" in stalled["message"]
+    status = system.get("denied")["status"]
+    assert status["code"] == "Ram.PermissionDeny"
+    assert "cams:UpdatePhoneWebhook" in status["accessDeniedDetail"]
+    assert "PermissionDenied" in {event["reason"] for event in system.events("denied")}
+    time.sleep(60)  # a minute in which a retry storm would show
+    assert len(system.simulator.calls("4915112345678")) == 1
+
+
+def test_restart_over_in_sync_objects_makes_no_call(system: System) -> None:
+    numbers = [f"8613800002{i:03d}" for i in range(5)]
+    for i, number in enumerate(numbers):
+        system.apply(f"n{i}", phoneNumber=number, statusCallbackUrl=f"https://h.example/{i}")
+    for i in range(5):
+        system.wait_condition(f"n{i}", "Ready")
+    system.restart_operator()
+    # A change made after the restart is applied; the operator lists the in-sync objects before it.
+    system.apply("n0", phoneNumber=numbers[0], statusCallbackUrl="https://h.example/changed")
+    wait_for(lambda: system.get("n0")["status"]["observedGeneration"] == 2, what="the change after restart")
+    assert [len(system.simulator.calls(number)) for number in numbers] == [2, 1, 1, 1, 1]
