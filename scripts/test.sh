@@ -15,6 +15,8 @@ step "mypy --strict"
 .venv/bin/mypy
 step "import layering"
 .venv/bin/lint-imports
+step "hadolint"
+.venv/bin/hadolint Dockerfile
 step "CRD drift"
 .venv/bin/python -m cams_webhook_operator.api.crd --check
 step "Local control plane (kube-apiserver + etcd)"

@@ -90,6 +90,7 @@ class Controller:
         self._attempts: dict[Key, int] = defaultdict(int)
         self._dependents: dict[Key, set[Key]] = defaultdict(set)  # Secret key -> PhoneWebhook keys
         self._secrets: dict[Key, tuple[str | None, dict[str, str] | None]] = {}  # key -> (rv, data)
+        self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
         self._buckets: dict[str, TokenBucket] = {}
         self._operator_credentials = settings.operator_credentials()
 
@@ -123,6 +124,7 @@ class Controller:
             self._index_secret(key, old, None)
         self._written.pop(key, None)
         self._attempts.pop(key, None)
+        self._secret_changed.discard(key)
         self._queue.forget(key)
 
     def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
@@ -134,6 +136,9 @@ class Controller:
         self._secrets.pop(key, None)
         for dependent in self._dependents.get(key, ()):
             self._attempts.pop(dependent, None)
+            # Only a Secret read before counts as a change; the first sight of it is just a listing.
+            if cached is not None:
+                self._secret_changed.add(dependent)
             self._queue.add(dependent)
 
     def _index_secret(self, key: Key, old: Snapshot | None, new: Snapshot | None) -> None:
@@ -245,7 +250,9 @@ class Controller:
             status=previous,
             now=now,
             permanent_retry=timedelta(seconds=self._settings.permanent_retry_seconds),
+            secret_changed=key in self._secret_changed,
         )
+        self._secret_changed.discard(key)
         if decision.action is reconcile.Action.IN_SYNC:
             self._attempts.pop(key, None)
             await self._write(

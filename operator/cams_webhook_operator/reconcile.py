@@ -58,10 +58,19 @@ class Decision:
 
 
 def decide(
-    *, fingerprint: str, status: PhoneWebhookStatus, now: datetime, permanent_retry: timedelta
+    *,
+    fingerprint: str,
+    status: PhoneWebhookStatus,
+    now: datetime,
+    permanent_retry: timedelta,
+    secret_changed: bool = False,
 ) -> Decision:
+    """`secret_changed`: the credentials' Secret changed since the last attempt. A fixed secret or newly
+    granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried."""
     if status.applied_fingerprint == fingerprint:
         return Decision(Action.IN_SYNC)
+    if secret_changed:
+        return Decision(Action.APPLY)
     if status.failed_fingerprint == fingerprint and status.last_attempt_time is not None:
         retry_at = status.last_attempt_time + permanent_retry
         if now < retry_at:

@@ -18,14 +18,30 @@ OPERATOR_SECRET = "e2e-operator-secret-Zq81"
 STS_SECRET = "e2e-sts-secret-Pw42"
 STS_TOKEN = "e2e-sts-token-Lm07"
 DENIED_SECRET = "e2e-denied-secret-Kd55"
+OPERATOR_ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET}
 SIMULATOR_CONFIG = {
     "qps": 10,
     "accounts": [
-        {"accessKeyId": "LTAI-e2e", "accessKeySecret": OPERATOR_SECRET, "uid": "1", "spaces": [{"id": "space-e2e"}]},
-        {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN, "uid": "2",
-         "spaces": [{"id": "space-sts"}]},
-        {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET, "uid": "3", "permitted": False,
-         "spaces": [{"id": "space-denied"}]},
+        {
+            "accessKeyId": "LTAI-e2e",
+            "accessKeySecret": OPERATOR_SECRET,
+            "uid": "1",
+            "spaces": [{"id": "space-e2e"}],
+        },
+        {
+            "accessKeyId": "STS.e2e",
+            "accessKeySecret": STS_SECRET,
+            "securityToken": STS_TOKEN,
+            "uid": "2",
+            "spaces": [{"id": "space-sts"}],
+        },
+        {
+            "accessKeyId": "LTAI-denied",
+            "accessKeySecret": DENIED_SECRET,
+            "uid": "3",
+            "permitted": False,
+            "spaces": [{"id": "space-denied"}],
+        },
     ],
 }
 
@@ -41,9 +57,11 @@ class System:
     def restart_operator(self) -> None:
         self.operator.stop()
         self.operator = start_operator(
-            kubeconfig=self.kubectl.kubeconfig, endpoint=self.simulator.endpoint, namespace=self.namespace,
+            kubeconfig=self.kubectl.kubeconfig,
+            endpoint=self.simulator.endpoint,
+            namespace=self.namespace,
             log=self.tmp / "operator.log",
-            extra_env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET},
+            extra_env=OPERATOR_ENV,
         )
 
     def apply(self, name: str, **spec: Any) -> None:
@@ -63,10 +81,16 @@ class System:
         conditions = self.get(name).get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == kind), None)
 
-    def wait_condition(self, name: str, kind: str, reason: str | None = None, timeout: float = 30) -> dict[str, Any]:
+    def wait_condition(
+        self, name: str, kind: str, reason: str | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
         def holds() -> dict[str, Any] | None:
             condition = self.condition(name, kind)
-            if condition and condition["status"] == "True" and (reason is None or condition["reason"] == reason):
+            if (
+                condition
+                and condition["status"] == "True"
+                and (reason is None or condition["reason"] == reason)
+            ):
                 return condition
             return None
 
@@ -85,8 +109,11 @@ def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]
     config.write_text(yaml.safe_dump(SIMULATOR_CONFIG))
     simulator = start_simulator(config, tmp_path / "simulator.log")
     operator = start_operator(
-        kubeconfig=kubectl.kubeconfig, endpoint=simulator.endpoint, namespace=namespace, log=tmp_path / "operator.log",
-        extra_env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET},
+        kubeconfig=kubectl.kubeconfig,
+        endpoint=simulator.endpoint,
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_env=OPERATOR_ENV,
     )
     running = System(kubectl, namespace, simulator, operator, tmp_path)
     try:
@@ -101,8 +128,14 @@ def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]
 
 
 def test_create_update_and_delete(system: System) -> None:
-    system.apply("support", phoneNumber="8613800001234", statusCallbackUrl="https://hooks.example.com/status",
-                 upCallbackUrl="https://hooks.example.com/inbound", httpFlag=True, queueFlag=False)
+    system.apply(
+        "support",
+        phoneNumber="8613800001234",
+        statusCallbackUrl="https://hooks.example.com/status",
+        upCallbackUrl="https://hooks.example.com/inbound",
+        httpFlag=True,
+        queueFlag=False,
+    )
     ready = system.wait_condition("support", "Ready")
     assert ready["reason"] == "Applied"
     status = system.get("support")["status"]
@@ -119,8 +152,14 @@ def test_create_update_and_delete(system: System) -> None:
     assert row[:4] == ["support", "8613800001234", "True", "OK"]
     assert "Applied" in {event["reason"] for event in system.events("support")}
 
-    system.apply("support", phoneNumber="8613800001234", statusCallbackUrl="https://hooks.example.com/v2/status",
-                 upCallbackUrl="https://hooks.example.com/inbound", httpFlag=True, queueFlag=False)
+    system.apply(
+        "support",
+        phoneNumber="8613800001234",
+        statusCallbackUrl="https://hooks.example.com/v2/status",
+        upCallbackUrl="https://hooks.example.com/inbound",
+        httpFlag=True,
+        queueFlag=False,
+    )
     wait_for(lambda: system.get("support")["status"]["observedGeneration"] == 2, what="generation 2 observed")
     obj = system.get("support")
     assert obj["metadata"]["generation"] == obj["status"]["observedGeneration"] == 2
@@ -132,25 +171,39 @@ def test_create_update_and_delete(system: System) -> None:
 
     deleted = system.kubectl.run("delete", "phonewebhook", "support", "-n", system.namespace, "--timeout=30s")
     assert "deleted" in deleted.stdout
-    assert system.kubectl.run("get", "phonewebhook", "support", "-n", system.namespace, check=False).returncode != 0
+    assert (
+        system.kubectl.run("get", "phonewebhook", "support", "-n", system.namespace, check=False).returncode
+        != 0
+    )
 
 
 def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: System) -> None:
-    system.apply("sts", custSpaceId="space-sts", phoneNumber="6591234567", upCallbackUrl="https://h.example/in",
-                 credentialsSecretRef={"name": "cams-sts"})
+    system.apply(
+        "sts",
+        custSpaceId="space-sts",
+        phoneNumber="6591234567",
+        upCallbackUrl="https://h.example/in",
+        credentialsSecretRef={"name": "cams-sts"},
+    )
     stalled = system.wait_condition("sts", "Stalled", "SecretNotFound")
     assert f"Secret {system.namespace}/cams-sts" in stalled["message"]
     assert system.condition("sts", "Ready")["status"] == "False"  # type: ignore[index]
     assert system.simulator.calls("6591234567") == []
     before = system.get("sts")["metadata"]
 
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cams-sts", "namespace": system.namespace},
-              "stringData": {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cams-sts", "namespace": system.namespace},
+        "stringData": {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN},
+    }
     system.kubectl.apply(json.dumps(secret))
     system.wait_condition("sts", "Ready")
     after = system.get("sts")
     assert after["metadata"]["generation"] == before["generation"]
-    assert after["metadata"].get("annotations") == before.get("annotations"), "the PhoneWebhook was not touched"
+    assert after["metadata"].get("annotations") == before.get("annotations"), (
+        "the PhoneWebhook was not touched"
+    )
     calls = system.simulator.calls("6591234567")
     assert [(c["accessKeyId"], c["code"]) for c in calls] == [("STS.e2e", "OK")]
     shown = json.dumps(after) + json.dumps(system.events("sts"))
@@ -159,11 +212,19 @@ def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: Sy
 
 
 def test_permission_denied_stalls_without_a_retry_storm(system: System) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "denied", "namespace": system.namespace},
-              "stringData": {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "denied", "namespace": system.namespace},
+        "stringData": {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET},
+    }
     system.kubectl.apply(json.dumps(secret))
-    system.apply("denied", custSpaceId="space-denied", phoneNumber="4915112345678",
-                 credentialsSecretRef={"name": "denied"})
+    system.apply(
+        "denied",
+        custSpaceId="space-denied",
+        phoneNumber="4915112345678",
+        credentialsSecretRef={"name": "denied"},
+    )
     stalled = system.wait_condition("denied", "Stalled", "PermissionDenied")
     assert "Ram.PermissionDeny" in stalled["message"]
     status = system.get("denied")["status"]

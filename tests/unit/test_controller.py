@@ -36,7 +36,9 @@ class FakeKube:
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         self.secret_reads += 1
         data = self.secrets.get((namespace, name))
-        return None if data is None else SecretData(resource_version=str(len(data)), data=data)
+        # A version that changes with the content, as the API server's does with every write.
+        version = str(abs(hash(frozenset(data.items())))) if data is not None else None
+        return None if data is None else SecretData(resource_version=version, data=data)
 
     async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
@@ -163,6 +165,19 @@ async def test_permanent_refusal_stalls_without_a_hot_retry(kube: FakeKube) -> N
     restarted.observe(_body(status=status))
     await _settle(restarted, lambda: True, limit=1)
     assert len(cams.calls) == 1
+
+
+async def test_a_fixed_secret_retries_a_refusal_at_once(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
+    cams = FakeCams("SignatureDoesNotMatch")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    assert kube.statuses["pwh"].conditions[0].reason == "InvalidCredentials"
+    kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
+    controller.secret_changed("ns", "c", "2")
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right"]
 
 
 async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) -> None:

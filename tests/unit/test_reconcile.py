@@ -60,6 +60,18 @@ def test_decide(status: PhoneWebhookStatus, action: reconcile.Action) -> None:
     assert reconcile.decide(fingerprint="F", status=status, now=NOW, permanent_retry=HOUR).action is action
 
 
+def test_a_changed_secret_retries_a_recent_refusal_but_not_an_in_sync_object() -> None:
+    refused = PhoneWebhookStatus(failed_fingerprint="F", last_attempt_time=NOW)
+    in_sync = PhoneWebhookStatus(applied_fingerprint="F")
+    decide = reconcile.decide
+    assert decide(
+        fingerprint="F", status=refused, now=NOW, permanent_retry=HOUR, secret_changed=True
+    ).action is (reconcile.Action.APPLY)
+    assert decide(
+        fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, secret_changed=True
+    ).action is (reconcile.Action.IN_SYNC)
+
+
 def _after(answer: Answer | None, previous: PhoneWebhookStatus | None = None) -> PhoneWebhookStatus:
     outcome = classify(answer) if answer else no_answer("timed out")
     return reconcile.status_after_outcome(
