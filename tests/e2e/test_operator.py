@@ -73,6 +73,18 @@ class System:
         }
         self.kubectl.apply(yaml.safe_dump(body))
 
+    def apply_secret(self, name: str, **data: str) -> None:
+        self.kubectl.apply(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": name, "namespace": self.namespace},
+                    "stringData": data,
+                }
+            )
+        )
+
     def get(self, name: str) -> dict[str, Any]:
         obj: dict[str, Any] = self.kubectl.json("get", "phonewebhook", name, "-n", self.namespace)
         return obj
@@ -191,13 +203,9 @@ def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: Sy
     assert system.simulator.calls("6591234567") == []
     before = system.get("sts")["metadata"]
 
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "cams-sts", "namespace": system.namespace},
-        "stringData": {"accessKeyId": "STS.e2e", "accessKeySecret": STS_SECRET, "securityToken": STS_TOKEN},
-    }
-    system.kubectl.apply(json.dumps(secret))
+    system.apply_secret(
+        "cams-sts", accessKeyId="STS.e2e", accessKeySecret=STS_SECRET, securityToken=STS_TOKEN
+    )
     system.wait_condition("sts", "Ready")
     after = system.get("sts")
     assert after["metadata"]["generation"] == before["generation"]
@@ -212,13 +220,7 @@ def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: Sy
 
 
 def test_permission_denied_stalls_without_a_retry_storm(system: System) -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "denied", "namespace": system.namespace},
-        "stringData": {"accessKeyId": "LTAI-denied", "accessKeySecret": DENIED_SECRET},
-    }
-    system.kubectl.apply(json.dumps(secret))
+    system.apply_secret("denied", accessKeyId="LTAI-denied", accessKeySecret=DENIED_SECRET)
     system.apply(
         "denied",
         custSpaceId="space-denied",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import pytest
 
 from cams_webhook_operator.cams.client import CamsClient, WebhookUpdate
@@ -9,6 +11,23 @@ from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Verdict
 
 from .conftest import Served
+
+MakeClient = Callable[..., CamsClient]
+
+
+@pytest.fixture
+async def make_client(served: Served) -> AsyncIterator[MakeClient]:
+    """CamsClient(s) for the served simulator (or another endpoint), all closed after the test."""
+    made: list[CamsClient] = []
+
+    def make(timeout_seconds: float = 5, endpoint: str | None = None) -> CamsClient:
+        made.append(CamsClient(endpoint=endpoint or served.endpoint, timeout_seconds=timeout_seconds))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.aclose()
+
 
 GOOD = Credentials("LTAI-good", "good-secret")
 UPDATE = WebhookUpdate(
@@ -22,12 +41,9 @@ UPDATE = WebhookUpdate(
 )
 
 
-async def test_update_is_signed_accepted_and_stored(served: Served) -> None:
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
-    try:
-        outcome = await client.update_phone_webhook(UPDATE, GOOD)
-    finally:
-        await client.aclose()
+async def test_update_is_signed_accepted_and_stored(served: Served, make_client: MakeClient) -> None:
+    client = make_client()
+    outcome = await client.update_phone_webhook(UPDATE, GOOD)
     assert outcome.verdict is Verdict.OK
     assert outcome.answer is not None
     assert outcome.answer.request_id
@@ -39,25 +55,17 @@ async def test_update_is_signed_accepted_and_stored(served: Served) -> None:
     }
 
 
-async def test_every_call_has_a_fresh_nonce(served: Served) -> None:
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
-    try:
-        verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(5)]
-    finally:
-        await client.aclose()
+async def test_every_call_has_a_fresh_nonce(make_client: MakeClient) -> None:
+    client = make_client()
+    verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(5)]
     assert verdicts == [Verdict.OK] * 5
 
 
-async def test_sts_token_is_sent_and_signed(served: Served) -> None:
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
+async def test_sts_token_is_sent_and_signed(make_client: MakeClient) -> None:
+    client = make_client()
     update = WebhookUpdate(cust_space_id="space-2", phone_number="8613800001234")
-    try:
-        with_token = await client.update_phone_webhook(
-            update, Credentials("STS.temp", "sts-secret", "sts-token")
-        )
-        without = await client.update_phone_webhook(update, Credentials("STS.temp", "sts-secret"))
-    finally:
-        await client.aclose()
+    with_token = await client.update_phone_webhook(update, Credentials("STS.temp", "sts-secret", "sts-token"))
+    without = await client.update_phone_webhook(update, Credentials("STS.temp", "sts-secret"))
     assert with_token.verdict is Verdict.OK
     assert without.answer is not None
     assert (without.verdict, without.answer.code) == (Verdict.PERMANENT, "InvalidSecurityToken.Missing")
@@ -74,57 +82,42 @@ async def test_sts_token_is_sent_and_signed(served: Served) -> None:
     ids=["permission-denied", "wrong-secret", "unknown-key", "foreign-space"],
 )
 async def test_refusals_in_4xx_bodies_are_read_and_permanent(
-    served: Served, credentials: Credentials, space: str, code: str, reason: str
+    make_client: MakeClient, credentials: Credentials, space: str, code: str, reason: str
 ) -> None:
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
-    try:
-        outcome = await client.update_phone_webhook(WebhookUpdate(space, "8613800001234"), credentials)
-    finally:
-        await client.aclose()
+    client = make_client()
+    outcome = await client.update_phone_webhook(WebhookUpdate(space, "8613800001234"), credentials)
     assert outcome.answer is not None
     assert (outcome.verdict, outcome.reason, outcome.answer.code) == (Verdict.PERMANENT, reason, code)
     assert outcome.answer.message
 
 
-async def test_flow_control_answer_is_throttled(served: Served) -> None:
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
-    try:
-        verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(15)]
-    finally:
-        await client.aclose()
+async def test_flow_control_answer_is_throttled(make_client: MakeClient) -> None:
+    client = make_client()
+    verdicts = [(await client.update_phone_webhook(UPDATE, GOOD)).verdict for _ in range(15)]
     assert Verdict.THROTTLED in verdicts
     assert verdicts.count(Verdict.OK) >= 10
 
 
-async def test_injected_5xx_is_transient(served: Served) -> None:
+async def test_injected_5xx_is_transient(served: Served, make_client: MakeClient) -> None:
     served.simulator.set_faults(fail_rate=1.0)
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5)
-    try:
-        outcome = await client.update_phone_webhook(UPDATE, GOOD)
-    finally:
-        await client.aclose()
+    client = make_client()
+    outcome = await client.update_phone_webhook(UPDATE, GOOD)
     assert outcome.answer is not None
     assert (outcome.verdict, outcome.answer.http_status) == (Verdict.TRANSIENT, 503)
 
 
-async def test_slow_answer_times_out_as_transient(served: Served) -> None:
+async def test_slow_answer_times_out_as_transient(served: Served, make_client: MakeClient) -> None:
     served.simulator.set_faults(latency_ms=500)
-    client = CamsClient(endpoint=served.endpoint, timeout_seconds=0.1)
-    try:
-        outcome = await client.update_phone_webhook(UPDATE, GOOD)
-    finally:
-        await client.aclose()
+    client = make_client(timeout_seconds=0.1)
+    outcome = await client.update_phone_webhook(UPDATE, GOOD)
     assert (outcome.verdict, outcome.answer) == (Verdict.TRANSIENT, None)
     assert outcome.error is not None
     assert "in time" in outcome.error
 
 
-async def test_unreachable_endpoint_is_transient() -> None:
-    client = CamsClient(endpoint="http://127.0.0.1:9", timeout_seconds=2)
-    try:
-        outcome = await client.update_phone_webhook(UPDATE, GOOD)
-    finally:
-        await client.aclose()
+async def test_unreachable_endpoint_is_transient(make_client: MakeClient) -> None:
+    client = make_client(timeout_seconds=2, endpoint="http://127.0.0.1:9")
+    outcome = await client.update_phone_webhook(UPDATE, GOOD)
     assert outcome.verdict is Verdict.TRANSIENT
     assert outcome.error is not None
     assert "could not reach" in outcome.error
