@@ -8,6 +8,7 @@ than left to kopf's fixed 60-second handler retry, which knows nothing of the CA
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import random
 from collections import defaultdict
@@ -23,7 +24,8 @@ from cams_webhook_operator.api.models import PhoneWebhookSpec, PhoneWebhookStatu
 from cams_webhook_operator.cams.client import WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.flow import TokenBucket, backoff_delay
+from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
+from cams_webhook_operator.gate import AccountGate
 from cams_webhook_operator.kube import ObjectRef, SecretData
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.workqueue import WorkQueue
@@ -31,6 +33,13 @@ from cams_webhook_operator.workqueue import WorkQueue
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+
+
+class Priority(enum.IntEnum):
+    """Work queue and CAMS gate order: what users changed goes ahead of routine re-checks."""
+
+    USER_CHANGE = 0  # a new object, a new generation, a changed Secret, and their retries
+    ROUTINE = 1  # the long retry after a permanent refusal; periodic re-checks
 
 
 class StatusWriter(Protocol):
@@ -91,7 +100,7 @@ class Controller:
         self._dependents: dict[Key, set[Key]] = defaultdict(set)  # Secret key -> PhoneWebhook keys
         self._secrets: dict[Key, tuple[str | None, dict[str, str] | None]] = {}  # key -> (rv, data)
         self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
-        self._buckets: dict[str, TokenBucket] = {}
+        self._gates: dict[str, AccountGate] = {}
         self._operator_credentials = settings.operator_credentials()
 
     # --- fed by kopf -----------------------------------------------------------------------------------
@@ -114,7 +123,7 @@ class Controller:
         self._index_secret(key, old, snapshot)
         # Our own status writes come back as events of the same generation: they need no work.
         if old is None or old.generation != snapshot.generation:
-            self._queue.add(key)
+            self._queue.add(key, Priority.USER_CHANGE)
 
     def forget(self, namespace: str, name: str) -> None:
         """A PhoneWebhook was deleted."""
@@ -139,7 +148,7 @@ class Controller:
             # Only a Secret read before counts as a change; the first sight of it is just a listing.
             if cached is not None:
                 self._secret_changed.add(dependent)
-            self._queue.add(dependent)
+            self._queue.add(dependent, Priority.USER_CHANGE)
 
     def _index_secret(self, key: Key, old: Snapshot | None, new: Snapshot | None) -> None:
         old_secret = old.secret_name if old else None
@@ -168,9 +177,9 @@ class Controller:
 
     async def _work(self) -> None:
         while True:
-            key = await self._queue.get()
+            key, priority = await self._queue.get()
             try:
-                await self.reconcile(key)
+                await self.reconcile(key, Priority(priority))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -178,7 +187,7 @@ class Controller:
                 self._attempts[key] += 1
                 delay = self._backoff(key)
                 logger.exception("Reconcile of %s/%s failed; retrying in %.1fs", *key, delay)
-                self._queue.add_after(key, delay)
+                self._queue.add_after(key, delay, priority)
             finally:
                 self._queue.done(key)
 
@@ -187,7 +196,7 @@ class Controller:
             attempt=max(1, self._attempts[key]),
             base=self._settings.retry_base_seconds,
             cap=self._settings.retry_max_seconds,
-            jitter=self._rng.random(),
+            jitter=self._rng.random() if self._settings.retry_jitter else 1.0,
         )
 
     async def _credentials(
@@ -206,15 +215,14 @@ class Controller:
         source = credential_sources.secret_source(*key)
         return credential_sources.from_secret(key[0], secret, data), source
 
-    async def _wait_for_slot(self, account: str) -> None:
-        loop = asyncio.get_running_loop()
-        bucket = self._buckets.get(account)
-        if bucket is None:
-            bucket = TokenBucket.full(rate=self._settings.qps, burst=self._settings.burst, now=loop.time())
-            self._buckets[account] = bucket
-        delay = bucket.reserve(loop.time())
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def _gate(self, account: str) -> AccountGate:
+        gate = self._gates.get(account)
+        if gate is None:
+            limiter = AdaptiveRate.start(
+                rate=self._settings.qps, burst=self._settings.burst, now=asyncio.get_running_loop().time()
+            )
+            gate = self._gates[account] = AccountGate(limiter, adaptive=self._settings.adaptive)
+        return gate
 
     async def _write(self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus) -> None:
         current = self._written.get(key, snapshot.status)
@@ -223,7 +231,7 @@ class Controller:
         self._written[key] = status
         await self._kube.patch_status(snapshot.ref, status)
 
-    async def reconcile(self, key: Key) -> None:
+    async def reconcile(self, key: Key, priority: Priority = Priority.USER_CHANGE) -> None:
         snapshot = self._objects.get(key)
         if snapshot is None:
             return
@@ -266,15 +274,19 @@ class Controller:
         if decision.action is reconcile.Action.WAIT:
             assert decision.not_before is not None
             await self._write(key, snapshot, reconcile.with_generation(previous, snapshot.generation))
-            self._queue.add_after(key, (decision.not_before - now).total_seconds())
+            self._queue.add_after(key, (decision.not_before - now).total_seconds(), Priority.ROUTINE)
             return
 
-        await self._wait_for_slot(account)
+        gate = self._gate(account)
+        await gate.acquire(priority)
         if self._objects.get(key) is not snapshot:
             # Changed or deleted while waiting for a slot: the queue holds the key again if it still exists.
+            gate.limiter.refund()
             return
         outcome = await self._cams.update_phone_webhook(update, credentials)
-        await self._record(key, snapshot, previous, spec, digest, outcome)
+        if outcome.verdict is Verdict.THROTTLED:
+            gate.throttled()
+        await self._record(key, snapshot, previous, spec, digest, outcome, priority)
 
     async def _record(
         self,
@@ -284,6 +296,7 @@ class Controller:
         spec: PhoneWebhookSpec,
         digest: str,
         outcome: Outcome,
+        priority: Priority,
     ) -> None:
         now = self._now()
         retry_at: datetime | None = None
@@ -305,7 +318,8 @@ class Controller:
             retry_at=retry_at,
         )
         if retry_at is not None:
-            self._queue.add_after(key, (retry_at - now).total_seconds())
+            retry_priority = Priority.ROUTINE if outcome.verdict is Verdict.PERMANENT else priority
+            self._queue.add_after(key, (retry_at - now).total_seconds(), retry_priority)
         await self._write(key, snapshot, status)
         ready = status.conditions[0]
         if outcome.verdict is Verdict.OK:

@@ -19,6 +19,15 @@ class OperatorSettings(BaseSettings):
     burst: int = Field(
         default=1, ge=1, description="Calls per account that may be sent back to back (CAMS_BURST)."
     )
+    adaptive: bool = Field(
+        default=True,
+        description="Slow down on CAMS flow-control answers and recover after (CAMS_ADAPTIVE). Turn off only "
+        "to reproduce a fixed-rate client, as the benchmark's baselines do.",
+    )
+    retry_jitter: bool = Field(
+        default=True,
+        description="Spread retry delays randomly over 50-100 % of their value (CAMS_RETRY_JITTER).",
+    )
     timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one CAMS call, in seconds.")
     retry_base_seconds: float = Field(
         default=1.0, gt=0, description="First retry delay after a throttled or transient failure, in seconds."

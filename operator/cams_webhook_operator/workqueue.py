@@ -1,11 +1,15 @@
-"""A work queue of object keys, in the manner of client-go's: a key is queued at most once, a key being
-processed is never handed to a second worker, and a key added while it is processed comes back after.
+"""A work queue of object keys, in the manner of client-go's, with priorities.
+
+A key is queued at most once; a key being processed is never handed to a second worker, and a key added
+while it is processed comes back after. Lower priority numbers come out first (FIFO within a priority),
+and adding a queued key with a more urgent priority moves it up.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import heapq
+import itertools
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -14,68 +18,75 @@ K = TypeVar("K", bound=Hashable)
 
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
-        self._ready: deque[K] = deque()
-        self._queued: set[K] = set()
+        self._heap: list[tuple[int, int, K]] = []
+        self._order = itertools.count()
+        self._queued: dict[K, int] = {}  # key -> its priority in the heap (older heap entries are stale)
         self._processing: set[K] = set()
-        self._dirty: set[K] = set()
-        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._dirty: dict[K, int] = {}  # added while processing -> priority to come back with
+        self._timers: dict[K, tuple[asyncio.TimerHandle, int]] = {}
         self._wakeup = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._ready)
+        return len(self._queued)
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, priority: int = 0) -> None:
         """Queue `key` now (and forget any later time it was scheduled for)."""
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        scheduled = self._timers.pop(key, None)
+        if scheduled is not None:
+            scheduled[0].cancel()
+            priority = min(priority, scheduled[1])
         if key in self._processing:
-            self._dirty.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._ready.append(key)
-            self._wakeup.set()
+            self._dirty[key] = min(priority, self._dirty.get(key, priority))
+            return
+        current = self._queued.get(key)
+        if current is not None and current <= priority:
+            return
+        self._queued[key] = priority
+        heapq.heappush(self._heap, (priority, next(self._order), key))
+        self._wakeup.set()
 
-    def add_after(self, key: K, delay: float) -> None:
+    def add_after(self, key: K, delay: float, priority: int = 0) -> None:
         """Queue `key` after `delay` seconds, unless it is queued sooner by then."""
         if delay <= 0:
-            self.add(key)
+            self.add(key, priority)
             return
         loop = asyncio.get_running_loop()
         due = loop.time() + delay
-        timer = self._timers.get(key)
-        if timer is not None:
-            if timer.when() <= due:
+        scheduled = self._timers.get(key)
+        if scheduled is not None:
+            if scheduled[0].when() <= due:
                 return
-            timer.cancel()
-        self._timers[key] = loop.call_at(due, self._fire, key)
+            scheduled[0].cancel()
+        self._timers[key] = (loop.call_at(due, self._fire, key), priority)
 
     def _fire(self, key: K) -> None:
-        self._timers.pop(key, None)
-        self.add(key)
+        scheduled = self._timers.pop(key, None)
+        self.add(key, scheduled[1] if scheduled else 0)
 
     def forget(self, key: K) -> None:
         """Drop a scheduled retry of `key` (the object is gone)."""
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        scheduled = self._timers.pop(key, None)
+        if scheduled is not None:
+            scheduled[0].cancel()
 
-    async def get(self) -> K:
-        while not self._ready:
+    async def get(self) -> tuple[K, int]:
+        """The most urgent key and its priority."""
+        while True:
+            while self._heap:
+                priority, _, key = heapq.heappop(self._heap)
+                if self._queued.get(key) == priority:
+                    del self._queued[key]
+                    self._processing.add(key)
+                    return key, priority
             self._wakeup.clear()
             await self._wakeup.wait()
-        key = self._ready.popleft()
-        self._queued.discard(key)
-        self._processing.add(key)
-        return key
 
     def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            self.add(key, self._dirty.pop(key))
 
     def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
+        for handle, _ in self._timers.values():
+            handle.cancel()
         self._timers.clear()
