@@ -21,12 +21,13 @@ from pydantic import ValidationError
 
 from cams_webhook_operator import credential_sources, reconcile
 from cams_webhook_operator.api.models import PhoneWebhookSpec, PhoneWebhookStatus
-from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.client import UPDATE_PHONE_WEBHOOK, WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
 from cams_webhook_operator.gate import AccountGate
 from cams_webhook_operator.kube import ObjectRef, SecretData
+from cams_webhook_operator.metrics import Metrics
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.workqueue import WorkQueue
 
@@ -65,6 +66,14 @@ class Snapshot:
         return ref.get("name") if isinstance(ref, Mapping) else None
 
 
+_RESULTS = {
+    Verdict.OK: "applied",
+    Verdict.THROTTLED: "throttled",
+    Verdict.TRANSIENT: "transient",
+    Verdict.PERMANENT: "refused",
+}
+
+
 def _status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
     try:
         return PhoneWebhookStatus.model_validate(body.get("status") or {})
@@ -86,6 +95,7 @@ class Controller:
         kube: StatusWriter,
         wall_clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._cams = cams
@@ -102,6 +112,18 @@ class Controller:
         self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
         self._gates: dict[str, AccountGate] = {}
         self._operator_credentials = settings.operator_credentials()
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_state(
+            objects_by_condition=self._objects_by_condition, queue_depth=lambda: len(self._queue)
+        )
+
+    def _objects_by_condition(self) -> dict[str, int]:
+        counts = {"Ready": 0, "Reconciling": 0, "Stalled": 0}
+        for key, snapshot in self._objects.items():
+            for condition in self._written.get(key, snapshot.status).conditions:
+                if condition.status == "True":
+                    counts[condition.type] += 1
+        return counts
 
     # --- fed by kopf -----------------------------------------------------------------------------------
 
@@ -262,6 +284,7 @@ class Controller:
         )
         self._secret_changed.discard(key)
         if decision.action is reconcile.Action.IN_SYNC:
+            self.metrics.reconciles.labels("in_sync").inc()
             self._attempts.pop(key, None)
             await self._write(
                 key,
@@ -273,20 +296,35 @@ class Controller:
             return
         if decision.action is reconcile.Action.WAIT:
             assert decision.not_before is not None
+            self.metrics.reconciles.labels("waiting").inc()
             await self._write(key, snapshot, reconcile.with_generation(previous, snapshot.generation))
             self._queue.add_after(key, (decision.not_before - now).total_seconds(), Priority.ROUTINE)
             return
 
         gate = self._gate(account)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
         await gate.acquire(priority)
+        self.metrics.limiter_wait.observe(loop.time() - asked)
         if self._objects.get(key) is not snapshot:
             # Changed or deleted while waiting for a slot: the queue holds the key again if it still exists.
             gate.limiter.refund()
+            self.metrics.reconciles.labels("skipped").inc()
             return
+        started = loop.time()
         outcome = await self._cams.update_phone_webhook(update, credentials)
+        self._count_call(outcome, loop.time() - started)
         if outcome.verdict is Verdict.THROTTLED:
             gate.throttled()
         await self._record(key, snapshot, previous, spec, digest, outcome, priority)
+
+    def _count_call(self, outcome: Outcome, seconds: float) -> None:
+        code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
+        self.metrics.cams_calls.labels(UPDATE_PHONE_WEBHOOK, code).inc()
+        self.metrics.cams_call_duration.labels(UPDATE_PHONE_WEBHOOK).observe(seconds)
+        self.metrics.reconciles.labels(_RESULTS[outcome.verdict]).inc()
+        if outcome.verdict is Verdict.THROTTLED:
+            self.metrics.cams_throttled.inc()
 
     async def _record(
         self,
@@ -341,6 +379,7 @@ class Controller:
         already = previous.observed_generation == snapshot.generation and any(
             c.type == "Stalled" and c.status == "True" and c.reason == reason for c in previous.conditions
         )
+        self.metrics.reconciles.labels("stalled").inc()
         await self._write(key, snapshot, status)
         if not already:
             logger.warning("Cannot apply webhook for %s/%s: %s", *key, message)

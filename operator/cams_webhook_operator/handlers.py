@@ -37,6 +37,8 @@ async def start_controller(
     operator_settings = OperatorSettings()
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
     controller = Controller(settings=operator_settings, cams=cams, kube=KubeApi(load_api_client()))
+    if operator_settings.metrics_port:
+        controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller
     memo.cams = cams
     memo.controller_task = asyncio.create_task(controller.run(), name="controller")

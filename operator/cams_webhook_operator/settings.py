@@ -39,6 +39,10 @@ class OperatorSettings(BaseSettings):
         description="When CAMS refused for good, try the same request again after this many seconds.",
     )
     workers: int = Field(default=16, ge=1, description="Objects reconciled concurrently.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the /metrics endpoint listens on.")
+    metrics_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."
+    )
     liveness_endpoint: str = Field(
         default="http://127.0.0.1:8080/healthz", description="Where the liveness probe is served."
     )

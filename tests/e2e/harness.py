@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from prometheus_client.parser import text_string_to_metric_families
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -30,7 +32,7 @@ def free_port() -> int:
 def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail with `what` if it never does."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = check()
         if last:
@@ -140,11 +142,27 @@ def start_simulator(config: Path, log: Path) -> SimulatorProcess:
     return simulator
 
 
+@dataclass
+class OperatorProcess(Process):
+    metrics_port: int = 0
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample from the operator's /metrics, 0 when absent."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return float(sample.value)
+        return 0.0
+
+
 def start_operator(
     *, kubeconfig: Path, endpoint: str, namespace: str, log: Path, extra_env: dict[str, str] | None = None
-) -> Process:
+) -> OperatorProcess:
     port = free_port()
-    operator = Process(
+    metrics_port = free_port()
+    operator = OperatorProcess(
         args=[
             str(BIN / "cams-webhook-operator"),
             "--namespace",
@@ -153,7 +171,13 @@ def start_operator(
             f"http://127.0.0.1:{port}/healthz",
         ],
         log=log,
-        env={"KUBECONFIG": str(kubeconfig), "CAMS_ENDPOINT": endpoint, **(extra_env or {})},
+        env={
+            "KUBECONFIG": str(kubeconfig),
+            "CAMS_ENDPOINT": endpoint,
+            "CAMS_METRICS_PORT": str(metrics_port),
+            **(extra_env or {}),
+        },
+        metrics_port=metrics_port,
     )
     operator.start()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import Kubectl, Process, SimulatorProcess, start_operator, start_simulator, wait_for
+from .harness import Kubectl, OperatorProcess, SimulatorProcess, start_operator, start_simulator, wait_for
 
 OPERATOR_SECRET = "e2e-operator-secret-Zq81"
 STS_SECRET = "e2e-sts-secret-Pw42"
@@ -51,7 +51,7 @@ class System:
     kubectl: Kubectl
     namespace: str
     simulator: SimulatorProcess
-    operator: Process
+    operator: OperatorProcess
     tmp: Path
 
     def restart_operator(self) -> None:
@@ -163,6 +163,11 @@ def test_create_update_and_delete(system: System) -> None:
     row = system.kubectl.run("get", "phonewebhooks", "-n", system.namespace).stdout.splitlines()[1].split()
     assert row[:4] == ["support", "8613800001234", "True", "OK"]
     assert "Applied" in {event["reason"] for event in system.events("support")}
+    calls_ok = system.operator.metric(
+        "cams_webhook_operator_cams_calls_total", action="UpdatePhoneWebhook", code="OK"
+    )
+    assert calls_ok == 1
+    assert system.operator.metric("cams_webhook_operator_objects", condition="Ready") == 1
 
     system.apply(
         "support",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from alibabacloud_cams20200606 import models as cams_models
@@ -23,7 +24,7 @@ def _client(endpoint: str, ak: str, secret: str, token: str | None = None) -> Cl
     return Client(config)
 
 
-def _update(client: Client, space: str) -> object:
+def _update(client: Client, space: str) -> Any:
     return client.update_phone_webhook(
         cams_models.UpdatePhoneWebhookRequest(
             cust_space_id=space,

@@ -252,3 +252,24 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
     assert TOKEN_VALUE not in written
     assert SECRET_VALUE not in repr(cams.calls[0][1])
     assert TOKEN_VALUE not in repr(cams.calls[0][1])
+
+
+async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKube) -> None:
+    cams = FakeCams("System.LimitControl", "OK")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    registry = controller.metrics.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"cams_webhook_operator_{name}", labels)
+
+    assert sample("cams_calls_total", action="UpdatePhoneWebhook", code="System.LimitControl") == 1
+    assert sample("cams_calls_total", action="UpdatePhoneWebhook", code="OK") == 1
+    assert sample("cams_throttled_total") == 1
+    assert sample("cams_call_duration_seconds_count", action="UpdatePhoneWebhook") == 2
+    assert sample("limiter_wait_seconds_count") == 2
+    assert sample("reconciles_total", result="applied") == 1
+    assert sample("objects", condition="Ready") == 1
+    assert sample("objects", condition="Stalled") == 0
+    assert sample("workqueue_depth") == 0

@@ -1,0 +1,81 @@
+"""Prometheus metrics, all prefixed `cams_webhook_operator_`, on a registry of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "cams_webhook_operator"
+# CAMS answers in tens to hundreds of milliseconds; waits for a slot range up to minutes in a big rollout.
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+WAIT_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class _StateCollector(Collector):
+    """Gauges computed at scrape time from the controller's own state: nothing to keep in step."""
+
+    def __init__(
+        self, objects_by_condition: Callable[[], dict[str, int]], queue_depth: Callable[[], int]
+    ) -> None:
+        self._objects_by_condition = objects_by_condition
+        self._queue_depth = queue_depth
+
+    def collect(self) -> Iterable[Any]:
+        objects = GaugeMetricFamily(
+            f"{PREFIX}_objects", "PhoneWebhooks whose condition is True, by condition.", labels=["condition"]
+        )
+        for condition, count in sorted(self._objects_by_condition().items()):
+            objects.add_metric([condition], count)
+        yield objects
+        yield GaugeMetricFamily(
+            f"{PREFIX}_workqueue_depth", "Objects waiting for a worker.", value=self._queue_depth()
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.cams_calls = Counter(
+            f"{PREFIX}_cams_calls",
+            "CAMS calls by action and answer code.",
+            ["action", "code"],
+            registry=self.registry,
+        )
+        self.cams_call_duration = Histogram(
+            f"{PREFIX}_cams_call_duration_seconds",
+            "Duration of CAMS calls.",
+            ["action"],
+            buckets=CALL_BUCKETS,
+            registry=self.registry,
+        )
+        self.cams_throttled = Counter(
+            f"{PREFIX}_cams_throttled",
+            "CAMS answers that said flow control (System.LimitControl, Throttling*).",
+            registry=self.registry,
+        )
+        self.limiter_wait = Histogram(
+            f"{PREFIX}_limiter_wait_seconds",
+            "Time an object waited for a CAMS call slot.",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.reconciles = Counter(
+            f"{PREFIX}_reconciles",
+            "Reconciles by result: in_sync (no call needed), applied, throttled, "
+            "transient, refused, waiting, stalled, skipped.",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def watch_state(
+        self, *, objects_by_condition: Callable[[], dict[str, int]], queue_depth: Callable[[], int]
+    ) -> None:
+        self.registry.register(_StateCollector(objects_by_condition, queue_depth))
+
+    def serve(self, *, host: str, port: int) -> None:
+        """Serve /metrics in a background thread."""
+        start_http_server(port, addr=host, registry=self.registry)
