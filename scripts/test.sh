@@ -9,8 +9,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "Installing into .venv"
 scripts/bootstrap.sh test
 step "ruff"
-.venv/bin/ruff check operator tests
-.venv/bin/ruff format --check operator tests
+.venv/bin/ruff check operator tests benchmarks
+.venv/bin/ruff format --check operator tests benchmarks
 step "mypy --strict"
 .venv/bin/mypy
 step "import layering"
