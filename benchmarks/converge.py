@@ -165,7 +165,7 @@ class Bench:
             endpoint=simulator.endpoint,
             namespace=namespace,
             log=self.workdir / f"{namespace}-operator.log",
-            extra_env={**CREDENTIALS, **env, "CAMS_LIVENESS_ENDPOINT": "http://127.0.0.1:0/healthz"},
+            extra_env={**CREDENTIALS, **env},
         )
         return namespace, simulator, operator
 

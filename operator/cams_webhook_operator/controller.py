@@ -178,7 +178,12 @@ class Controller:
         if old_secret == new_secret:
             return
         if old_secret is not None:
-            self._dependents[(key[0], old_secret)].discard(key)
+            secret_key = (key[0], old_secret)
+            self._dependents[secret_key].discard(key)
+            if not self._dependents[secret_key]:
+                # No object names this Secret any more: forget it, and its data, entirely.
+                del self._dependents[secret_key]
+                self._secrets.pop(secret_key, None)
         if new_secret is not None:
             self._dependents[(key[0], new_secret)].add(key)
 

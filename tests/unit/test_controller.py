@@ -273,3 +273,15 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
     assert sample("objects", condition="Ready") == 1
     assert sample("objects", condition="Stalled") == 0
     assert sample("workqueue_depth") == 0
+
+
+async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
+    controller = Controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    reads = kube.secret_reads
+    controller.forget("ns", "pwh")
+    controller.observe(_body(name="other", credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: _ready(kube, "other") == "Applied")
+    assert kube.secret_reads == reads + 1, "the cached data went with the last object that named it"
