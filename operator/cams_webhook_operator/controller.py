@@ -12,7 +12,7 @@ import enum
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -34,6 +34,8 @@ from cams_webhook_operator.workqueue import WorkQueue
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
+ClaimantsOf = Callable[[Claim], Iterable[reconcile.Claimant]]
 
 
 class Priority(enum.IntEnum):
@@ -57,8 +59,18 @@ class WebhookApplier(Protocol):
 class Snapshot:
     ref: ObjectRef
     generation: int
+    created: str
     spec: Mapping[str, Any]
     status: PhoneWebhookStatus
+
+    @property
+    def claim(self) -> Claim | None:
+        space, number = self.spec.get("custSpaceId"), self.spec.get("phoneNumber")
+        return (space, number) if isinstance(space, str) and isinstance(number, str) else None
+
+    @property
+    def claimant(self) -> reconcile.Claimant:
+        return reconcile.Claimant(self.created, self.ref.namespace, self.ref.name)
 
     @property
     def secret_name(self) -> str | None:
@@ -96,7 +108,11 @@ class Controller:
         wall_clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        claimants_of: ClaimantsOf | None = None,
     ) -> None:
+        """`claimants_of` lists the objects that claim a number. The operator passes a kopf index, which
+        kopf fills from the initial listing before it reports any object, so that after a restart a later
+        claimant is never applied before the earlier one has been seen. By default: the known snapshots."""
         self._settings = settings
         self._cams = cams
         self._kube = kube
@@ -111,11 +127,15 @@ class Controller:
         self._secrets: dict[Key, tuple[str | None, dict[str, str] | None]] = {}  # key -> (rv, data)
         self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
         self._gates: dict[str, AccountGate] = {}
+        self._claimants_of = claimants_of or self._known_claimants
         self._operator_credentials = settings.operator_credentials()
         self.metrics = metrics or Metrics()
         self.metrics.watch_state(
             objects_by_condition=self._objects_by_condition, queue_depth=lambda: len(self._queue)
         )
+
+    def _known_claimants(self, claim: Claim) -> list[reconcile.Claimant]:
+        return [snapshot.claimant for snapshot in self._objects.values() if snapshot.claim == claim]
 
     def _objects_by_condition(self) -> dict[str, int]:
         counts = {"Ready": 0, "Reconciling": 0, "Stalled": 0}
@@ -134,6 +154,7 @@ class Controller:
         snapshot = Snapshot(
             ref=ObjectRef(namespace=key[0], name=key[1], uid=meta["uid"]),
             generation=int(meta.get("generation", 0)),
+            created=str(meta.get("creationTimestamp", "")),
             spec=body.get("spec") or {},
             status=_status_of(body),
         )
@@ -153,6 +174,11 @@ class Controller:
         old = self._objects.pop(key, None)
         if old is not None:
             self._index_secret(key, old, None)
+            if old.claim is not None:
+                # The number is free: whoever claimed it next takes over.
+                for claimant in self._claimants_of(old.claim):
+                    if (claimant.namespace, claimant.name) != key:
+                        self._queue.add((claimant.namespace, claimant.name), Priority.USER_CHANGE)
         self._written.pop(key, None)
         self._attempts.pop(key, None)
         self._secret_changed.discard(key)
@@ -270,6 +296,14 @@ class Controller:
             # The API server's rules should have refused this; it may predate them.
             problems = "; ".join(str(error["msg"]) for error in exc.errors())
             await self._stall(key, snapshot, previous, "InvalidSpec", f"The spec is invalid: {problems}")
+            return
+
+        winner = reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))
+        if winner is not None and (winner.namespace, winner.name) != key:
+            message = reconcile.conflict_message(
+                winner=winner, space=spec.cust_space_id, phone_number=spec.phone_number
+            )
+            await self._stall(key, snapshot, previous, "Conflict", message)
             return
 
         credentials, source = await self._credentials(snapshot)

@@ -16,13 +16,29 @@ from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import KubeApi, load_api_client
+from cams_webhook_operator.reconcile import Claimant
 from cams_webhook_operator.settings import OperatorSettings
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def phonewebhook_claims(spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any) -> Any:
+    """Who claims which number. kopf fills indexes from the initial listing before it invokes any other
+    handler, so the controller never mistakes a later claimant for the first after a restart."""
+    space, number = spec.get("custSpaceId"), spec.get("phoneNumber")
+    if not isinstance(space, str) or not isinstance(number, str):
+        return None
+    return {(space, number): Claimant(str(meta.get("creationTimestamp", "")), namespace or "", name)}
 
 
 @kopf.on.startup()
 async def start_controller(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
 ) -> None:
+    # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
+    claims: kopf.Index[tuple[str, str], Claimant] = kwargs["phonewebhook_claims"]
     # kopf's bookkeeping lives under our group, not kopf.zalando.org.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -36,7 +52,12 @@ async def start_controller(
 
     operator_settings = OperatorSettings()
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
-    controller = Controller(settings=operator_settings, cams=cams, kube=KubeApi(load_api_client()))
+    controller = Controller(
+        settings=operator_settings,
+        cams=cams,
+        kube=KubeApi(load_api_client()),
+        claimants_of=lambda claim: list(claims.get(claim, ())),
+    )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller

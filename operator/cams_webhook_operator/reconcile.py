@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +44,28 @@ def fingerprint(update: WebhookUpdate, *, account: str) -> str:
     """A digest of what would be sent, and as whom; equal digests mean a call would change nothing."""
     canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, order=True)
+class Claimant:
+    """A PhoneWebhook that claims a (custSpaceId, phoneNumber); ordered by who came first."""
+
+    created: str  # metadata.creationTimestamp, RFC 3339 in UTC: text order is time order
+    namespace: str
+    name: str
+
+
+def owner(claimants: Iterable[Claimant]) -> Claimant | None:
+    """The object that manages a number: the one created first (ties broken by namespace and name, so
+    every replica and every restart picks the same one)."""
+    return min(claimants, default=None)
+
+
+def conflict_message(*, winner: Claimant, space: str, phone_number: str) -> str:
+    return (
+        f"PhoneWebhook {winner.namespace}/{winner.name} already manages the webhook of {phone_number} in "
+        f"space {space}; this one is not applied while that one exists"
+    )
 
 
 class Action(enum.Enum):

@@ -158,15 +158,23 @@ class OperatorProcess(Process):
 
 
 def start_operator(
-    *, kubeconfig: Path, endpoint: str, namespace: str, log: Path, extra_env: dict[str, str] | None = None
+    *,
+    kubeconfig: Path,
+    endpoint: str,
+    namespace: str | list[str],
+    log: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> OperatorProcess:
     port = free_port()
     metrics_port = free_port()
     operator = OperatorProcess(
         args=[
             str(BIN / "cams-webhook-operator"),
-            "--namespace",
-            namespace,
+            *(
+                arg
+                for ns in ([namespace] if isinstance(namespace, str) else namespace)
+                for arg in ("--namespace", ns)
+            ),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
         ],

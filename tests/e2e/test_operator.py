@@ -54,21 +54,22 @@ class System:
     operator: OperatorProcess
     tmp: Path
 
-    def restart_operator(self) -> None:
+    def restart_operator(self, *namespaces: str) -> None:
+        """Restart the operator, watching `namespaces` (default: the test's own)."""
         self.operator.stop()
         self.operator = start_operator(
             kubeconfig=self.kubectl.kubeconfig,
             endpoint=self.simulator.endpoint,
-            namespace=self.namespace,
+            namespace=list(namespaces or [self.namespace]),
             log=self.tmp / "operator.log",
             extra_env=OPERATOR_ENV,
         )
 
-    def apply(self, name: str, **spec: Any) -> None:
+    def apply(self, name: str, namespace: str | None = None, **spec: Any) -> None:
         body = {
             "apiVersion": "camswebhook.io/v1alpha1",
             "kind": "PhoneWebhook",
-            "metadata": {"name": name, "namespace": self.namespace},
+            "metadata": {"name": name, "namespace": namespace or self.namespace},
             "spec": {"custSpaceId": "space-e2e", **spec},
         }
         self.kubectl.apply(yaml.safe_dump(body))
@@ -85,19 +86,26 @@ class System:
             )
         )
 
-    def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.kubectl.json("get", "phonewebhook", name, "-n", self.namespace)
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        obj: dict[str, Any] = self.kubectl.json(
+            "get", "phonewebhook", name, "-n", namespace or self.namespace
+        )
         return obj
 
-    def condition(self, name: str, kind: str) -> dict[str, Any] | None:
-        conditions = self.get(name).get("status", {}).get("conditions", [])
+    def condition(self, name: str, kind: str, namespace: str | None = None) -> dict[str, Any] | None:
+        conditions = self.get(name, namespace).get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == kind), None)
 
     def wait_condition(
-        self, name: str, kind: str, reason: str | None = None, timeout: float = 30
+        self,
+        name: str,
+        kind: str,
+        reason: str | None = None,
+        timeout: float = 30,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
         def holds() -> dict[str, Any] | None:
-            condition = self.condition(name, kind)
+            condition = self.condition(name, kind, namespace)
             if (
                 condition
                 and condition["status"] == "True"
@@ -253,3 +261,40 @@ def test_restart_over_in_sync_objects_makes_no_call(system: System) -> None:
     system.apply("n0", phoneNumber=numbers[0], statusCallbackUrl="https://h.example/changed")
     wait_for(lambda: system.get("n0")["status"]["observedGeneration"] == 2, what="the change after restart")
     assert [len(system.simulator.calls(number)) for number in numbers] == [2, 1, 1, 1, 1]
+
+
+def test_two_objects_for_one_number_the_later_waits_and_takes_over(system: System, kubectl: Kubectl) -> None:
+    other = f"{system.namespace}-b"
+    kubectl.run("create", "namespace", other)
+    system.restart_operator(system.namespace, other)
+    system.apply("first", phoneNumber="8613800007777", statusCallbackUrl="https://team-a.example/status")
+    system.wait_condition("first", "Ready")
+    system.apply(
+        "second",
+        namespace=other,
+        phoneNumber="8613800007777",
+        statusCallbackUrl="https://team-b.example/status",
+    )
+    conflict = system.wait_condition("second", "Stalled", "Conflict", namespace=other)
+    assert (
+        f"PhoneWebhook {system.namespace}/first already manages the webhook of 8613800007777"
+        in (conflict["message"])
+    )
+    assert len(system.simulator.calls("8613800007777")) == 1
+
+    # A restart lists both objects in any order; the later one must still not be applied.
+    system.restart_operator(system.namespace, other)
+    system.apply("first", phoneNumber="8613800007777", statusCallbackUrl="https://team-a.example/v2")
+    wait_for(lambda: system.get("first")["status"]["observedGeneration"] == 2, what="first's change")
+    assert system.condition("second", "Stalled", namespace=other)["reason"] == "Conflict"  # type: ignore[index]
+
+    system.kubectl.run("delete", "phonewebhook", "first", "-n", system.namespace)
+    system.wait_condition("second", "Ready", namespace=other)
+    assert system.simulator.webhook("space-e2e", "8613800007777")["StatusCallbackUrl"] == (  # type: ignore[index]
+        "https://team-b.example/status"
+    )
+    assert [c["params"]["StatusCallbackUrl"] for c in system.simulator.calls("8613800007777")] == [
+        "https://team-a.example/status",
+        "https://team-a.example/v2",
+        "https://team-b.example/status",
+    ]

@@ -67,10 +67,20 @@ def _settings(**overrides: Any) -> OperatorSettings:
 
 
 def _body(
-    name: str = "pwh", generation: int = 1, status: PhoneWebhookStatus | None = None, **spec: Any
+    name: str = "pwh",
+    generation: int = 1,
+    status: PhoneWebhookStatus | None = None,
+    created: str = "2026-11-27T10:00:00Z",
+    **spec: Any,
 ) -> dict[str, Any]:
     return {
-        "metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": generation},
+        "metadata": {
+            "namespace": "ns",
+            "name": name,
+            "uid": f"uid-{name}",
+            "generation": generation,
+            "creationTimestamp": created,
+        },
         "spec": {"custSpaceId": "space", "phoneNumber": "8613800001234", **spec},
         "status": status.model_dump(mode="json", by_alias=True) if status else {"observedGeneration": -1},
     }
@@ -285,3 +295,38 @@ async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) ->
     controller.observe(_body(name="other", credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube, "other") == "Applied")
     assert kube.secret_reads == reads + 1, "the cached data went with the last object that named it"
+
+
+async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_deleted(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(name="first", created="2026-11-27T10:00:00Z"))
+    controller.observe(
+        _body(name="second", created="2026-11-27T10:05:00Z", statusCallbackUrl="https://b.example/s")
+    )
+    await _settle(controller, lambda: _ready(kube, "first") == "Applied" and "second" in kube.statuses)
+    conflict = kube.statuses["second"].conditions[0]
+    assert (conflict.status, conflict.reason) == ("False", "Conflict")
+    assert "PhoneWebhook ns/first already manages" in conflict.message
+    assert len(cams.calls) == 1
+    assert ("Warning", "Conflict") in [(t, r) for t, r, _ in kube.events]
+
+    controller.forget("ns", "first")
+    await _settle(controller, lambda: _ready(kube, "second") == "Applied")
+    assert [update.status_callback_url for update, _ in cams.calls] == [None, "https://b.example/s"]
+
+
+async def test_a_claimant_known_from_the_index_but_not_yet_observed_wins(kube: FakeKube) -> None:
+    """After a restart, the later object may be listed first; the index already knows the earlier one."""
+    from cams_webhook_operator.reconcile import Claimant
+
+    earlier = Claimant("2026-11-27T09:00:00Z", "other-ns", "original")
+    later = Claimant("2026-11-27T10:00:00Z", "ns", "pwh")
+    cams = FakeCams()
+    controller = Controller(
+        settings=_settings(), cams=cams, kube=kube, claimants_of=lambda claim: [later, earlier]
+    )
+    controller.observe(_body())
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    assert kube.statuses["pwh"].conditions[0].reason == "Conflict"
+    assert cams.calls == []

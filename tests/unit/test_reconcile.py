@@ -166,3 +166,12 @@ def test_stalled_problem_clears_cams_answer_and_follows_generation() -> None:
     assert _conditions(status)["Stalled"] == ("True", "SecretNotFound")
     assert (status.code, status.observed_generation) == (None, 4)
     assert {c.observed_generation for c in status.conditions} == {4}
+
+
+def test_the_first_created_claimant_owns_the_number_and_ties_are_stable() -> None:
+    early = reconcile.Claimant("2026-11-27T10:00:00Z", "team-b", "z")
+    late = reconcile.Claimant("2026-11-27T11:00:00Z", "team-a", "a")
+    same_time = reconcile.Claimant("2026-11-27T10:00:00Z", "team-a", "y")
+    assert reconcile.owner([late, early]) == early
+    assert reconcile.owner([early, same_time, late]) == same_time
+    assert reconcile.owner([]) is None
