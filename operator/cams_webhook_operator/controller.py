@@ -20,7 +20,12 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from cams_webhook_operator import credential_sources, reconcile
-from cams_webhook_operator.api.models import PhoneWebhookSpec, PhoneWebhookStatus
+from cams_webhook_operator.api.models import (
+    PAUSED_ANNOTATION,
+    RECONCILE_REQUEST_ANNOTATION,
+    PhoneWebhookSpec,
+    PhoneWebhookStatus,
+)
 from cams_webhook_operator.cams.client import UPDATE_PHONE_WEBHOOK, WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
@@ -62,6 +67,8 @@ class Snapshot:
     created: str
     spec: Mapping[str, Any]
     status: PhoneWebhookStatus
+    paused: bool = False
+    reconcile_request: str | None = None
 
     @property
     def claim(self) -> Claim | None:
@@ -150,6 +157,7 @@ class Controller:
     def observe(self, body: Mapping[str, Any]) -> None:
         """A PhoneWebhook was listed, added or modified."""
         meta = body["metadata"]
+        annotations: Mapping[str, str] = meta.get("annotations") or {}
         key: Key = (meta["namespace"], meta["name"])
         snapshot = Snapshot(
             ref=ObjectRef(namespace=key[0], name=key[1], uid=meta["uid"]),
@@ -157,6 +165,8 @@ class Controller:
             created=str(meta.get("creationTimestamp", "")),
             spec=body.get("spec") or {},
             status=_status_of(body),
+            paused=annotations.get(PAUSED_ANNOTATION, "").strip().lower() == "true",
+            reconcile_request=annotations.get(RECONCILE_REQUEST_ANNOTATION) or None,
         )
         old = self._objects.get(key)
         if old is not None and old.ref.uid != snapshot.ref.uid:
@@ -165,7 +175,11 @@ class Controller:
         self._objects[key] = snapshot
         self._index_secret(key, old, snapshot)
         # Our own status writes come back as events of the same generation: they need no work.
-        if old is None or old.generation != snapshot.generation:
+        if old is None or (old.generation, old.paused, old.reconcile_request) != (
+            snapshot.generation,
+            snapshot.paused,
+            snapshot.reconcile_request,
+        ):
             self._queue.add(key, Priority.USER_CHANGE)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -298,6 +312,17 @@ class Controller:
             await self._stall(key, snapshot, previous, "InvalidSpec", f"The spec is invalid: {problems}")
             return
 
+        if snapshot.paused:
+            self.metrics.reconciles.labels("paused").inc()
+            await self._write(
+                key,
+                snapshot,
+                reconcile.status_paused(
+                    previous=previous, generation=snapshot.generation, now=now, annotation=PAUSED_ANNOTATION
+                ),
+            )
+            return
+
         winner = reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))
         if winner is not None and (winner.namespace, winner.name) != key:
             message = reconcile.conflict_message(
@@ -312,6 +337,9 @@ class Controller:
             return
 
         account = reconcile.account_identity(credentials, source=source)
+        request = snapshot.reconcile_request
+        if request == previous.last_handled_reconcile_at:
+            request = None  # handled already
         update = reconcile.webhook_update(spec)
         digest = reconcile.fingerprint(update, account=account)
         decision = reconcile.decide(
@@ -320,6 +348,7 @@ class Controller:
             now=now,
             permanent_retry=timedelta(seconds=self._settings.permanent_retry_seconds),
             secret_changed=key in self._secret_changed,
+            reconcile_requested=request is not None,
         )
         self._secret_changed.discard(key)
         if decision.action is reconcile.Action.IN_SYNC:
@@ -355,7 +384,7 @@ class Controller:
         self._count_call(outcome, loop.time() - started)
         if outcome.verdict is Verdict.THROTTLED:
             gate.throttled()
-        await self._record(key, snapshot, previous, spec, digest, outcome, priority)
+        await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
 
     def _count_call(self, outcome: Outcome, seconds: float) -> None:
         code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
@@ -374,6 +403,7 @@ class Controller:
         digest: str,
         outcome: Outcome,
         priority: Priority,
+        reconcile_request: str | None,
     ) -> None:
         now = self._now()
         retry_at: datetime | None = None
@@ -393,6 +423,7 @@ class Controller:
             outcome=outcome,
             now=now,
             retry_at=retry_at,
+            reconcile_request=reconcile_request,
         )
         if retry_at is not None:
             retry_priority = Priority.ROUTINE if outcome.verdict is Verdict.PERMANENT else priority

@@ -66,7 +66,7 @@ class Metrics:
         self.reconciles = Counter(
             f"{PREFIX}_reconciles",
             "Reconciles by result: in_sync (no call needed), applied, throttled, "
-            "transient, refused, waiting, stalled, skipped.",
+            "transient, refused, waiting, stalled, paused, skipped.",
             ["result"],
             registry=self.registry,
         )

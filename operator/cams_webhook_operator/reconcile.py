@@ -87,9 +87,13 @@ def decide(
     now: datetime,
     permanent_retry: timedelta,
     secret_changed: bool = False,
+    reconcile_requested: bool = False,
 ) -> Decision:
     """`secret_changed`: the credentials' Secret changed since the last attempt. A fixed secret or newly
-    granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried."""
+    granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried.
+    `reconcile_requested`: a person asked for one call now, in sync or not."""
+    if reconcile_requested:
+        return Decision(Action.APPLY)
     if status.applied_fingerprint == fingerprint:
         return Decision(Action.IN_SYNC)
     if secret_changed:
@@ -161,10 +165,14 @@ def status_after_outcome(
     outcome: Outcome,
     now: datetime,
     retry_at: datetime | None,
+    reconcile_request: str | None = None,
 ) -> PhoneWebhookStatus:
-    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again."""
+    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again;
+    `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
     answer = outcome.answer
+    handled = outcome.verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
     common = {
+        "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
         "observed_generation": generation,
         "code": answer.code if answer else None,
         "message": answer.message if answer else None,
@@ -306,5 +314,32 @@ def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhook
             "conditions": [
                 c.model_copy(update={"observed_generation": generation}) for c in status.conditions
             ],
+        }
+    )
+
+
+def status_paused(
+    *, previous: PhoneWebhookStatus, generation: int, now: datetime, annotation: str
+) -> PhoneWebhookStatus:
+    """No CAMS call while paused. Ready stays True only if CAMS already held this generation."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    in_sync = ready is not None and ready.status == "True" and previous.observed_generation == generation
+    message = f"Paused by the annotation {annotation}: no CAMS call is made until it is removed" + (
+        "; CAMS holds this spec" if in_sync else "; this spec is not applied"
+    )
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "next_attempt_time": None,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=in_sync,
+                reconciling=False,
+                stalled=False,
+                reason="Paused",
+                message=message,
+            ),
         }
     )

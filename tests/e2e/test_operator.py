@@ -298,3 +298,34 @@ def test_two_objects_for_one_number_the_later_waits_and_takes_over(system: Syste
         "https://team-a.example/v2",
         "https://team-b.example/status",
     ]
+
+
+def test_pause_and_reconcile_request_annotations(system: System) -> None:
+    number = "8613800008888"
+    body = {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "PhoneWebhook",
+        "metadata": {
+            "name": "paused",
+            "namespace": system.namespace,
+            "annotations": {"camswebhook.io/paused": "true"},
+        },
+        "spec": {"custSpaceId": "space-e2e", "phoneNumber": number, "upCallbackUrl": "https://h.example/up"},
+    }
+    system.kubectl.apply(json.dumps(body))
+    wait_for(lambda: (system.condition("paused", "Ready") or {}).get("reason") == "Paused", what="Paused")
+    time.sleep(2)
+    assert system.simulator.calls(number) == []
+
+    system.kubectl.run("annotate", "pwh", "paused", "-n", system.namespace, "camswebhook.io/paused-")
+    system.wait_condition("paused", "Ready", "Applied")
+    assert len(system.simulator.calls(number)) == 1
+
+    system.kubectl.run(
+        "annotate", "pwh", "paused", "-n", system.namespace, "camswebhook.io/reconcile-requested-at=now-1"
+    )
+    wait_for(
+        lambda: system.get("paused")["status"].get("lastHandledReconcileAt") == "now-1",
+        what="request handled",
+    )
+    assert len(system.simulator.calls(number)) == 2

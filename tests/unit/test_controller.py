@@ -71,10 +71,12 @@ def _body(
     generation: int = 1,
     status: PhoneWebhookStatus | None = None,
     created: str = "2026-11-27T10:00:00Z",
+    annotations: dict[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     return {
         "metadata": {
+            "annotations": annotations or {},
             "namespace": "ns",
             "name": name,
             "uid": f"uid-{name}",
@@ -330,3 +332,48 @@ async def test_a_claimant_known_from_the_index_but_not_yet_observed_wins(kube: F
     await _settle(controller, lambda: "pwh" in kube.statuses)
     assert kube.statuses["pwh"].conditions[0].reason == "Conflict"
     assert cams.calls == []
+
+
+PAUSED = {"camswebhook.io/paused": "true"}
+
+
+async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(annotations=PAUSED))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    ready = kube.statuses["pwh"].conditions[0]
+    assert (ready.status, ready.reason) == ("False", "Paused")
+    assert "not applied" in ready.message
+    assert cams.calls == []
+    controller.observe(_body(status=kube.statuses["pwh"]))  # the annotation is removed
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert len(cams.calls) == 1
+
+
+async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.observe(_body(status=kube.statuses["pwh"], annotations=PAUSED))
+    await _settle(controller, lambda: _ready(kube) == "Paused")
+    assert "CAMS holds this spec" in kube.statuses["pwh"].conditions[0].message
+    assert len(cams.calls) == 1
+
+
+async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    request = {"camswebhook.io/reconcile-requested-at": "2026-11-27T12:00:00Z"}
+    controller.observe(_body(status=kube.statuses["pwh"], annotations=request))
+    await _settle(
+        controller, lambda: kube.statuses["pwh"].last_handled_reconcile_at == "2026-11-27T12:00:00Z"
+    )
+    assert len(cams.calls) == 2
+    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    restarted.observe(_body(status=kube.statuses["pwh"], annotations=request))
+    await _settle(restarted, lambda: True)
+    assert len(cams.calls) == 2, "a request already handled is not handled again"

@@ -175,3 +175,36 @@ def test_the_first_created_claimant_owns_the_number_and_ties_are_stable() -> Non
     assert reconcile.owner([late, early]) == early
     assert reconcile.owner([early, same_time, late]) == same_time
     assert reconcile.owner([]) is None
+
+
+def test_a_reconcile_request_applies_even_in_sync() -> None:
+    in_sync = PhoneWebhookStatus(applied_fingerprint="F")
+    decision = reconcile.decide(
+        fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, reconcile_requested=True
+    )
+    assert decision.action is reconcile.Action.APPLY
+
+
+def test_a_forced_call_is_echoed_only_once_cams_answered_for_good() -> None:
+    throttled = reconcile.status_after_outcome(
+        previous=PhoneWebhookStatus(),
+        generation=1,
+        phone_number="1",
+        fingerprint="F",
+        outcome=classify(Answer(400, "System.LimitControl")),
+        now=NOW,
+        retry_at=NOW,
+        reconcile_request="r1",
+    )
+    assert throttled.last_handled_reconcile_at is None
+    applied = reconcile.status_after_outcome(
+        previous=throttled,
+        generation=1,
+        phone_number="1",
+        fingerprint="F",
+        outcome=classify(Answer(200, "OK")),
+        now=NOW,
+        retry_at=None,
+        reconcile_request="r1",
+    )
+    assert applied.last_handled_reconcile_at == "r1"

@@ -25,6 +25,10 @@ SINGULAR = "phonewebhook"
 SHORT_NAME = "pwh"
 CATEGORY = "cams"
 
+# Annotations a person sets on a PhoneWebhook (documented in the README).
+PAUSED_ANNOTATION = f"{GROUP}/paused"  # "true": no CAMS call at all for this object
+RECONCILE_REQUEST_ANNOTATION = f"{GROUP}/reconcile-requested-at"  # any new value: apply once, now
+
 PHONE_NUMBER_PATTERN = r"^[1-9][0-9]{5,14}$"
 PHONE_NUMBER_MESSAGE = (
     "phoneNumber must be the number in international format: digits only, starting with the country code, "
@@ -211,6 +215,11 @@ class PhoneWebhookStatus(_CamelModel):
     )
     next_attempt_time: datetime | None = Field(
         default=None, description="When the operator will try again, while it is retrying."
+    )
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        description=f"The value of the {RECONCILE_REQUEST_ANNOTATION} annotation that the operator last "
+        "handled (CAMS answered the forced call).",
     )
     applied_fingerprint: str | None = Field(
         default=None,
