@@ -21,8 +21,10 @@ from pydantic import ValidationError
 
 from cams_webhook_operator import credential_sources, reconcile
 from cams_webhook_operator.api.models import (
+    CLEAR_FINALIZER,
     PAUSED_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
+    RELEASE_ANNOTATION,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
@@ -33,6 +35,7 @@ from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
 from cams_webhook_operator.gate import AccountGate
 from cams_webhook_operator.kube import ObjectRef, SecretData
 from cams_webhook_operator.metrics import Metrics
+from cams_webhook_operator.reconcile import Claimant
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.workqueue import WorkQueue
 
@@ -54,6 +57,10 @@ class StatusWriter(Protocol):
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool: ...
     async def read_secret(self, namespace: str, name: str) -> SecretData | None: ...
     async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None: ...
+    async def add_finalizer(
+        self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
+    ) -> None: ...
+    async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None: ...
 
 
 class WebhookApplier(Protocol):
@@ -69,6 +76,15 @@ class Snapshot:
     status: PhoneWebhookStatus
     paused: bool = False
     reconcile_request: str | None = None
+    deleting: bool = False
+    released: bool = False  # may be deleted without clearing CAMS
+    finalizers: tuple[str, ...] = ()
+    resource_version: str = ""
+
+    @property
+    def triggers(self) -> tuple[object, ...]:
+        """What, when it changes, needs a reconcile (our own status writes change none of it)."""
+        return (self.generation, self.paused, self.reconcile_request, self.deleting, self.released)
 
     @property
     def claim(self) -> Claim | None:
@@ -99,6 +115,10 @@ def _status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
     except ValidationError:
         # Someone wrote a status we cannot read: start from scratch rather than never reconcile.
         return PhoneWebhookStatus()
+
+
+def _is_true(annotation: str | None) -> bool:
+    return (annotation or "").strip().lower() == "true"
 
 
 def _utc_now() -> datetime:
@@ -165,8 +185,12 @@ class Controller:
             created=str(meta.get("creationTimestamp", "")),
             spec=body.get("spec") or {},
             status=_status_of(body),
-            paused=annotations.get(PAUSED_ANNOTATION, "").strip().lower() == "true",
+            paused=_is_true(annotations.get(PAUSED_ANNOTATION)),
             reconcile_request=annotations.get(RECONCILE_REQUEST_ANNOTATION) or None,
+            deleting=meta.get("deletionTimestamp") is not None,
+            released=_is_true(annotations.get(RELEASE_ANNOTATION)),
+            finalizers=tuple(meta.get("finalizers") or ()),
+            resource_version=str(meta.get("resourceVersion", "")),
         )
         old = self._objects.get(key)
         if old is not None and old.ref.uid != snapshot.ref.uid:
@@ -174,12 +198,7 @@ class Controller:
             old = None
         self._objects[key] = snapshot
         self._index_secret(key, old, snapshot)
-        # Our own status writes come back as events of the same generation: they need no work.
-        if old is None or (old.generation, old.paused, old.reconcile_request) != (
-            snapshot.generation,
-            snapshot.paused,
-            snapshot.reconcile_request,
-        ):
+        if old is None or old.triggers != snapshot.triggers:
             self._queue.add(key, Priority.USER_CHANGE)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -309,9 +328,17 @@ class Controller:
         except ValidationError as exc:
             # The API server's rules should have refused this; it may predate them.
             problems = "; ".join(str(error["msg"]) for error in exc.errors())
+            if snapshot.deleting:
+                await self._release(
+                    snapshot, "NotCleared", f"Deleted without clearing CAMS: invalid spec ({problems})"
+                )
+                return
             await self._stall(key, snapshot, previous, "InvalidSpec", f"The spec is invalid: {problems}")
             return
 
+        if snapshot.deleting:
+            await self._finalize(key, snapshot, previous, spec, priority)
+            return
         if snapshot.paused:
             self.metrics.reconciles.labels("paused").inc()
             await self._write(
@@ -323,7 +350,8 @@ class Controller:
             )
             return
 
-        winner = reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))
+        await self._keep_finalizer(snapshot, wanted=spec.deletion_policy == "Clear")
+        winner = self._owner(spec)
         if winner is not None and (winner.namespace, winner.name) != key:
             message = reconcile.conflict_message(
                 winner=winner, space=spec.cust_space_id, phone_number=spec.phone_number
@@ -369,6 +397,23 @@ class Controller:
             self._queue.add_after(key, (decision.not_before - now).total_seconds(), Priority.ROUTINE)
             return
 
+        outcome = await self._call(key, snapshot, account, priority, update, credentials)
+        if outcome is not None:
+            await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
+
+    def _owner(self, spec: PhoneWebhookSpec) -> Claimant | None:
+        return reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))
+
+    async def _call(
+        self,
+        key: Key,
+        snapshot: Snapshot,
+        account: str,
+        priority: Priority,
+        update: WebhookUpdate,
+        credentials: Credentials,
+    ) -> Outcome | None:
+        """One UpdatePhoneWebhook call through the account's gate; None if the object changed meanwhile."""
         gate = self._gate(account)
         loop = asyncio.get_running_loop()
         asked = loop.time()
@@ -378,13 +423,96 @@ class Controller:
             # Changed or deleted while waiting for a slot: the queue holds the key again if it still exists.
             gate.limiter.refund()
             self.metrics.reconciles.labels("skipped").inc()
-            return
+            return None
         started = loop.time()
         outcome = await self._cams.update_phone_webhook(update, credentials)
         self._count_call(outcome, loop.time() - started)
         if outcome.verdict is Verdict.THROTTLED:
             gate.throttled()
-        await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
+        return outcome
+
+    async def _keep_finalizer(self, snapshot: Snapshot, *, wanted: bool) -> None:
+        """Hold the finalizer exactly while deletionPolicy is Clear: a Retain object never waits on us."""
+        held = CLEAR_FINALIZER in snapshot.finalizers
+        if wanted and not held:
+            await self._kube.add_finalizer(
+                snapshot.ref,
+                finalizer=CLEAR_FINALIZER,
+                current=list(snapshot.finalizers),
+                resource_version=snapshot.resource_version,
+            )
+        elif held and not wanted:
+            await self._kube.remove_finalizer(
+                snapshot.ref, finalizer=CLEAR_FINALIZER, current=list(snapshot.finalizers)
+            )
+
+    async def _release(self, snapshot: Snapshot, reason: str, message: str) -> None:
+        """Let a deleted object go: drop our finalizer (if we hold it) and say why."""
+        if CLEAR_FINALIZER not in snapshot.finalizers:
+            return
+        await self._kube.remove_finalizer(
+            snapshot.ref, finalizer=CLEAR_FINALIZER, current=list(snapshot.finalizers)
+        )
+        logger.info("%s: %s/%s", message, snapshot.ref.namespace, snapshot.ref.name)
+        await self._kube.post_event(snapshot.ref, type_="Normal", reason=reason, message=message)
+
+    async def _finalize(
+        self,
+        key: Key,
+        snapshot: Snapshot,
+        previous: PhoneWebhookStatus,
+        spec: PhoneWebhookSpec,
+        priority: Priority,
+    ) -> None:
+        """deletionPolicy Clear: clear the webhook in CAMS, then let the object go."""
+        if CLEAR_FINALIZER not in snapshot.finalizers:
+            return  # Retain, or already released: Kubernetes deletes it without us
+        winner = self._owner(spec)
+        if snapshot.released:
+            await self._release(
+                snapshot,
+                "Released",
+                f"Deleted without clearing CAMS, as the annotation {RELEASE_ANNOTATION} asks",
+            )
+            return
+        if winner is not None and (winner.namespace, winner.name) != key:
+            await self._release(
+                snapshot, "NotCleared", "Deleted without clearing CAMS: another object manages the number"
+            )
+            return
+        if previous.applied_fingerprint is None:
+            await self._release(
+                snapshot, "NotCleared", "Deleted without clearing CAMS: it never held this spec"
+            )
+            return
+        if snapshot.paused:
+            status = reconcile.status_paused(
+                previous=previous,
+                generation=snapshot.generation,
+                now=self._now(),
+                annotation=PAUSED_ANNOTATION,
+            )
+            await self._write(key, snapshot, status)
+            return
+        credentials, source = await self._credentials(snapshot)
+        if isinstance(credentials, credential_sources.CredentialProblem):
+            message = (
+                f"Cannot clear the webhook before deletion: {credentials.message}; {reconcile.RELEASE_HINT}"
+            )
+            await self._stall(key, snapshot, previous, credentials.reason, message)
+            return
+        account = reconcile.account_identity(credentials, source=source)
+        update = reconcile.clearing_update(spec)
+        outcome = await self._call(key, snapshot, account, priority, update, credentials)
+        if outcome is None:
+            return
+        if outcome.verdict is Verdict.OK:
+            await self._release(
+                snapshot, "Cleared", f"Cleared the webhook of {spec.phone_number} in CAMS before deletion"
+            )
+            return
+        digest = reconcile.fingerprint(update, account=account)
+        await self._record(key, snapshot, previous, spec, digest, outcome, priority, None, clearing=True)
 
     def _count_call(self, outcome: Outcome, seconds: float) -> None:
         code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
@@ -404,6 +532,8 @@ class Controller:
         outcome: Outcome,
         priority: Priority,
         reconcile_request: str | None,
+        *,
+        clearing: bool = False,
     ) -> None:
         now = self._now()
         retry_at: datetime | None = None
@@ -424,6 +554,7 @@ class Controller:
             now=now,
             retry_at=retry_at,
             reconcile_request=reconcile_request,
+            clearing=clearing,
         )
         if retry_at is not None:
             retry_priority = Priority.ROUTINE if outcome.verdict is Verdict.PERMANENT else priority

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import secrets
 from collections.abc import Mapping
@@ -81,6 +82,46 @@ class KubeApi:
                 return False
             raise
         return True
+
+    async def add_finalizer(
+        self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
+    ) -> None:
+        """Add `finalizer`; the resourceVersion test makes a concurrent change fail instead of being lost."""
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
+        ]
+        if current:
+            ops.append({"op": "add", "path": "/metadata/finalizers/-", "value": finalizer})
+        else:
+            ops.append({"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})
+        await self._json_patch(ref, ops)
+
+    async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None:
+        """Remove `finalizer`, testing first that it is still where we saw it."""
+        index = current.index(finalizer)
+        path = f"/metadata/finalizers/{index}"
+        await self._json_patch(
+            ref, [{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]
+        )
+
+    async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
+        try:
+            # Said explicitly: for custom objects the client would send a merge patch, list body or not.
+            await asyncio.to_thread(
+                functools.partial(
+                    self._custom.patch_namespaced_custom_object,
+                    _content_type="application/json-patch+json",
+                ),
+                GROUP,
+                VERSION,
+                ref.namespace,
+                PLURAL,
+                ref.name,
+                ops,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""

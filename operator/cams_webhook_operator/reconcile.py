@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from cams_webhook_operator.api.models import Condition, ConditionType, PhoneWebhookSpec, PhoneWebhookStatus
+from cams_webhook_operator.api.models import (
+    RELEASE_ANNOTATION,
+    Condition,
+    ConditionType,
+    PhoneWebhookSpec,
+    PhoneWebhookStatus,
+)
 from cams_webhook_operator.cams.client import WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
@@ -28,6 +34,21 @@ def webhook_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
         http_flag=spec.http_flag,
         queue_flag=spec.queue_flag,
     )
+
+
+def clearing_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
+    """What deletionPolicy Clear sends when the object goes: no callback URLs, no delivery."""
+    return WebhookUpdate(
+        cust_space_id=spec.cust_space_id,
+        phone_number=spec.phone_number,
+        status_callback_url="",
+        up_callback_url="",
+        http_flag=False,
+        queue_flag=False,
+    )
+
+
+RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
 
 
 def account_identity(credentials: Credentials, *, source: str) -> str:
@@ -166,6 +187,7 @@ def status_after_outcome(
     now: datetime,
     retry_at: datetime | None,
     reconcile_request: str | None = None,
+    clearing: bool = False,
 ) -> PhoneWebhookStatus:
     """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again;
     `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
@@ -203,10 +225,16 @@ def status_after_outcome(
         )
     retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
     if outcome.verdict is Verdict.PERMANENT:
-        message = (
-            f"CAMS refused the webhook configuration of {phone_number} ({_cams_said(outcome)}). "
-            f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
-        )
+        if clearing:
+            message = (
+                f"CAMS refused to clear the webhook of {phone_number} before deletion "
+                f"({_cams_said(outcome)}). The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
+            )
+        else:
+            message = (
+                f"CAMS refused the webhook configuration of {phone_number} ({_cams_said(outcome)}). "
+                f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
+            )
         return previous.model_copy(
             update={
                 **common,
@@ -227,6 +255,8 @@ def status_after_outcome(
         message = f"CAMS is under flow control ({_cams_said(outcome)}){retry_note}"
     else:
         message = f"The call to CAMS failed temporarily ({_cams_said(outcome)}){retry_note}"
+    if clearing:
+        message = f"Clearing the webhook of {phone_number} before deletion: {message}"
     return previous.model_copy(
         update={
             **common,

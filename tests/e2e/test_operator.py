@@ -200,6 +200,8 @@ def test_create_update_and_delete(system: System) -> None:
         system.kubectl.run("get", "phonewebhook", "support", "-n", system.namespace, check=False).returncode
         != 0
     )
+    # deletionPolicy Retain (the default): CAMS keeps the webhook.
+    assert system.simulator.webhook("space-e2e", "8613800001234")["HttpFlag"] == "Y"  # type: ignore[index]
 
 
 def test_missing_secret_stalls_and_creating_it_makes_the_object_ready(system: System) -> None:
@@ -329,3 +331,43 @@ def test_pause_and_reconcile_request_annotations(system: System) -> None:
         what="request handled",
     )
     assert len(system.simulator.calls(number)) == 2
+
+
+def test_deletion_policy_clear_clears_cams_and_can_be_released(system: System) -> None:
+    number = "8613800009999"
+    system.apply(
+        "clear",
+        phoneNumber=number,
+        deletionPolicy="Clear",
+        upCallbackUrl="https://h.example/up",
+        httpFlag=True,
+    )
+    system.wait_condition("clear", "Ready")
+    assert system.get("clear")["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
+    system.kubectl.run("delete", "phonewebhook", "clear", "-n", system.namespace, "--timeout=30s")
+    assert system.simulator.webhook("space-e2e", number) == {
+        "StatusCallbackUrl": "",
+        "UpCallbackUrl": "",
+        "HttpFlag": "N",
+        "QueueFlag": "N",
+    }
+    assert "Cleared" in {event["reason"] for event in system.events("clear")}
+
+    # When CAMS cannot clear, the object stays (and says why) until a person releases it.
+    system.apply("stuck", phoneNumber="8613800009998", deletionPolicy="Clear", httpFlag=True)
+    system.wait_condition("stuck", "Ready")
+    system.simulator.post("/_simulator/faults", {"failRate": 1.0})
+    system.kubectl.run("delete", "phonewebhook", "stuck", "-n", system.namespace, "--wait=false")
+    reconciling = system.wait_condition("stuck", "Reconciling", "TransientError")
+    assert "before deletion" in reconciling["message"]
+    system.kubectl.run(
+        "annotate", "pwh", "stuck", "-n", system.namespace, "camswebhook.io/release-without-clearing=true"
+    )
+    wait_for(
+        lambda: (
+            system.kubectl.run("get", "pwh", "stuck", "-n", system.namespace, check=False).returncode != 0
+        ),
+        what="the released object to go",
+    )
+    system.simulator.post("/_simulator/faults", {"failRate": 0.0})
+    assert system.simulator.webhook("space-e2e", "8613800009998")["HttpFlag"] == "Y"  # type: ignore[index]

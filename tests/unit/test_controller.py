@@ -27,6 +27,7 @@ class FakeKube:
         self.events: list[tuple[str, str, str]] = []
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.secret_reads = 0
+        self.finalizers: dict[str, list[str]] = {}
 
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
         self.statuses[ref.name] = status
@@ -42,6 +43,14 @@ class FakeKube:
 
     async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
+
+    async def add_finalizer(
+        self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
+    ) -> None:
+        self.finalizers[ref.name] = [*current, finalizer]
+
+    async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None:
+        self.finalizers[ref.name] = [f for f in current if f != finalizer]
 
 
 class FakeCams:
@@ -72,11 +81,15 @@ def _body(
     status: PhoneWebhookStatus | None = None,
     created: str = "2026-11-27T10:00:00Z",
     annotations: dict[str, str] | None = None,
+    finalizers: list[str] | None = None,
+    deleting: bool = False,
     **spec: Any,
 ) -> dict[str, Any]:
     return {
         "metadata": {
             "annotations": annotations or {},
+            "finalizers": finalizers or [],
+            **({"deletionTimestamp": "2026-11-27T12:00:00Z"} if deleting else {}),
             "namespace": "ns",
             "name": name,
             "uid": f"uid-{name}",
@@ -377,3 +390,77 @@ async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube)
     restarted.observe(_body(status=kube.statuses["pwh"], annotations=request))
     await _settle(restarted, lambda: True)
     assert len(cams.calls) == 2, "a request already handled is not handled again"
+
+
+FINALIZER = "camswebhook.io/clear-webhook"
+
+
+async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube) -> None:
+    controller = Controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller.observe(_body(deletionPolicy="Clear"))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert kube.finalizers["pwh"] == [FINALIZER]
+    controller.observe(_body(generation=2, status=kube.statuses["pwh"], finalizers=[FINALIZER]))
+    await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
+    assert kube.finalizers["pwh"] == []
+
+
+async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.observe(
+        _body(
+            status=kube.statuses["pwh"],
+            finalizers=[FINALIZER],
+            deleting=True,
+            deletionPolicy="Clear",
+            statusCallbackUrl="https://a.example/s",
+            httpFlag=True,
+        )
+    )
+    await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
+    cleared = cams.calls[-1][0]
+    assert (cleared.status_callback_url, cleared.up_callback_url, cleared.http_flag, cleared.queue_flag) == (
+        "",
+        "",
+        False,
+        False,
+    )
+    assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
+
+
+async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kube: FakeKube) -> None:
+    cams = FakeCams("OK", "Ram.PermissionDeny")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(deletionPolicy="Clear"))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+
+    def deleting(**extra: Any) -> dict[str, Any]:
+        return _body(
+            status=kube.statuses["pwh"],
+            finalizers=[FINALIZER],
+            deleting=True,
+            deletionPolicy="Clear",
+            **extra,
+        )
+
+    controller.observe(deleting())
+    await _settle(controller, lambda: kube.statuses["pwh"].conditions[2].status == "True")
+    stalled = kube.statuses["pwh"].conditions[2]
+    assert stalled.reason == "PermissionDenied"
+    assert "camswebhook.io/release-without-clearing=true" in stalled.message
+    assert kube.finalizers["pwh"] == [FINALIZER]
+    controller.observe(deleting(annotations={"camswebhook.io/release-without-clearing": "true"}))
+    await _settle(controller, lambda: kube.finalizers["pwh"] == [])
+    assert len(cams.calls) == 2, "released without another call"
+
+
+async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    kube.finalizers["pwh"] = [FINALIZER]
+    controller.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
+    await _settle(controller, lambda: kube.finalizers["pwh"] == [])
+    assert cams.calls == []

@@ -28,6 +28,10 @@ CATEGORY = "cams"
 # Annotations a person sets on a PhoneWebhook (documented in the README).
 PAUSED_ANNOTATION = f"{GROUP}/paused"  # "true": no CAMS call at all for this object
 RECONCILE_REQUEST_ANNOTATION = f"{GROUP}/reconcile-requested-at"  # any new value: apply once, now
+# "true": let a deletionPolicy Clear object go without clearing CAMS (when CAMS refuses for good).
+RELEASE_ANNOTATION = f"{GROUP}/release-without-clearing"
+# Held by deletionPolicy Clear objects only, so that Retain objects can never be stuck in deletion.
+CLEAR_FINALIZER = f"{GROUP}/clear-webhook"
 
 PHONE_NUMBER_PATTERN = r"^[1-9][0-9]{5,14}$"
 PHONE_NUMBER_MESSAGE = (
@@ -146,6 +150,12 @@ class PhoneWebhookSpec(_CamelModel):
         default=None,
         description="Whether CAMS delivers receipts through a message queue (QueueFlag Y/N). A boolean, "
         "not a string: write true or false. Unset leaves the value in CAMS unchanged.",
+    )
+    deletion_policy: Literal["Retain", "Clear"] = Field(
+        default="Retain",
+        description="What deleting this object does in CAMS. Retain (default): nothing, the webhook stays as "
+        "it is. Clear: the operator clears the callback URLs and sets both flags to N before the object "
+        f"goes; if CAMS refuses for good, the annotation {RELEASE_ANNOTATION}=true lets it go anyway.",
     )
     credentials_secret_ref: SecretReference | None = Field(
         default=None,
