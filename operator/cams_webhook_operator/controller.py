@@ -22,13 +22,19 @@ from pydantic import ValidationError
 from cams_webhook_operator import credential_sources, reconcile
 from cams_webhook_operator.api.models import (
     CLEAR_FINALIZER,
+    DRIFT_INTERVAL_ANNOTATION,
     PAUSED_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
     RELEASE_ANNOTATION,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
-from cams_webhook_operator.cams.client import UPDATE_PHONE_WEBHOOK, WebhookUpdate
+from cams_webhook_operator.cams.client import (
+    QUERY_PHONE_NUMBERS,
+    UPDATE_PHONE_WEBHOOK,
+    LiveNumber,
+    WebhookUpdate,
+)
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
@@ -65,6 +71,9 @@ class StatusWriter(Protocol):
 
 class WebhookApplier(Protocol):
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome: ...
+    async def query_phone_numbers(
+        self, cust_space_id: str, credentials: Credentials
+    ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,21 @@ class Snapshot:
     reconcile_request: str | None = None
     deleting: bool = False
     released: bool = False  # may be deleted without clearing CAMS
+    drift_interval: str | None = None  # the annotation's raw value
     finalizers: tuple[str, ...] = ()
     resource_version: str = ""
 
     @property
     def triggers(self) -> tuple[object, ...]:
         """What, when it changes, needs a reconcile (our own status writes change none of it)."""
-        return (self.generation, self.paused, self.reconcile_request, self.deleting, self.released)
+        return (
+            self.generation,
+            self.paused,
+            self.reconcile_request,
+            self.deleting,
+            self.released,
+            self.drift_interval,
+        )
 
     @property
     def claim(self) -> Claim | None:
@@ -136,6 +153,7 @@ class Controller:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         claimants_of: ClaimantsOf | None = None,
+        drift_tick: float = 1.0,
     ) -> None:
         """`claimants_of` lists the objects that claim a number. The operator passes a kopf index, which
         kopf fills from the initial listing before it reports any object, so that after a restart a later
@@ -155,6 +173,10 @@ class Controller:
         self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
         self._gates: dict[str, AccountGate] = {}
         self._claimants_of = claimants_of or self._known_claimants
+        self._drift_tick = drift_tick
+        self._drift_due: dict[Key, float] = {}  # loop time of each in-sync object's next drift check
+        self._drift_checked: dict[Key, datetime] = {}  # checked, not yet written to status
+        self._drifted: set[Key] = set()  # CAMS no longer holds the spec: apply even though "in sync"
         self._operator_credentials = settings.operator_credentials()
         self.metrics = metrics or Metrics()
         self.metrics.watch_state(
@@ -189,6 +211,7 @@ class Controller:
             reconcile_request=annotations.get(RECONCILE_REQUEST_ANNOTATION) or None,
             deleting=meta.get("deletionTimestamp") is not None,
             released=_is_true(annotations.get(RELEASE_ANNOTATION)),
+            drift_interval=annotations.get(DRIFT_INTERVAL_ANNOTATION),
             finalizers=tuple(meta.get("finalizers") or ()),
             resource_version=str(meta.get("resourceVersion", "")),
         )
@@ -215,6 +238,9 @@ class Controller:
         self._written.pop(key, None)
         self._attempts.pop(key, None)
         self._secret_changed.discard(key)
+        self._drift_due.pop(key, None)
+        self._drift_checked.pop(key, None)
+        self._drifted.discard(key)
         self._queue.forget(key)
 
     def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
@@ -253,6 +279,7 @@ class Controller:
         workers = [
             asyncio.create_task(self._work(), name=f"reconciler-{i}") for i in range(self._settings.workers)
         ]
+        workers.append(asyncio.create_task(self._check_drift_forever(), name="drift-checks"))
         try:
             await asyncio.gather(*workers)
         finally:
@@ -322,6 +349,8 @@ class Controller:
         if snapshot is None:
             return
         previous = self._written.get(key, snapshot.status)
+        if key in self._drift_checked:
+            previous = previous.model_copy(update={"last_drift_check_time": self._drift_checked.pop(key)})
         now = self._now()
         try:
             spec = PhoneWebhookSpec.model_validate(snapshot.spec)
@@ -376,12 +405,14 @@ class Controller:
             now=now,
             permanent_retry=timedelta(seconds=self._settings.permanent_retry_seconds),
             secret_changed=key in self._secret_changed,
-            reconcile_requested=request is not None,
+            reconcile_requested=request is not None or key in self._drifted,
         )
         self._secret_changed.discard(key)
+        self._drifted.discard(key)
         if decision.action is reconcile.Action.IN_SYNC:
             self.metrics.reconciles.labels("in_sync").inc()
             self._attempts.pop(key, None)
+            self._schedule_drift_check(key, snapshot)
             await self._write(
                 key,
                 snapshot,
@@ -400,6 +431,95 @@ class Controller:
         outcome = await self._call(key, snapshot, account, priority, update, credentials)
         if outcome is not None:
             await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
+
+    # --- drift ------------------------------------------------------------------------------------------
+
+    def _schedule_drift_check(self, key: Key, snapshot: Snapshot) -> None:
+        interval = reconcile.drift_interval(
+            snapshot.drift_interval, default=self._settings.drift_interval_seconds
+        )
+        if interval is None:
+            self._drift_due.pop(key, None)
+        else:
+            # Spread by +-10 % so objects applied together are not all checked at the same second.
+            jitter = 0.9 + 0.2 * self._rng.random()
+            self._drift_due[key] = asyncio.get_running_loop().time() + interval * jitter
+
+    async def _check_drift_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._drift_tick)
+            try:
+                await self._check_due_spaces()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Drift check failed; trying again at the next tick")
+
+    async def _check_due_spaces(self) -> None:
+        """Read each space that has an object due, once, and compare every scheduled object of that space:
+        one QueryChatappPhoneNumbers per space and period, never one per object."""
+        now = asyncio.get_running_loop().time()
+        groups: dict[tuple[str | None, str], list[Key]] = defaultdict(list)
+        for key in self._drift_due:
+            snapshot = self._objects.get(key)
+            if snapshot is not None and snapshot.claim is not None:
+                groups[
+                    (snapshot.secret_name and f"{key[0]}/{snapshot.secret_name}", snapshot.claim[0])
+                ].append(key)
+        for (_, space), keys in groups.items():
+            if min(self._drift_due[key] for key in keys) <= now:
+                await self._check_space(space, keys)
+
+    async def _check_space(self, space: str, keys: list[Key]) -> None:
+        snapshot = self._objects[keys[0]]
+        credentials, source = await self._credentials(snapshot)
+        if isinstance(credentials, credential_sources.CredentialProblem):
+            for key in keys:  # the next reconcile of each object reports the problem
+                self._drift_due.pop(key, None)
+                self._queue.add(key, Priority.ROUTINE)
+            return
+        account = reconcile.account_identity(credentials, source=source)
+        # Reads have their own quota in CAMS, so their own gate; they never wait behind or delay updates.
+        gate = self._gate(f"{account}|{QUERY_PHONE_NUMBERS}")
+        await gate.acquire(Priority.ROUTINE)
+        outcome, live = await self._cams.query_phone_numbers(space, credentials)
+        code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
+        self.metrics.cams_calls.labels(QUERY_PHONE_NUMBERS, code).inc()
+        if outcome.verdict is not Verdict.OK:
+            if outcome.verdict is Verdict.THROTTLED:
+                gate.throttled()
+            logger.warning("Drift check of space %s failed (%s); trying again later", space, code)
+            retry = asyncio.get_running_loop().time() + min(
+                60.0, self._settings.drift_interval_seconds or 60.0
+            )
+            for key in keys:
+                self._drift_due[key] = retry
+            return
+        checked_at = self._now()
+        for key in keys:
+            current = self._objects.get(key)
+            if current is None:
+                continue
+            self._schedule_drift_check(key, current)
+            try:
+                spec = PhoneWebhookSpec.model_validate(current.spec)
+            except ValidationError:
+                continue
+            self._drift_checked[key] = checked_at
+            drifted = reconcile.drifted_fields(spec, live.get(spec.phone_number))
+            if drifted:
+                self._drifted.add(key)
+                self.metrics.drift_detected.inc()
+                changed = ", ".join(drifted)
+                message = (
+                    f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
+                )
+                logger.warning("Drift of %s for %s/%s: %s", spec.phone_number, *key, message)
+                await self._kube.post_event(
+                    current.ref, type_="Warning", reason="DriftDetected", message=message
+                )
+            # Re-applied behind users' changes; either way the check time reaches the status.
+            self._queue.add(key, Priority.ROUTINE)
 
     def _owner(self, spec: PhoneWebhookSpec) -> Claimant | None:
         return reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))
@@ -539,6 +659,8 @@ class Controller:
         retry_at: datetime | None = None
         if outcome.verdict is Verdict.OK:
             self._attempts.pop(key, None)
+            if not clearing:
+                self._schedule_drift_check(key, snapshot)
         elif outcome.verdict is Verdict.PERMANENT:
             self._attempts.pop(key, None)
             retry_at = now + timedelta(seconds=self._settings.permanent_retry_seconds)

@@ -63,6 +63,11 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=self.registry,
         )
+        self.drift_detected = Counter(
+            f"{PREFIX}_drift_detected",
+            "Objects whose webhook CAMS no longer held as specified (changed outside Kubernetes).",
+            registry=self.registry,
+        )
         self.reconciles = Counter(
             f"{PREFIX}_reconciles",
             "Reconciles by result: in_sync (no call needed), applied, throttled, "

@@ -20,7 +20,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
-from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.client import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 
@@ -373,3 +373,35 @@ def status_paused(
             ),
         }
     )
+
+
+def drifted_fields(spec: PhoneWebhookSpec, live: LiveNumber | None) -> list[str]:
+    """The spec fields CAMS no longer holds. Only URLs can be compared: the read API returns no flags.
+    An unset field in the spec is not ours to keep, so it never drifts."""
+    if live is None:
+        return ["phoneNumber"]  # the number is no longer in the space
+    drifted = []
+    if spec.status_callback_url is not None and spec.status_callback_url != live.status_callback_url:
+        drifted.append("statusCallbackUrl")
+    if spec.up_callback_url is not None and spec.up_callback_url != live.up_callback_url:
+        drifted.append("upCallbackUrl")
+    return drifted
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_OFF = {"0", "off", "false", "no", "disabled", "never"}
+
+
+def drift_interval(annotation: str | None, *, default: float) -> float | None:
+    """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
+    "off") or the operator default; None means never. A value that does not parse keeps the default."""
+    if annotation is None:
+        return default or None
+    value = annotation.strip().lower()
+    if value in _OFF:
+        return None
+    try:
+        seconds = float(value[:-1]) * _UNITS[value[-1]] if value[-1:] in _UNITS else float(value)
+    except ValueError:
+        return default or None
+    return seconds if seconds > 0 else None

@@ -38,6 +38,13 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="When CAMS refused for good, try the same request again after this many seconds.",
     )
+    drift_interval_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How often CAMS's live webhooks are compared with the specs (one read per space), in "
+        "seconds, spread by +-10 %; 0 turns drift checks off. Per object: the drift-check-interval "
+        "annotation.",
+    )
     workers: int = Field(default=16, ge=1, description="Objects reconciled concurrently.")
     metrics_host: str = Field(default="127.0.0.1", description="Address the /metrics endpoint listens on.")
     metrics_port: int = Field(

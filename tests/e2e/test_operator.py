@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -371,3 +372,55 @@ def test_deletion_policy_clear_clears_cams_and_can_be_released(system: System) -
     )
     system.simulator.post("/_simulator/faults", {"failRate": 0.0})
     assert system.simulator.webhook("space-e2e", "8613800009998")["HttpFlag"] == "Y"  # type: ignore[index]
+
+
+def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:
+    numbers = ["8613800006661", "8613800006662"]
+    for i, number in enumerate(numbers):
+        body = {
+            "apiVersion": "camswebhook.io/v1alpha1",
+            "kind": "PhoneWebhook",
+            "metadata": {
+                "name": f"drift{i}",
+                "namespace": system.namespace,
+                "annotations": {"camswebhook.io/drift-check-interval": "2s"},
+            },
+            "spec": {
+                "custSpaceId": "space-e2e",
+                "phoneNumber": number,
+                "statusCallbackUrl": "https://ours.example/s",
+            },
+        }
+        system.kubectl.apply(json.dumps(body))
+        system.wait_condition(f"drift{i}", "Ready")
+    system.simulator.post(
+        "/_simulator/webhooks",
+        {
+            "CustSpaceId": "space-e2e",
+            "PhoneNumber": numbers[0],
+            "StatusCallbackUrl": "https://changed-in-console.example",
+        },
+    )
+    wait_for(
+        lambda: (
+            system.simulator.webhook("space-e2e", numbers[0])["StatusCallbackUrl"]  # type: ignore[index]
+            == "https://ours.example/s"
+        ),
+        timeout=20,
+        what="the drift to be reverted",
+    )
+    assert "DriftDetected" in {event["reason"] for event in system.events("drift0")}
+    assert [len(system.simulator.calls(n)) for n in numbers] == [2, 1]
+    wait_for(
+        lambda: system.get("drift1")["status"].get("lastDriftCheckTime"), what="the check time in status"
+    )
+
+    def reads() -> list[dict[str, Any]]:
+        calls = system.simulator.get("/_simulator/calls")
+        return [c for c in calls if c["action"] == "QueryChatappPhoneNumbers"]
+
+    wait_for(lambda: len(reads()) >= 3, timeout=20, what="three periods of drift checks")
+    assert {c["params"]["CustSpaceId"] for c in reads()} == {"space-e2e"}
+    # One read per space per period (2 s, spread by +-10 %) for both objects together, not one per object.
+    times = [c["at"] for c in reads()]
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) >= 1.7

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookStatus
-from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.client import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.controller import Controller
@@ -54,14 +54,33 @@ class FakeKube:
 
 
 class FakeCams:
+    """Answers updates with the scripted codes (then OK), and reads with what the updates set."""
+
     def __init__(self, *codes: str) -> None:
         self.codes = list(codes)
         self.calls: list[tuple[WebhookUpdate, Credentials]] = []
+        self.queries: list[str] = []
+        self.live: dict[str, LiveNumber] = {}
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         self.calls.append((update, credentials))
         code = self.codes.pop(0) if self.codes else "OK"
+        if code == "OK":
+            old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
+            self.live[update.phone_number] = LiveNumber(
+                update.phone_number,
+                update.status_callback_url
+                if update.status_callback_url is not None
+                else old.status_callback_url,
+                update.up_callback_url if update.up_callback_url is not None else old.up_callback_url,
+            )
         return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
+
+    async def query_phone_numbers(
+        self, cust_space_id: str, credentials: Credentials
+    ) -> tuple[Outcome, dict[str, LiveNumber]]:
+        self.queries.append(cust_space_id)
+        return classify(Answer(200, "OK")), dict(self.live)
 
 
 def _settings(**overrides: Any) -> OperatorSettings:
@@ -464,3 +483,34 @@ async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: Fak
     controller.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
     await _settle(controller, lambda: kube.finalizers["pwh"] == [])
     assert cams.calls == []
+
+
+async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: FakeKube) -> None:
+    cams = FakeCams()
+    settings = _settings(drift_interval_seconds=0.3)
+    controller = Controller(settings=settings, cams=cams, kube=kube, drift_tick=0.01)
+    for i in range(5):
+        controller.observe(
+            _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
+        )
+    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(5)))
+    cams.live["8613800000002"] = LiveNumber("8613800000002", "https://changed-in-console", "")
+    await _settle(controller, lambda: len(cams.calls) == 6, limit=5)
+    assert cams.calls[-1][0].status_callback_url == "https://a/2"
+    assert cams.queries == ["space"], "one read for the whole space"
+    assert ("Warning", "DriftDetected") in [(t, r) for t, r, _ in kube.events]
+    assert controller.metrics.registry.get_sample_value("cams_webhook_operator_drift_detected_total") == 1
+    await _settle(controller, lambda: all(kube.statuses[f"o{i}"].last_drift_check_time for i in range(5)))
+
+
+async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(
+        settings=_settings(drift_interval_seconds=0.05), cams=cams, kube=kube, drift_tick=0.01
+    )
+    off = {"camswebhook.io/drift-check-interval": "off"}
+    controller.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
+    controller.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
+    # Runs until the object with checks on has been read several times: the other one never is.
+    await _settle(controller, lambda: cams.queries.count("other-space") >= 3)
+    assert "space" not in cams.queries

@@ -8,6 +8,7 @@ import pytest
 
 from cams_webhook_operator import reconcile
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
+from cams_webhook_operator.cams.client import LiveNumber
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Answer, classify, no_answer
 
@@ -208,3 +209,39 @@ def test_a_forced_call_is_echoed_only_once_cams_answered_for_good() -> None:
         reconcile_request="r1",
     )
     assert applied.last_handled_reconcile_at == "r1"
+
+
+@pytest.mark.parametrize(
+    ("live", "drifted"),
+    [
+        (LiveNumber("8613800001234", "https://a.example/x", ""), []),
+        (LiveNumber("8613800001234", "https://evil.example/x", ""), ["statusCallbackUrl"]),
+        (None, ["phoneNumber"]),
+    ],
+    ids=["same", "url-changed", "number-gone"],
+)
+def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveNumber | None, drifted: list[str]) -> None:
+    # SPEC sets statusCallbackUrl only: a different upCallbackUrl in CAMS is not ours to keep.
+    assert reconcile.drifted_fields(SPEC, live) == drifted
+
+
+@pytest.mark.parametrize(
+    ("annotation", "seconds"),
+    [
+        (None, 600.0),
+        ("45s", 45.0),
+        ("10m", 600.0),
+        ("2h", 7200.0),
+        ("300", 300.0),
+        ("off", None),
+        ("0", None),
+        ("soon", 600.0),
+    ],
+    ids=["default", "seconds", "minutes", "hours", "plain", "off", "zero", "unparsable-keeps-default"],
+)
+def test_drift_interval_annotation(annotation: str | None, seconds: float | None) -> None:
+    assert reconcile.drift_interval(annotation, default=600) == seconds
+
+
+def test_drift_checks_off_by_default_setting() -> None:
+    assert reconcile.drift_interval(None, default=0) is None

@@ -28,6 +28,8 @@ CATEGORY = "cams"
 # Annotations a person sets on a PhoneWebhook (documented in the README).
 PAUSED_ANNOTATION = f"{GROUP}/paused"  # "true": no CAMS call at all for this object
 RECONCILE_REQUEST_ANNOTATION = f"{GROUP}/reconcile-requested-at"  # any new value: apply once, now
+# How often to compare CAMS's live webhook with the spec: "30s", "10m", "1h", plain seconds, or "off".
+DRIFT_INTERVAL_ANNOTATION = f"{GROUP}/drift-check-interval"
 # "true": let a deletionPolicy Clear object go without clearing CAMS (when CAMS refuses for good).
 RELEASE_ANNOTATION = f"{GROUP}/release-without-clearing"
 # Held by deletionPolicy Clear objects only, so that Retain objects can never be stuck in deletion.
@@ -225,6 +227,10 @@ class PhoneWebhookStatus(_CamelModel):
     )
     next_attempt_time: datetime | None = Field(
         default=None, description="When the operator will try again, while it is retrying."
+    )
+    last_drift_check_time: datetime | None = Field(
+        default=None,
+        description="When the operator last compared the webhook that CAMS holds with this spec.",
     )
     last_handled_reconcile_at: str | None = Field(
         default=None,

@@ -51,19 +51,41 @@ class WebhookUpdate:
         return {name: value for name, value in params.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class LiveNumber:
+    """A number's webhook as CAMS reports it. The read API has no HttpFlag/QueueFlag: only URLs compare."""
+
+    phone_number: str
+    status_callback_url: str
+    up_callback_url: str
+
+
+def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:
+    numbers: dict[str, LiveNumber] = {}
+    for item in body.get("PhoneNumbers") or []:
+        if isinstance(item, dict) and item.get("PhoneNumber"):
+            number = str(item["PhoneNumber"])
+            numbers[number] = LiveNumber(
+                phone_number=number,
+                status_callback_url=str(item.get("StatusCallbackUrl") or ""),
+                up_callback_url=str(item.get("UpCallbackUrl") or ""),
+            )
+    return numbers
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _answer_of(response: httpx.Response) -> Answer:
-    body: Any
+def _body_of(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        body = {}
+        return {}
+    return body if isinstance(body, dict) else {}
 
+
+def _answer_of(response: httpx.Response, body: Mapping[str, Any]) -> Answer:
     def text(key: str) -> str | None:
         value = body.get(key)
         return None if value is None else str(value)
@@ -106,6 +128,12 @@ class CamsClient:
 
     async def call(self, action: str, params: Mapping[str, str], credentials: Credentials) -> Outcome:
         """Send one signed RPC call and classify the answer. Never raises for network trouble."""
+        outcome, _ = await self._call(action, params, credentials)
+        return outcome
+
+    async def _call(
+        self, action: str, params: Mapping[str, str], credentials: Credentials
+    ) -> tuple[Outcome, dict[str, Any]]:
         headers = {
             "host": self._host,
             "x-acs-action": action,
@@ -127,10 +155,18 @@ class CamsClient:
             url = self._endpoint.copy_with(path="/", query=canonical_query_string(params).encode("ascii"))
             response = await self._http.post(url, headers=signed, content=b"")
         except httpx.TimeoutException as exc:
-            return no_answer(f"CAMS did not answer in time ({type(exc).__name__})")
+            return no_answer(f"CAMS did not answer in time ({type(exc).__name__})"), {}
         except httpx.TransportError as exc:
-            return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})")
-        return classify(_answer_of(response))
+            return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})"), {}
+        body = _body_of(response)
+        return classify(_answer_of(response, body)), body
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         return await self.call(UPDATE_PHONE_WEBHOOK, update.query(), credentials)
+
+    async def query_phone_numbers(
+        self, cust_space_id: str, credentials: Credentials
+    ) -> tuple[Outcome, dict[str, LiveNumber]]:
+        """Every number of a space with its live webhook URLs: one call for the whole space."""
+        outcome, body = await self._call(QUERY_PHONE_NUMBERS, {"CustSpaceId": cust_space_id}, credentials)
+        return outcome, _live_numbers(body) if outcome.answer and outcome.answer.code == "OK" else {}

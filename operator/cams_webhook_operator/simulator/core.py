@@ -111,10 +111,22 @@ class Simulator:
     def calls_of(self, phone_number: str | None = None) -> list[JsonBody]:
         """The calls made, oldest first, optionally for one phone number (or space, for queries)."""
         return [
-            {"action": c.action, "code": c.code, "accessKeyId": c.access_key_id, "params": dict(c.params)}
+            {
+                "at": c.at,
+                "action": c.action,
+                "code": c.code,
+                "accessKeyId": c.access_key_id,
+                "params": dict(c.params),
+            }
             for c in self.calls
             if phone_number is None or c.params.get("PhoneNumber") == phone_number
         ]
+
+    def set_webhook(self, space_id: str, phone_number: str, fields: Mapping[str, str]) -> None:
+        """Change a webhook behind the operator's back, as someone in the Alibaba Cloud console would."""
+        hook = self.webhooks.setdefault((space_id, phone_number), Webhook())
+        hook.status_callback_url = fields.get("StatusCallbackUrl", hook.status_callback_url)
+        hook.up_callback_url = fields.get("UpCallbackUrl", hook.up_callback_url)
 
     def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
         update: JsonBody = {}

@@ -41,6 +41,12 @@ async def _calls(request: web.Request) -> web.Response:
     return web.json_response(request.app[SIMULATOR_KEY].calls_of(request.query.get("phoneNumber")))
 
 
+async def _set_webhook(request: web.Request) -> web.Response:
+    wanted = await request.json()
+    request.app[SIMULATOR_KEY].set_webhook(wanted["CustSpaceId"], wanted["PhoneNumber"], wanted)
+    return web.json_response({})
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[SIMULATOR_KEY].reset()
     return web.json_response({})
@@ -61,5 +67,6 @@ def build_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/_simulator/state", _state)
     app.router.add_get("/_simulator/calls", _calls)
     app.router.add_post("/_simulator/reset", _reset)
+    app.router.add_post("/_simulator/webhooks", _set_webhook)
     app.router.add_post("/_simulator/faults", _faults)
     return app
