@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -16,6 +20,7 @@ from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import KubeApi, load_api_client
+from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.reconcile import Claimant
 from cams_webhook_operator.settings import OperatorSettings
 
@@ -51,24 +56,57 @@ async def start_controller(
     settings.networking.request_timeout = 60
 
     operator_settings = OperatorSettings()
+    api_client = load_api_client()
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
     controller = Controller(
         settings=operator_settings,
         cams=cams,
-        kube=KubeApi(load_api_client()),
+        kube=KubeApi(api_client),
         claimants_of=lambda claim: list(claims.get(claim, ())),
     )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller
     memo.cams = cams
-    memo.controller_task = asyncio.create_task(controller.run(), name="controller")
+    elector = None
+    if operator_settings.leader_election:
+        namespace = operator_settings.leader_election_namespace or _own_namespace()
+        elector = LeaderElector(
+            KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
+            identity=f"{socket.gethostname()}_{os.getpid()}",
+            lease_seconds=operator_settings.lease_seconds,
+        )
+    memo.elector = elector
+    # Followers watch and keep their snapshots warm, but only the leader's workers act.
+    memo.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
     logger.info(
-        "Started %d workers; CAMS endpoint %s at %.1f calls/s per account",
-        operator_settings.workers,
+        "Started; CAMS endpoint %s at %.1f calls/s per account; %s",
         operator_settings.endpoint,
         operator_settings.qps,
+        f"leader election on Lease {operator_settings.leader_election_id}"
+        if elector
+        else "no leader election",
     )
+
+
+def _own_namespace() -> str:
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return path.read_text().strip() if path.exists() else "default"
+
+
+async def _lead(controller: Controller, elector: LeaderElector | None) -> None:
+    if elector is None:
+        await controller.run()
+        return
+    await elector.acquire()
+    workers = asyncio.create_task(controller.run(), name="reconcilers")
+    try:
+        await elector.hold()
+    finally:
+        workers.cancel()
+        await asyncio.gather(workers, return_exceptions=True)
+    # Lost the lease: stop, and let Kubernetes restart this replica as a follower.
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 @kopf.on.cleanup()
@@ -77,6 +115,9 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    elector: LeaderElector | None = getattr(memo, "elector", None)
+    if elector is not None:
+        await elector.release()
     cams: CamsClient | None = getattr(memo, "cams", None)
     if cams is not None:
         await cams.aclose()

@@ -50,6 +50,20 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(
         default=8081, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."
     )
+    leader_election: bool = Field(
+        default=True,
+        description="Take a Lease before acting, so that of several replicas exactly one calls CAMS.",
+    )
+    leader_election_id: str = Field(
+        default="cams-webhook-operator", description="Name of the Lease; one per operator deployment."
+    )
+    leader_election_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Lease; default: the pod's own, or 'default' outside a cluster.",
+    )
+    lease_seconds: float = Field(
+        default=15.0, ge=3, description="How long a leader's lease lasts without renewal, in seconds."
+    )
     liveness_endpoint: str = Field(
         default="http://127.0.0.1:8080/healthz", description="Where the liveness probe is served."
     )

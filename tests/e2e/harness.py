@@ -167,14 +167,11 @@ def start_operator(
 ) -> OperatorProcess:
     port = free_port()
     metrics_port = free_port()
+    namespaces = [namespace] if isinstance(namespace, str) else namespace
     operator = OperatorProcess(
         args=[
             str(BIN / "cams-webhook-operator"),
-            *(
-                arg
-                for ns in ([namespace] if isinstance(namespace, str) else namespace)
-                for arg in ("--namespace", ns)
-            ),
+            *(arg for ns in namespaces for arg in ("--namespace", ns)),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
         ],
@@ -183,6 +180,8 @@ def start_operator(
             "KUBECONFIG": str(kubeconfig),
             "CAMS_ENDPOINT": endpoint,
             "CAMS_METRICS_PORT": str(metrics_port),
+            # One Lease per test's namespace: a test never waits on a lease left by another test.
+            "CAMS_LEADER_ELECTION_ID": f"cams-webhook-operator-{namespaces[0]}",
             **(extra_env or {}),
         },
         metrics_port=metrics_port,

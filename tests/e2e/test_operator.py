@@ -55,7 +55,7 @@ class System:
     operator: OperatorProcess
     tmp: Path
 
-    def restart_operator(self, *namespaces: str) -> None:
+    def restart_operator(self, *namespaces: str, extra_env: dict[str, str] | None = None) -> None:
         """Restart the operator, watching `namespaces` (default: the test's own)."""
         self.operator.stop()
         self.operator = start_operator(
@@ -63,7 +63,7 @@ class System:
             endpoint=self.simulator.endpoint,
             namespace=list(namespaces or [self.namespace]),
             log=self.tmp / "operator.log",
-            extra_env=OPERATOR_ENV,
+            extra_env=extra_env or OPERATOR_ENV,
         )
 
     def apply(self, name: str, namespace: str | None = None, **spec: Any) -> None:
@@ -424,3 +424,50 @@ def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) 
     # One read per space per period (2 s, spread by +-10 %) for both objects together, not one per object.
     times = [c["at"] for c in reads()]
     assert min(later - earlier for earlier, later in itertools.pairwise(times)) >= 1.7
+
+
+def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(system: System) -> None:
+    lease_env = {**OPERATOR_ENV, "CAMS_LEASE_SECONDS": "6"}
+    system.restart_operator(extra_env=lease_env)
+    first = system.operator
+    second = start_operator(
+        kubeconfig=system.kubectl.kubeconfig,
+        endpoint=system.simulator.endpoint,
+        namespace=system.namespace,
+        log=system.tmp / "operator-2.log",
+        extra_env=lease_env,
+    )
+    try:
+        lease = f"lease/cams-webhook-operator-{system.namespace}"
+
+        def holder() -> str:
+            return system.kubectl.run(
+                "get", lease, "-n", "default", "-o", "jsonpath={.spec.holderIdentity}", check=False
+            ).stdout
+
+        assert first.popen is not None
+        assert second.popen is not None
+        first_pid, second_pid = first.popen.pid, second.popen.pid
+        wait_for(lambda: holder().endswith(f"_{first_pid}"), what="the first replica to lead")
+        numbers = [f"8613800005{i:03d}" for i in range(5)]
+        for i, number in enumerate(numbers):
+            system.apply(f"ha{i}", phoneNumber=number, statusCallbackUrl="https://ha.example/s")
+        for i in range(5):
+            system.wait_condition(f"ha{i}", "Ready")
+        assert [len(system.simulator.calls(n)) for n in numbers] == [1] * 5, "exactly one replica acts"
+
+        first.popen.kill()  # no goodbye: the lease must expire
+        killed = time.monotonic()
+        system.apply("after", phoneNumber="8613800005999", statusCallbackUrl="https://ha.example/s")
+        system.wait_condition("after", "Ready", timeout=30)
+        took = time.monotonic() - killed
+        print(f"takeover after kill -9: the new object was Ready {took:.1f}s later")
+        # Documented bound: lease duration + retry period (6 + 2 s here), then a reconcile.
+        assert took < 6 + 2 + 5, f"took over in {took:.1f}s"
+        assert holder().endswith(f"_{second_pid}")
+        assert [len(system.simulator.calls(n)) for n in numbers] == [1] * 5, (
+            "the new leader made no call for them"
+        )
+        assert len(system.simulator.calls("8613800005999")) == 1
+    finally:
+        second.stop()

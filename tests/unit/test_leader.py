@@ -1,0 +1,105 @@
+"""Leader election: one holder at a time, takeover after expiry or release, loss detected."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cams_webhook_operator.leader import LeaderElector, LeaseRecord, may_acquire
+
+
+class FakeLease:
+    """An in-memory Lease with the API server's optimistic concurrency: a stale write is refused."""
+
+    def __init__(self) -> None:
+        self.record = LeaseRecord(None, None, None)
+        self.version = 0
+        self.writes = 0
+
+    async def read(self) -> LeaseRecord:
+        return self.record
+
+    async def write(self, record: LeaseRecord, *, holder: str | None, lease_seconds: int) -> bool:
+        if record.resource_version != self.record.resource_version:
+            return False
+        self.version += 1
+        self.writes += 1
+        self.record = LeaseRecord(holder, f"renewed-{self.version}", str(self.version))
+        return True
+
+
+@pytest.mark.parametrize(
+    ("record", "unchanged_for", "allowed"),
+    [
+        (LeaseRecord(None, None, None), 0.0, True),
+        (LeaseRecord("me", "t", "1"), 0.0, True),
+        (LeaseRecord(None, "t", "1"), 0.0, True),
+        (LeaseRecord("other", "t", "1"), 14.9, False),
+        (LeaseRecord("other", "t", "1"), 15.0, True),
+    ],
+    ids=["no-lease", "mine", "released", "held", "expired"],
+)
+def test_may_acquire(record: LeaseRecord, unchanged_for: float, allowed: bool) -> None:
+    assert may_acquire(record=record, me="me", unchanged_for=unchanged_for, lease_seconds=15) is allowed
+
+
+def _elector(lease: FakeLease, name: str) -> LeaderElector:
+    return LeaderElector(lease, identity=name, lease_seconds=0.3, retry_seconds=0.02)
+
+
+async def test_a_free_lease_is_taken_at_once() -> None:
+    lease = FakeLease()
+    await asyncio.wait_for(_elector(lease, "a").acquire(), 1)
+    assert lease.record.holder == "a"
+
+
+async def test_a_renewed_lease_is_not_taken_and_an_abandoned_one_is() -> None:
+    lease = FakeLease()
+    leader, candidate = _elector(lease, "a"), _elector(lease, "b")
+    await leader.acquire()
+    holding = asyncio.create_task(leader.hold())
+    waiting = asyncio.create_task(candidate.acquire())
+    await asyncio.sleep(0.6)  # two lease durations, renewed all along
+    assert not waiting.done()
+    assert lease.record.holder == "a"
+    holding.cancel()  # the leader dies without releasing
+    await asyncio.wait_for(waiting, 1)
+    assert lease.record.holder == "b"
+
+
+async def test_a_released_lease_is_taken_within_a_retry_period() -> None:
+    lease = FakeLease()
+    leader, candidate = _elector(lease, "a"), _elector(lease, "b")
+    await leader.acquire()
+    waiting = asyncio.create_task(candidate.acquire())
+    await asyncio.sleep(0.05)
+    await leader.release()
+    await asyncio.wait_for(waiting, 0.1)
+    assert lease.record.holder == "b"
+
+
+async def test_a_leader_notices_it_lost_the_lease() -> None:
+    lease = FakeLease()
+    leader = _elector(lease, "a")
+    await leader.acquire()
+    lease.record = LeaseRecord("intruder", "x", "99")
+    lease.version = 99
+    await asyncio.wait_for(leader.hold(), 1)  # returns: lost
+
+
+async def test_two_candidates_never_both_win() -> None:
+    lease = FakeLease()
+    a, b = _elector(lease, "a"), _elector(lease, "b")
+    first = await asyncio.wait_for(
+        asyncio.wait(
+            [asyncio.create_task(a.acquire()), asyncio.create_task(b.acquire())],
+            return_when=asyncio.FIRST_COMPLETED,
+        ),
+        1,
+    )
+    done, pending = first
+    assert len(done) == 1
+    for task in pending:
+        task.cancel()
+    assert lease.writes == 1
