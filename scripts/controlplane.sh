@@ -4,6 +4,7 @@
 #   scripts/controlplane.sh build          build the binaries from the Go module proxy into the cache
 #   scripts/controlplane.sh start DIR      start them on 127.0.0.1, write DIR/kubeconfig, print it
 #   scripts/controlplane.sh stop DIR       stop what `start DIR` started
+#   scripts/controlplane.sh restart-apiserver DIR   restart kube-apiserver alone (etcd keeps the data)
 #
 # Why built from source: no Docker here and no download site but the Go module proxy. The binaries are
 # cached outside the repository, keyed by version, so only the first run pays for the build.
@@ -72,14 +73,8 @@ start() {
     > "$dir/etcd.log" 2>&1 &
   echo $! > "$dir/etcd.pid"
 
-  "$BIN_DIR/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --cert-dir "$dir/certs" --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
-    --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$dir/sa.pub" \
-    --service-account-signing-key-file "$dir/sa.key" --service-cluster-ip-range 10.0.0.0/24 \
-    --disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false \
-    > "$dir/apiserver.log" 2>&1 &
-  echo $! > "$dir/apiserver.pid"
+  printf 'etcd_port=%s\napi_port=%s\n' "$etcd_port" "$api_port" > "$dir/ports"
+  launch_apiserver "$dir"
 
   cat > "$dir/kubeconfig" <<KUBECONFIG
 apiVersion: v1
@@ -96,16 +91,43 @@ contexts:
 current-context: local
 KUBECONFIG
 
-  local deadline=$((SECONDS + 90))
+  wait_ready "$dir"
+  # Namespaces are created by kube-apiserver's bootstrap controller; wait for `default` so callers can use it.
+  until KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; do sleep 0.2; done
+  echo "$dir/kubeconfig"
+}
+
+launch_apiserver() {
+  local dir="$1" etcd_port api_port
+  # shellcheck disable=SC1091
+  source "$dir/ports"
+  "$BIN_DIR/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --cert-dir "$dir/certs" --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$dir/sa.pub" \
+    --service-account-signing-key-file "$dir/sa.key" --service-cluster-ip-range 10.0.0.0/24 \
+    --disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false \
+    >> "$dir/apiserver.log" 2>&1 &
+  echo $! > "$dir/apiserver.pid"
+}
+
+wait_ready() {
+  local dir="$1" deadline=$((SECONDS + 90))
   until KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1; do
     if (( SECONDS > deadline )) || ! kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
       tail -n 30 "$dir/apiserver.log" >&2; stop "$dir"; die "kube-apiserver did not become ready (log: $dir/apiserver.log)"
     fi
     sleep 0.5
   done
-  # Namespaces are created by kube-apiserver's bootstrap controller; wait for `default` so callers can use it.
-  until KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; do sleep 0.2; done
-  echo "$dir/kubeconfig"
+}
+
+restart_apiserver() {
+  local dir="${1:?usage: restart-apiserver DIR}" pid
+  pid="$(cat "$dir/apiserver.pid")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  launch_apiserver "$dir"
+  wait_ready "$dir"
 }
 
 stop() {
@@ -125,6 +147,7 @@ case "${1:-}" in
   build) build ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
+  restart-apiserver) shift; restart_apiserver "$@" ;;
   bin-dir) echo "$BIN_DIR" ;;
-  *) echo "usage: $0 build | start DIR | stop DIR | bin-dir" >&2; exit 2 ;;
+  *) echo "usage: $0 build | start DIR | stop DIR | restart-apiserver DIR | bin-dir" >&2; exit 2 ;;
 esac
