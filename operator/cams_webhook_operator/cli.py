@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
 
 from cams_webhook_operator import __version__
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported late: `--help` and `--version` must work without a cluster or kopf's start-up cost.
     import kopf
+    from kopf._core.engines.peering import Identity  # kopf types the argument but does not export it
 
     from cams_webhook_operator import handlers  # noqa: F401 -- registers the handlers
     from cams_webhook_operator.settings import OperatorSettings
@@ -57,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             namespaces=args.namespace,
             liveness_endpoint=args.liveness or settings.liveness_endpoint,
             standalone=True,
+            # Given, not detected: kopf's detection asks the passwd database for the user's name, and the
+            # image's numeric user (65532) has no entry there.
+            identity=Identity(f"{socket.gethostname()}_{os.getpid()}"),
             memo=kopf.Memo(),
         )
     )

@@ -1,0 +1,131 @@
+"""The Dockerfile's install steps, without Docker: requirements.lock with --require-hashes and the
+project's wheel into a clean virtual environment, then the operator started from it as the image's
+numeric non-root user, with nothing written to its files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .harness import REPO, Kubectl, OperatorProcess, free_port, start_simulator, wait_for
+
+IMAGE_USER = "65532"
+
+
+def _run(*args: str | Path) -> str:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def image_root() -> Iterator[Path]:
+    """A folder the image's user can traverse (pytest's own are private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="cams-image-"))
+    os.chmod(root, 0o755)  # noqa: S103 -- the image's user must read the install, as in the image
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_locked_install_runs_as_non_root_without_writing(
+    kubectl: Kubectl, namespace: str, tmp_path: Path, image_root: Path
+) -> None:
+    root = image_root
+    # The same steps as the Dockerfile's build stage.
+    venv = root / "opt-operator"
+    _run(sys.executable, "-m", "venv", venv)
+    _run(venv / "bin" / "pip", "install", "--require-hashes", "--no-deps", "-r", REPO / "requirements.lock")
+    _run(venv / "bin" / "pip", "wheel", "--no-deps", "--wheel-dir", root / "dist", REPO)
+    wheel = next((root / "dist").glob("cams_webhook_operator-*.whl"))
+    _run(venv / "bin" / "pip", "install", "--no-deps", wheel)
+    assert "No broken requirements" in _run(venv / "bin" / "pip", "check")
+    assert _run(venv / "bin" / "cams-webhook-operator", "--version").strip() == "cams-webhook-operator 0.1.0"
+
+    # What the pod can read: a copy of the kubeconfig and its CA, nothing of root's.
+    kube = root / "kube"
+    kube.mkdir()
+    config = yaml.safe_load(kubectl.kubeconfig.read_text())
+    ca = Path(config["clusters"][0]["cluster"]["certificate-authority"])
+    shutil.copy(ca, kube / "ca.crt")
+    config["clusters"][0]["cluster"]["certificate-authority"] = str(kube / "ca.crt")
+    (kube / "config").write_text(yaml.safe_dump(config))
+    for path in (kube, kube / "ca.crt", kube / "config"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+    sim_config = tmp_path / "simulator.yaml"
+    sim_config.write_text(
+        yaml.safe_dump(
+            {
+                "accounts": [
+                    {
+                        "accessKeyId": "img-key",
+                        "accessKeySecret": "img-secret",
+                        "uid": "1",
+                        "spaces": [{"id": "img"}],
+                    }
+                ]
+            }
+        )
+    )
+    simulator = start_simulator(sim_config, tmp_path / "simulator.log")
+    marker = time.time()
+    port = free_port()
+    operator = OperatorProcess(
+        args=[
+            "setpriv",
+            f"--reuid={IMAGE_USER}",
+            f"--regid={IMAGE_USER}",
+            "--clear-groups",
+            str(venv / "bin" / "cams-webhook-operator"),
+            "--namespace",
+            namespace,
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+        ],
+        log=tmp_path / "operator.log",
+        env={
+            "KUBECONFIG": str(kube / "config"),
+            "HOME": "/nonexistent",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "CAMS_ENDPOINT": simulator.endpoint,
+            "CAMS_METRICS_PORT": "0",
+            "CAMS_LEADER_ELECTION_ID": f"image-{namespace}",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "img-key",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "img-secret",
+        },
+    )
+    operator.start()
+    try:
+        kubectl.apply(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "camswebhook.io/v1alpha1",
+                    "kind": "PhoneWebhook",
+                    "metadata": {"name": "from-image", "namespace": namespace},
+                    "spec": {"custSpaceId": "img", "phoneNumber": "8613800004321", "httpFlag": True},
+                }
+            )
+        )
+
+        def ready() -> bool:
+            obj = kubectl.json("get", "phonewebhook", "from-image", "-n", namespace)
+            return any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in obj.get("status", {}).get("conditions", [])
+            )
+
+        wait_for(ready, timeout=60, what=f"Ready from the locked install:\n{operator.output()}")
+    finally:
+        operator.stop()
+        simulator.stop()
+    written = [p for p in venv.rglob("*") if p.stat().st_mtime > marker]
+    assert written == [], f"the operator wrote into its install: {written[:5]}"
