@@ -13,7 +13,8 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${CAMS_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cams-webhook-operator}"
-BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
+# The suffix changes when the build itself changes, so a stale cache is never used.
+BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-b2"
 
 die() { echo "controlplane: $*" >&2; exit 1; }
 
@@ -45,7 +46,13 @@ build() {
     go get "k8s.io/kubernetes@$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
     mkdir -p "$BIN_DIR.tmp"
     go build -trimpath -ldflags=-s -o "$BIN_DIR.tmp/etcd" go.etcd.io/etcd/server/v3
-    go build -trimpath -ldflags=-s -o "$BIN_DIR.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    # Stamp the version as Kubernetes' release builds do (hack/lib/version.sh); unstamped, the server says
+    # v0.0.0-master and clients that check versions (Helm's kubeVersion) refuse it.
+    local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}" stamp=""
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      stamp+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    done
+    go build -trimpath -ldflags="-s$stamp" -o "$BIN_DIR.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   )
   rm -rf "$BIN_DIR"; mv "$BIN_DIR.tmp" "$BIN_DIR"
   echo "controlplane: built into $BIN_DIR"

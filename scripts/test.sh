@@ -19,7 +19,8 @@ step "hadolint"
 .venv/bin/hadolint Dockerfile
 step "CRD drift"
 .venv/bin/python -m cams_webhook_operator.api.crd --check
-step "Local control plane (kube-apiserver + etcd)"
+step "Local control plane (kube-apiserver + etcd) and Go test tools (helm, kstatus)"
 scripts/controlplane.sh build
+scripts/gotools.sh build
 step "pytest"
 .venv/bin/python -m pytest "$@"
