@@ -88,6 +88,13 @@ def test_chart_lints_and_everything_rendered_is_accepted(
         assert secure in rendered
 
 
+def test_argocd_health_check_renders_the_shipped_lua(helm: list[str]) -> None:
+    rendered = _helm(helm, "template", "cwo", str(CHART), "--set", "argocdHealthCheck.enabled=true").stdout
+    assert "resource.customizations.health.camswebhook.io_PhoneWebhook: |" in rendered
+    lua = (CHART / "files" / "argocd-health.lua").read_text()
+    assert all(line.strip() in rendered for line in lua.splitlines() if line.strip())
+
+
 def test_service_monitor_renders_when_asked(helm: list[str]) -> None:
     rendered = _helm(
         helm, "template", "cwo", str(CHART), "--set", "metrics.serviceMonitor.enabled=true"

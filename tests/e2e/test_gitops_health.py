@@ -1,0 +1,131 @@
+"""GitOps health read from live objects by the real tools' logic: kstatus (Flux, Helm) through the Go
+helper built from sigs.k8s.io/cli-utils, and the shipped Argo CD Lua check, on the same objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.argocd import argocd_health
+
+from .harness import REPO, Kubectl, start_operator, start_simulator, wait_for
+
+ACCOUNTS = [
+    {
+        "accessKeyId": "gitops-key",
+        "accessKeySecret": "gitops-secret",
+        "uid": "1",
+        "spaces": [{"id": "gitops"}],
+    },
+    {"accessKeyId": "slow-key", "accessKeySecret": "slow-secret", "uid": "2", "spaces": [{"id": "slow"}]},
+    {
+        "accessKeyId": "denied-key",
+        "accessKeySecret": "denied-secret",
+        "uid": "3",
+        "permitted": False,
+        "spaces": [{"id": "denied"}],
+    },
+]
+
+
+def _kstatus(kubectl: Kubectl, namespace: str, name: str) -> str:
+    script = REPO / "scripts" / "gotools.sh"
+    subprocess.run([str(script), "build"], check=True, timeout=1800)
+    binary = Path(
+        subprocess.run([str(script), "bin-dir"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    result = subprocess.run(
+        [str(binary / "kstatus"), namespace, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\t", 1)[0]
+
+
+def _object(name: str, namespace: str, space: str, number: str, secret: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "custSpaceId": space,
+        "phoneNumber": number,
+        "upCallbackUrl": "https://g.example/up",
+    }
+    if secret:
+        spec["credentialsSecretRef"] = {"name": secret}
+    return {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "PhoneWebhook",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def test_kstatus_and_argocd_read_every_state_right(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
+    for secret, key in (("slow", "slow"), ("denied", "denied")):
+        kubectl.apply(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": secret, "namespace": namespace},
+                    "stringData": {"accessKeyId": f"{key}-key", "accessKeySecret": f"{key}-secret"},
+                }
+            )
+        )
+    objects = [
+        _object("ok", namespace, "gitops", "8613800003001"),
+        _object("slow-1", namespace, "slow", "8613800003002", "slow"),
+        _object("slow-2", namespace, "slow", "8613800003003", "slow"),
+        _object("refused", namespace, "denied", "8613800003004", "denied"),
+    ]
+    kubectl.apply(yaml.safe_dump_all(objects))
+
+    def health(name: str) -> tuple[str, str]:
+        live = kubectl.json("get", "phonewebhook", name, "-n", namespace)
+        return _kstatus(kubectl, namespace, name), argocd_health(live)[0]
+
+    # Right after creation, before any operator has seen them: never healthy.
+    assert {health(o["metadata"]["name"]) for o in objects} == {("InProgress", "Progressing")}
+
+    config = tmp_path / "simulator.yaml"
+    # One call per account every 20 s: the second "slow" object is throttled for a while.
+    config.write_text(yaml.safe_dump({"qps": 0.05, "accounts": ACCOUNTS}))
+    simulator = start_simulator(config, tmp_path / "simulator.log")
+    operator = start_operator(
+        kubeconfig=kubectl.kubeconfig,
+        endpoint=simulator.endpoint,
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_env={
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "gitops-key",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "gitops-secret",
+            "CAMS_ADAPTIVE": "false",
+        },
+    )
+    try:
+        wait_for(lambda: health("ok") == ("Current", "Healthy"), what="ok to be Current/Healthy")
+        wait_for(lambda: health("refused") == ("Failed", "Degraded"), what="refused to be Failed/Degraded")
+
+        def slow_pair() -> list[tuple[str, str]] | None:
+            pair = sorted([health("slow-1"), health("slow-2")])
+            return pair if pair == [("Current", "Healthy"), ("InProgress", "Progressing")] else None
+
+        wait_for(slow_pair, what="one slow object Current, the throttled one InProgress")
+        reasons = {
+            kubectl.json("get", "phonewebhook", n, "-n", namespace)["status"]["conditions"][1]["reason"]
+            for n in ("slow-1", "slow-2")
+        }
+        assert "Throttled" in reasons
+
+        kubectl.run("annotate", "pwh", "ok", "-n", namespace, "camswebhook.io/paused=true")
+        wait_for(lambda: health("ok")[1] == "Suspended", what="paused to be Suspended in Argo CD")
+        assert health("ok")[0] == "Current", "CAMS still holds its spec"
+    finally:
+        operator.stop()
+        simulator.stop()
