@@ -37,6 +37,7 @@ from cams_webhook_operator.cams.client import (
 )
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.sts import RrsaError, RrsaProvider
 from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
 from cams_webhook_operator.gate import AccountGate
 from cams_webhook_operator.kube import ObjectRef, SecretData
@@ -154,6 +155,7 @@ class Controller:
         metrics: Metrics | None = None,
         claimants_of: ClaimantsOf | None = None,
         drift_tick: float = 1.0,
+        rrsa: RrsaProvider | None = None,
     ) -> None:
         """`claimants_of` lists the objects that claim a number. The operator passes a kopf index, which
         kopf fills from the initial listing before it reports any object, so that after a restart a later
@@ -173,6 +175,7 @@ class Controller:
         self._secret_changed: set[Key] = set()  # PhoneWebhooks whose Secret changed since their last attempt
         self._gates: dict[str, AccountGate] = {}
         self._claimants_of = claimants_of or self._known_claimants
+        self._rrsa = rrsa
         self._drift_tick = drift_tick
         self._drift_due: dict[Key, float] = {}  # loop time of each in-sync object's next drift check
         self._drift_checked: dict[Key, datetime] = {}  # checked, not yet written to status
@@ -317,9 +320,15 @@ class Controller:
     ) -> tuple[Credentials | credential_sources.CredentialProblem, str]:
         secret = snapshot.secret_name
         if secret is None:
-            return credential_sources.from_operator(
-                self._operator_credentials
-            ), credential_sources.OPERATOR_SOURCE
+            # The operator's own: its AccessKey from the environment, else RRSA's temporary credentials.
+            if self._operator_credentials is None and self._rrsa is not None:
+                source = f"rrsa:{self._rrsa.config.role_arn}"
+                try:
+                    return await self._rrsa.credentials(), source
+                except RrsaError as exc:
+                    return credential_sources.CredentialProblem("RRSAFailed", str(exc), exc.transient), source
+            operator = credential_sources.from_operator(self._operator_credentials)
+            return operator, credential_sources.OPERATOR_SOURCE
         key = (snapshot.ref.namespace, secret)
         if key not in self._secrets:
             read = await self._kube.read_secret(*key)
@@ -390,7 +399,13 @@ class Controller:
 
         credentials, source = await self._credentials(snapshot)
         if isinstance(credentials, credential_sources.CredentialProblem):
+            if credentials.transient:
+                await self._retry_later(key, snapshot, previous, credentials, priority)
+                return
             await self._stall(key, snapshot, previous, credentials.reason, credentials.message)
+            if credentials.reason == "RRSAFailed":
+                # Fixed outside Kubernetes (a trust policy, a new token): no event tells us, so look again.
+                self._queue.add_after(key, self._settings.retry_max_seconds, Priority.ROUTINE)
             return
 
         account = reconcile.account_identity(credentials, source=source)
@@ -691,6 +706,34 @@ class Controller:
             logger.warning("Webhook of %s for %s/%s not applied: %s", spec.phone_number, *key, ready.message)
             await self._kube.post_event(
                 snapshot.ref, type_="Warning", reason=ready.reason, message=ready.message
+            )
+
+    async def _retry_later(
+        self,
+        key: Key,
+        snapshot: Snapshot,
+        previous: PhoneWebhookStatus,
+        problem: credential_sources.CredentialProblem,
+        priority: Priority,
+    ) -> None:
+        """No credentials for now, for a reason that may pass (STS unreachable): back off and try again."""
+        self._attempts[key] += 1
+        delay = self._backoff(key)
+        now = self._now()
+        status = reconcile.status_retrying(
+            previous=previous,
+            generation=snapshot.generation,
+            reason=problem.reason,
+            message=problem.message,
+            now=now,
+            retry_at=now + timedelta(seconds=delay),
+        )
+        self._queue.add_after(key, delay, priority)
+        await self._write(key, snapshot, status)
+        if self._attempts[key] == 1:
+            logger.warning("No credentials for %s/%s yet: %s", *key, problem.message)
+            await self._kube.post_event(
+                snapshot.ref, type_="Warning", reason=problem.reason, message=problem.message
             )
 
     async def _stall(

@@ -19,6 +19,7 @@ class CredentialProblem:
 
     reason: str
     message: str
+    transient: bool = False  # worth retrying with backoff (STS unreachable), not a person's to fix
 
 
 def secret_source(namespace: str, name: str) -> str:
@@ -53,6 +54,7 @@ def from_operator(credentials: Credentials | None) -> Credentials | CredentialPr
             "NoCredentials",
             "No credentials to call CAMS with: set spec.credentialsSecretRef to a Secret with accessKeyId "
             "and accessKeySecret, or give the operator ALIBABA_CLOUD_ACCESS_KEY_ID and "
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or RRSA (ALIBABA_CLOUD_ROLE_ARN, "
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE)",
         )
     return credentials

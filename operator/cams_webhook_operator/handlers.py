@@ -18,6 +18,7 @@ import kopf
 
 from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
 from cams_webhook_operator.cams.client import CamsClient
+from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import KubeApi, load_api_client
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
@@ -58,11 +59,17 @@ async def start_controller(
     operator_settings = OperatorSettings()
     api_client = load_api_client()
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
+    rrsa_config = operator_settings.rrsa_config()
+    rrsa = (
+        RrsaProvider(rrsa_config, timeout_seconds=operator_settings.timeout_seconds) if rrsa_config else None
+    )
+    memo.rrsa = rrsa
     controller = Controller(
         settings=operator_settings,
         cams=cams,
         kube=KubeApi(api_client),
         claimants_of=lambda claim: list(claims.get(claim, ())),
+        rrsa=rrsa,
     )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
@@ -121,6 +128,9 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     cams: CamsClient | None = getattr(memo, "cams", None)
     if cams is not None:
         await cams.aclose()
+    rrsa: RrsaProvider | None = getattr(memo, "rrsa", None)
+    if rrsa is not None:
+        await rrsa.aclose()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

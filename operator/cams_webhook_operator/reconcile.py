@@ -405,3 +405,31 @@ def drift_interval(annotation: str | None, *, default: float) -> float | None:
     except ValueError:
         return default or None
     return seconds if seconds > 0 else None
+
+
+def status_retrying(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+    retry_at: datetime,
+) -> PhoneWebhookStatus:
+    """Something that may pass on its own stands in the way (STS unreachable): Reconciling, with a retry."""
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "next_attempt_time": retry_at,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=False,
+                reconciling=True,
+                stalled=False,
+                reason=reason,
+                message=f"{message}; retrying at {_at(retry_at)}",
+            ),
+        }
+    )

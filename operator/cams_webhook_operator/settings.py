@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.sts import DEFAULT_STS_ENDPOINT, RrsaConfig
 
 
 class OperatorSettings(BaseSettings):
@@ -77,6 +80,34 @@ class OperatorSettings(BaseSettings):
     security_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_SECURITY_TOKEN")
     )
+
+    role_arn: str | None = Field(default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_ROLE_ARN"))
+    oidc_provider_arn: str | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+    )
+    oidc_token_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+    )
+    sts_endpoint: str = Field(
+        default=DEFAULT_STS_ENDPOINT, validation_alias=AliasChoices("ALIBABA_CLOUD_STS_ENDPOINT")
+    )
+    rrsa_duration_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Lifetime asked of RRSA's temporary credentials (STS allows 900 and up).",
+    )
+
+    def rrsa_config(self) -> RrsaConfig | None:
+        """RRSA (pod identity on ACK), when the webhook injected its three variables."""
+        if not (self.role_arn and self.oidc_provider_arn and self.oidc_token_file):
+            return None
+        return RrsaConfig(
+            role_arn=self.role_arn,
+            oidc_provider_arn=self.oidc_provider_arn,
+            token_file=self.oidc_token_file,
+            sts_endpoint=self.sts_endpoint,
+            duration_seconds=self.rrsa_duration_seconds,
+        )
 
     def operator_credentials(self) -> Credentials | None:
         """The operator's own credentials, used by objects without credentialsSecretRef."""

@@ -30,8 +30,22 @@ class AccountConfig(_Model):
     spaces: list[SpaceConfig] = Field(default_factory=list)
 
 
+class RoleConfig(_Model):
+    """A RAM role that RRSA assumes: STS issues temporary credentials of the role's account for it."""
+
+    role_arn: str
+    oidc_provider_arn: str
+    # The OIDC tokens STS accepts for this role (the simulator cannot check a real JWT's signature).
+    oidc_tokens: list[str]
+    uid: str
+    spaces: list[SpaceConfig] = Field(default_factory=list)
+    max_duration_seconds: int = 3600
+
+
 class SimulatorConfig(_Model):
     accounts: list[AccountConfig]
+    roles: list[RoleConfig] = Field(default_factory=list)
+    sts_min_duration_seconds: int = Field(default=900, ge=1, description="STS's floor for DurationSeconds.")
     qps: float = Field(default=10.0, gt=0, description="Calls per second per account and action.")
     burst: float | None = Field(default=None, description="Token-bucket size; default: qps.")
     fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls answered with a 5xx.")

@@ -93,6 +93,7 @@ class Simulator:
         self._nonce_order: deque[tuple[datetime, str]] = deque()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._accounts = {account.access_key_id: account for account in self.config.accounts}
+        self._expires: dict[str, datetime] = {}  # STS-issued key -> when it stops working
 
     # --- inspection, for tests -------------------------------------------------------------------------
 
@@ -218,9 +219,65 @@ class Simulator:
                 raise CamsError(
                     400, "InvalidSecurityToken.MismatchWithAccessKey", "The security token is wrong."
                 )
+        expires = self._expires.get(account.access_key_id)
+        if expires is not None and now >= expires:
+            raise CamsError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
         if headers.get("x-acs-version") != API_VERSION:
             raise CamsError(400, "InvalidVersion", f"Specified API version is not valid; use {API_VERSION}.")
         return account
+
+    def assume_role_with_oidc(
+        self, form: Mapping[str, str], *, now: datetime, monotonic: float
+    ) -> tuple[int, JsonBody]:
+        """STS AssumeRoleWithOIDC: an anonymous call; the OIDC token is the proof."""
+        request_id = str(uuid.UUID(int=self.rng.getrandbits(128))).upper()
+        role = next((r for r in self.config.roles if r.role_arn == form.get("RoleArn")), None)
+        status, code, body = 200, "OK", {}
+        if role is None:
+            status, code, message = 404, "EntityNotExist.Role", "The role does not exist."
+        elif form.get("OIDCProviderArn") != role.oidc_provider_arn:
+            status, code, message = 404, "EntityNotExist.OIDCProvider", "The OIDC provider does not exist."
+        elif form.get("OIDCToken") not in role.oidc_tokens:
+            status, code, message = 400, "AuthenticationFail.OIDCToken.Invalid", "The OIDC token is invalid."
+        else:
+            try:
+                duration = int(form.get("DurationSeconds", "3600"))
+            except ValueError:
+                duration = -1
+            if not self.config.sts_min_duration_seconds <= duration <= role.max_duration_seconds:
+                status, code, message = (
+                    400,
+                    "InvalidParameter.DurationSeconds",
+                    "DurationSeconds is out of range.",
+                )
+            else:
+                key = f"STS.{self.rng.getrandbits(64):016x}"
+                account = AccountConfig(
+                    access_key_id=key,
+                    access_key_secret=f"{self.rng.getrandbits(128):032x}",
+                    security_token=f"{self.rng.getrandbits(256):064x}",
+                    uid=role.uid,
+                    spaces=role.spaces,
+                )
+                self._accounts[key] = account
+                self._expires[key] = now + timedelta(seconds=duration)
+                body = {
+                    "Credentials": {
+                        "AccessKeyId": key,
+                        "AccessKeySecret": account.access_key_secret,
+                        "SecurityToken": account.security_token,
+                        "Expiration": self._expires[key].strftime(DATE_FORMAT),
+                    },
+                    "AssumedRoleUser": {"Arn": f"{role.role_arn}/{form.get('RoleSessionName', '')}"},
+                }
+        if code != "OK":
+            body = {"Code": code, "Message": message, "HostId": "sts.simulator.local"}
+        self.codes[("AssumeRoleWithOIDC", code)] += 1
+        # Recorded without the token: the log of calls is for tests to read.
+        self.calls.append(
+            CallRecord(monotonic, "AssumeRoleWithOIDC", None, code, {"RoleArn": form.get("RoleArn", "")})
+        )
+        return status, {"RequestId": request_id, **body}
 
     def _check_date(self, value: str, now: datetime) -> None:
         try:

@@ -16,6 +16,14 @@ SIMULATOR_KEY = web.AppKey("simulator", Simulator)
 
 async def _rpc(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR_KEY]
+    if request.query.get("Action") == "AssumeRoleWithOIDC":
+        form = await request.post()
+        status, answer = simulator.assume_role_with_oidc(
+            {name: str(value) for name, value in form.items()},
+            now=datetime.now(UTC),
+            monotonic=time.monotonic(),
+        )
+        return web.json_response(answer, status=status)
     body = await request.read()
     if simulator.config.latency_ms:
         await asyncio.sleep(simulator.config.latency_ms / 1000)
