@@ -37,7 +37,7 @@ from cams_webhook_operator.cams.client import (
 )
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.cams.sts import RrsaError, RrsaProvider
+from cams_webhook_operator.cams.sts import RrsaConfig, RrsaError
 from cams_webhook_operator.flow import AdaptiveRate, backoff_delay
 from cams_webhook_operator.gate import AccountGate
 from cams_webhook_operator.kube import ObjectRef, SecretData
@@ -75,6 +75,15 @@ class WebhookApplier(Protocol):
     async def query_phone_numbers(
         self, cust_space_id: str, credentials: Credentials
     ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
+
+
+class TemporaryCredentialSource(Protocol):
+    """RRSA: credentials the operator obtains and renews itself."""
+
+    @property
+    def config(self) -> RrsaConfig: ...
+    async def credentials(self) -> Credentials: ...
+    def invalidate(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ class Controller:
         metrics: Metrics | None = None,
         claimants_of: ClaimantsOf | None = None,
         drift_tick: float = 1.0,
-        rrsa: RrsaProvider | None = None,
+        rrsa: TemporaryCredentialSource | None = None,
     ) -> None:
         """`claimants_of` lists the objects that claim a number. The operator passes a kopf index, which
         kopf fills from the initial listing before it reports any object, so that after a restart a later
@@ -444,8 +453,13 @@ class Controller:
             return
 
         outcome = await self._call(key, snapshot, account, priority, update, credentials)
-        if outcome is not None:
-            await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
+        if outcome is None:
+            return
+        if outcome.reason == "InvalidSecurityToken" and self._rrsa is not None and source.startswith("rrsa:"):
+            # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
+            self._rrsa.invalidate()
+            outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+        await self._record(key, snapshot, previous, spec, digest, outcome, priority, request)
 
     # --- drift ------------------------------------------------------------------------------------------
 

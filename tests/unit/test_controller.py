@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from cams_webhook_operator.api import PhoneWebhookStatus
 from cams_webhook_operator.cams.client import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
+from cams_webhook_operator.cams.sts import RrsaConfig
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import ObjectRef, SecretData
 from cams_webhook_operator.settings import OperatorSettings
@@ -514,3 +516,30 @@ async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None
     # Runs until the object with checks on has been read several times: the other one never is.
     await _settle(controller, lambda: cams.queries.count("other-space") >= 3)
     assert "space" not in cams.queries
+
+
+class FakeRrsa:
+    def __init__(self) -> None:
+        self.config = RrsaConfig("acs:ram::1:role/r", "acs:ram::1:oidc-provider/p", Path("/token"))
+        self.issued = 0
+
+    async def credentials(self) -> Credentials:
+        if self.issued == 0 or self.stale:
+            self.issued += 1
+            self.stale = False
+        return Credentials(f"STS.{self.issued}", SECRET_VALUE, TOKEN_VALUE)
+
+    def invalidate(self) -> None:
+        self.stale = True
+
+    stale = False
+
+
+async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: FakeKube) -> None:
+    cams = FakeCams("InvalidSecurityToken.Expired")
+    rrsa = FakeRrsa()
+    settings = OperatorSettings(qps=1000.0, retry_base_seconds=0.01, retry_max_seconds=0.05)
+    controller = Controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]

@@ -81,6 +81,10 @@ class RrsaProvider:
         current = self._current
         return current is not None and current.expires_at - self._clock() > current.lifetime / 3
 
+    def invalidate(self) -> None:
+        """CAMS refused the cached credentials' token: exchange anew at the next call."""
+        self._current = None
+
     async def credentials(self) -> Credentials:
         if not self._fresh():
             async with self._lock:
