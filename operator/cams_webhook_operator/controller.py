@@ -114,7 +114,14 @@ class Snapshot:
         )
 
     @property
+    def observe_only(self) -> bool:
+        return self.spec.get("managementMode") == "Observe"
+
+    @property
     def claim(self) -> Claim | None:
+        """The number this object manages; an observer claims none (watching conflicts with no one)."""
+        if self.observe_only:
+            return None
         space, number = self.spec.get("custSpaceId"), self.spec.get("phoneNumber")
         return (space, number) if isinstance(space, str) and isinstance(number, str) else None
 
@@ -188,6 +195,7 @@ class Controller:
         self._drift_tick = drift_tick
         self._drift_due: dict[Key, float] = {}  # loop time of each in-sync object's next drift check
         self._drift_checked: dict[Key, datetime] = {}  # checked, not yet written to status
+        self._live: dict[Key, LiveNumber | None] = {}  # what CAMS held at the last read (None: not listed)
         self._drifted: set[Key] = set()  # CAMS no longer holds the spec: apply even though "in sync"
         self._operator_credentials = settings.operator_credentials()
         self.metrics = metrics or Metrics()
@@ -252,6 +260,7 @@ class Controller:
         self._secret_changed.discard(key)
         self._drift_due.pop(key, None)
         self._drift_checked.pop(key, None)
+        self._live.pop(key, None)
         self._drifted.discard(key)
         self._queue.forget(key)
 
@@ -368,7 +377,12 @@ class Controller:
             return
         previous = self._written.get(key, snapshot.status)
         if key in self._drift_checked:
-            previous = previous.model_copy(update={"last_drift_check_time": self._drift_checked.pop(key)})
+            previous = previous.model_copy(
+                update={
+                    "last_drift_check_time": self._drift_checked.pop(key),
+                    "live": reconcile.live_webhook(self._live.get(key)),
+                }
+            )
         now = self._now()
         try:
             spec = PhoneWebhookSpec.model_validate(snapshot.spec)
@@ -397,6 +411,10 @@ class Controller:
             )
             return
 
+        if spec.management_mode == "Observe":
+            await self._keep_finalizer(snapshot, wanted=False)  # nothing of ours to clear
+            await self._observe_only(key, snapshot, previous, spec)
+            return
         await self._keep_finalizer(snapshot, wanted=spec.deletion_policy == "Clear")
         winner = self._owner(spec)
         if winner is not None and (winner.namespace, winner.name) != key:
@@ -491,10 +509,9 @@ class Controller:
         groups: dict[tuple[str | None, str], list[Key]] = defaultdict(list)
         for key in self._drift_due:
             snapshot = self._objects.get(key)
-            if snapshot is not None and snapshot.claim is not None:
-                groups[
-                    (snapshot.secret_name and f"{key[0]}/{snapshot.secret_name}", snapshot.claim[0])
-                ].append(key)
+            space = snapshot.spec.get("custSpaceId") if snapshot is not None else None
+            if snapshot is not None and isinstance(space, str):
+                groups[(snapshot.secret_name and f"{key[0]}/{snapshot.secret_name}", space)].append(key)
         for (_, space), keys in groups.items():
             if min(self._drift_due[key] for key in keys) <= now:
                 await self._check_space(space, keys)
@@ -535,8 +552,9 @@ class Controller:
             except ValidationError:
                 continue
             self._drift_checked[key] = checked_at
+            self._live[key] = live.get(spec.phone_number)
             drifted = reconcile.drifted_fields(spec, live.get(spec.phone_number))
-            if drifted:
+            if drifted and spec.management_mode == "Manage":
                 self._drifted.add(key)
                 self.metrics.drift_detected.inc()
                 changed = ", ".join(drifted)
@@ -549,6 +567,31 @@ class Controller:
                 )
             # Re-applied behind users' changes; either way the check time reaches the status.
             self._queue.add(key, Priority.ROUTINE)
+
+    async def _observe_only(
+        self, key: Key, snapshot: Snapshot, previous: PhoneWebhookStatus, spec: PhoneWebhookSpec
+    ) -> None:
+        """Observe mode: never UpdatePhoneWebhook; report what the space's shared reads show."""
+        now = self._now()
+        if key not in self._live:
+            self._drift_due[key] = 0.0  # read at the next tick, with the rest of its space
+            await self._write(
+                key,
+                snapshot,
+                reconcile.status_observing(previous=previous, generation=snapshot.generation, now=now),
+            )
+            return
+        live = self._live[key]
+        self._schedule_drift_check(key, snapshot)
+        status = reconcile.status_observed(
+            previous=previous,
+            generation=snapshot.generation,
+            now=now,
+            phone_number=spec.phone_number,
+            live=live,
+            drifted=reconcile.drifted_fields(spec, live),
+        )
+        await self._write(key, snapshot, status)
 
     def _owner(self, spec: PhoneWebhookSpec) -> Claimant | None:
         return reconcile.owner(self._claimants_of((spec.cust_space_id, spec.phone_number)))

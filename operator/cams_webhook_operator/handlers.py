@@ -31,8 +31,8 @@ def phonewebhook_claims(spec: kopf.Spec, meta: kopf.Meta, namespace: str | None,
     """Who claims which number. kopf fills indexes from the initial listing before it invokes any other
     handler, so the controller never mistakes a later claimant for the first after a restart."""
     space, number = spec.get("custSpaceId"), spec.get("phoneNumber")
-    if not isinstance(space, str) or not isinstance(number, str):
-        return None
+    if not isinstance(space, str) or not isinstance(number, str) or spec.get("managementMode") == "Observe":
+        return None  # an observer claims no number
     return {(space, number): Claimant(str(meta.get("creationTimestamp", "")), namespace or "", name)}
 
 

@@ -17,6 +17,7 @@ from cams_webhook_operator.api.models import (
     RELEASE_ANNOTATION,
     Condition,
     ConditionType,
+    LiveWebhook,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
@@ -432,4 +433,76 @@ def status_retrying(
                 message=f"{message}; retrying at {_at(retry_at)}",
             ),
         }
+    )
+
+
+def live_webhook(live: LiveNumber | None) -> LiveWebhook:
+    if live is None:
+        return LiveWebhook(found=False)
+    return LiveWebhook(
+        status_callback_url=live.status_callback_url,
+        up_callback_url=live.up_callback_url,
+        number_status=live.status,
+    )
+
+
+def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
+    """Observe mode, before the first read of the space."""
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": _conditions(
+                previous.conditions,
+                generation=generation,
+                now=now,
+                ready=False,
+                reconciling=True,
+                stalled=False,
+                reason="Observing",
+                message="Reading the live configuration from CAMS (Observe mode: no change is made)",
+            ),
+        }
+    )
+
+
+def status_observed(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    phone_number: str,
+    live: LiveNumber | None,
+    drifted: list[str],
+) -> PhoneWebhookStatus:
+    """Observe mode: what CAMS holds, and whether it matches the spec (the InSync condition)."""
+    conditions = _conditions(
+        previous.conditions,
+        generation=generation,
+        now=now,
+        ready=True,
+        reconciling=False,
+        stalled=False,
+        reason="Observed",
+        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
+    )
+    if live is None:
+        in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
+    elif drifted:
+        in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
+    else:
+        in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
+    old = next((c for c in previous.conditions if c.type == "InSync"), None)
+    status = "True" if in_sync else "False"
+    conditions.append(
+        Condition(
+            type="InSync",
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=old.last_transition_time if old and old.status == status else now,
+            observed_generation=generation,
+        )
+    )
+    return previous.model_copy(
+        update={"observed_generation": generation, "live": live_webhook(live), "conditions": conditions}
     )

@@ -543,3 +543,41 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]
+
+
+async def test_an_observed_object_reads_but_never_updates_until_switched_to_manage(kube: FakeKube) -> None:
+    cams = FakeCams()
+    cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
+    controller = Controller(
+        settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube, drift_tick=0.01
+    )
+    controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    await _settle(controller, lambda: _ready(kube) == "Observed")
+    status = kube.statuses["pwh"]
+    in_sync = next(c for c in status.conditions if c.type == "InSync")
+    assert (in_sync.status, in_sync.reason) == ("False", "Differs")
+    assert status.live is not None
+    assert (status.live.status_callback_url, status.live.number_status) == (
+        "https://set-in-console.example",
+        "VERIFIED",
+    )
+    assert cams.calls == []
+    assert cams.queries == ["space"]
+
+    controller.observe(
+        _body(generation=2, status=status, managementMode="Manage", statusCallbackUrl="https://ours.example")
+    )
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert len(cams.calls) == 1
+    assert "InSync" not in {c.type for c in kube.statuses["pwh"].conditions}
+
+
+async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube, drift_tick=0.01)
+    controller.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
+    controller.observe(
+        _body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
+    )
+    await _settle(controller, lambda: _ready(kube, "manager") == "Applied")
+    assert len(cams.calls) == 1

@@ -153,6 +153,12 @@ class PhoneWebhookSpec(_CamelModel):
         description="Whether CAMS delivers receipts through a message queue (QueueFlag Y/N). A boolean, "
         "not a string: write true or false. Unset leaves the value in CAMS unchanged.",
     )
+    management_mode: Literal["Manage", "Observe"] = Field(
+        default="Manage",
+        description="Manage (default): the operator applies this spec to CAMS. Observe: it never calls "
+        "UpdatePhoneWebhook; it reads what CAMS holds, shows it in status.live and says in the InSync "
+        "condition whether it matches this spec. Switching to Manage applies the spec once.",
+    )
     deletion_policy: Literal["Retain", "Clear"] = Field(
         default="Retain",
         description="What deleting this object does in CAMS. Retain (default): nothing, the webhook stays as "
@@ -190,18 +196,29 @@ class PhoneWebhookSpec(_CamelModel):
         return value
 
 
-ConditionType = Literal["Ready", "Reconciling", "Stalled"]
+ConditionType = Literal["Ready", "Reconciling", "Stalled", "InSync"]
 
 
 class Condition(_CamelModel):
     """A condition in the Kubernetes convention (metav1.Condition)."""
 
-    type: ConditionType = Field(description="Ready, Reconciling or Stalled.")
+    type: ConditionType = Field(
+        description="Ready, Reconciling or Stalled; InSync on observed objects (does CAMS hold this spec?)."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Why the condition has this status, in CamelCase.")
     message: str = Field(description="What happened, for a person.")
     last_transition_time: datetime = Field(description="When the status of this condition last changed.")
     observed_generation: int = Field(description="The metadata.generation this condition was computed for.")
+
+
+class LiveWebhook(_CamelModel):
+    """The number's webhook as CAMS reported it (QueryChatappPhoneNumbers has no HttpFlag or QueueFlag)."""
+
+    status_callback_url: str = Field(default="", description="StatusCallbackUrl that CAMS holds.")
+    up_callback_url: str = Field(default="", description="UpCallbackUrl that CAMS holds.")
+    number_status: str = Field(default="", description="The number's Status in CAMS, e.g. VERIFIED.")
+    found: bool = Field(default=True, description="False when the space does not list the number.")
 
 
 class PhoneWebhookStatus(_CamelModel):
@@ -228,6 +245,10 @@ class PhoneWebhookStatus(_CamelModel):
     next_attempt_time: datetime | None = Field(
         default=None, description="When the operator will try again, while it is retrying."
     )
+    live: LiveWebhook | None = Field(
+        default=None,
+        description="What CAMS held for this number at the last read (Observe mode and drift checks).",
+    )
     last_drift_check_time: datetime | None = Field(
         default=None,
         description="When the operator last compared the webhook that CAMS holds with this spec.",
@@ -248,7 +269,8 @@ class PhoneWebhookStatus(_CamelModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Reconciling and Stalled, as kstatus, Flux and Argo CD read them.",
+        description="Ready, Reconciling and Stalled, as kstatus, Flux and Argo CD read them; InSync on "
+        "observed objects.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

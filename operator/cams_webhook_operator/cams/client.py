@@ -58,6 +58,7 @@ class LiveNumber:
     phone_number: str
     status_callback_url: str
     up_callback_url: str
+    status: str = ""
 
 
 def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:
@@ -69,6 +70,7 @@ def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:
                 phone_number=number,
                 status_callback_url=str(item.get("StatusCallbackUrl") or ""),
                 up_callback_url=str(item.get("UpCallbackUrl") or ""),
+                status=str(item.get("Status") or ""),
             )
     return numbers
 
