@@ -15,7 +15,8 @@ from cams_webhook_operator import __version__
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cams-webhook-operator",
-        description="Run the operator that applies PhoneWebhook objects to Alibaba Cloud CAMS. "
+        description="Run the operator that applies PhoneWebhook objects to Alibaba Cloud CAMS "
+        "(or `cams-webhook-operator import --help` to print PhoneWebhooks from a space). "
         "Settings come from the environment (see the README); the cluster from KUBECONFIG, "
         "the current context, or the in-cluster service account.",
     )
@@ -39,7 +40,72 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cams-webhook-operator import",
+        description="Print one PhoneWebhook per number of a CAMS space, in Observe mode, from what CAMS "
+        "holds. Credentials come from the operator's usual sources (ALIBABA_CLOUD_ACCESS_KEY_ID/..._SECRET/"
+        "..._SECURITY_TOKEN, or RRSA); the endpoint from CAMS_ENDPOINT.",
+    )
+    parser.add_argument("--space", required=True, help="the CAMS space (CustSpaceId) to read")
+    parser.add_argument("--namespace", help="namespace of the printed objects")
+    parser.add_argument(
+        "--credentials-secret", metavar="NAME", help="set spec.credentialsSecretRef to this Secret"
+    )
+    return parser
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from cams_webhook_operator.cams.client import CamsClient
+    from cams_webhook_operator.cams.outcomes import Verdict
+    from cams_webhook_operator.cams.sts import RrsaError, RrsaProvider
+    from cams_webhook_operator.importer import manifests, render
+    from cams_webhook_operator.settings import OperatorSettings
+
+    settings = OperatorSettings()
+    credentials = settings.operator_credentials()
+    rrsa_config = settings.rrsa_config()
+    if credentials is None and rrsa_config is not None:
+        provider = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds)
+        try:
+            credentials = await provider.credentials()
+        except RrsaError as exc:
+            print(f"import: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await provider.aclose()
+    if credentials is None:
+        print(
+            "import: no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, "
+            "or RRSA's variables",
+            file=sys.stderr,
+        )
+        return 1
+    client = CamsClient(endpoint=settings.endpoint, timeout_seconds=settings.timeout_seconds)
+    try:
+        outcome, numbers = await client.query_phone_numbers(args.space, credentials)
+    finally:
+        await client.aclose()
+    if outcome.verdict is not Verdict.OK:
+        said = f"{outcome.answer.code}: {outcome.answer.message}" if outcome.answer else outcome.error
+        print(
+            f"import: CAMS refused QueryChatappPhoneNumbers for space {args.space} ({said})", file=sys.stderr
+        )
+        return 1
+    objects = manifests(
+        space=args.space,
+        namespace=args.namespace,
+        numbers=numbers,
+        credentials_secret=args.credentials_secret,
+    )
+    print(render(space=args.space, objects=objects), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["import"]:
+        return asyncio.run(_import(_import_parser().parse_args(argv[1:])))
     args = _parser().parse_args(argv)
     # Imported late: `--help` and `--version` must work without a cluster or kopf's start-up cost.
     import kopf

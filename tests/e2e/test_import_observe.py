@@ -1,0 +1,124 @@
+"""Adopting what exists: `import` prints Observe-mode objects from a space, the API server accepts them,
+the operator observes without a single update, reports drift, and a switch to Manage applies once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .harness import BIN, Kubectl, start_operator, start_simulator, wait_for
+
+SECRET = "import-secret"
+NUMBERS = ["8613800001111", "8613800002222", "8613800003333"]
+
+
+def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
+    config = tmp_path / "simulator.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "accounts": [
+                    {
+                        "accessKeyId": "import-key",
+                        "accessKeySecret": SECRET,
+                        "uid": "1",
+                        "spaces": [{"id": "legacy"}],
+                    }
+                ]
+            }
+        )
+    )
+    simulator = start_simulator(config, tmp_path / "simulator.log")
+    for i, number in enumerate(NUMBERS):  # configured in the console long ago
+        simulator.post(
+            "/_simulator/webhooks",
+            {
+                "CustSpaceId": "legacy",
+                "PhoneNumber": number,
+                "StatusCallbackUrl": f"https://legacy.example/{i}/status",
+                "UpCallbackUrl": f"https://legacy.example/{i}/inbound",
+            },
+        )
+    env = {
+        "CAMS_ENDPOINT": simulator.endpoint,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "import-key",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
+    }
+    imported = subprocess.run(
+        [str(BIN / "cams-webhook-operator"), "import", "--space", "legacy", "--namespace", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert imported.returncode == 0, imported.stderr
+    objects = [doc for doc in yaml.safe_load_all(imported.stdout) if doc]
+    assert [o["spec"]["phoneNumber"] for o in objects] == NUMBERS
+    assert {o["spec"]["managementMode"] for o in objects} == {"Observe"}
+    assert "httpFlag" not in objects[0]["spec"], "the read API has no flags: left unset"
+    assert kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=imported.stdout).returncode == 0
+    kubectl.apply(imported.stdout)
+
+    operator = start_operator(
+        kubeconfig=kubectl.kubeconfig,
+        endpoint=simulator.endpoint,
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_env={**env, "CAMS_DRIFT_INTERVAL_SECONDS": "2"},
+    )
+
+    def condition(name: str, kind: str) -> dict[str, Any]:
+        obj = kubectl.json("get", "phonewebhook", name, "-n", namespace)
+        return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+
+    def held_url(number: str) -> str:
+        return str((simulator.webhook("legacy", number) or {}).get("StatusCallbackUrl"))
+
+    try:
+        for number in NUMBERS:
+            wait_for(
+                lambda n=number: condition(f"pwh-{n}", "Ready").get("reason") == "Observed",  # type: ignore[misc]
+                what=f"pwh-{number} observed",
+            )
+            assert condition(f"pwh-{number}", "InSync")["status"] == "True"
+        live = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[0]}", "-n", namespace)["status"]["live"]
+        assert live["statusCallbackUrl"] == "https://legacy.example/0/status"
+        assert live["numberStatus"] == "VERIFIED"
+
+        # Someone edits the console: the observer reports it and changes nothing.
+        simulator.post(
+            "/_simulator/webhooks",
+            {
+                "CustSpaceId": "legacy",
+                "PhoneNumber": NUMBERS[1],
+                "StatusCallbackUrl": "https://edited.example/status",
+            },
+        )
+        wait_for(
+            lambda: condition(f"pwh-{NUMBERS[1]}", "InSync").get("reason") == "Differs",
+            what="the drift to be reported",
+        )
+        assert [len(simulator.calls(n)) for n in NUMBERS] == [0, 0, 0]
+        assert held_url(NUMBERS[1]) == "https://edited.example/status"
+
+        # Taking over one number: exactly one call, the spec wins.
+        kubectl.run(
+            "patch",
+            "phonewebhook",
+            f"pwh-{NUMBERS[1]}",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec":{"managementMode":"Manage"}}',
+        )
+        wait_for(lambda: condition(f"pwh-{NUMBERS[1]}", "Ready").get("reason") == "Applied", what="managed")
+        assert [len(simulator.calls(n)) for n in NUMBERS] == [0, 1, 0]
+        assert held_url(NUMBERS[1]) == "https://legacy.example/1/status"
+    finally:
+        operator.stop()
+        simulator.stop()
