@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cams_webhook_operator.api.models import (
     RELEASE_ANNOTATION,
@@ -127,41 +128,56 @@ def decide(
     return Decision(Action.APPLY)
 
 
+class Phase(enum.Enum):
+    """Which of Ready, Reconciling and Stalled is True (kstatus reads them in that spirit)."""
+
+    READY = (True, False, False)
+    RECONCILING = (False, True, False)
+    STALLED = (False, False, True)
+    IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
+
+
 def _conditions(
-    previous: list[Condition],
-    *,
-    generation: int,
-    now: datetime,
-    ready: bool,
-    reconciling: bool,
-    stalled: bool,
-    reason: str,
-    message: str,
+    previous: list[Condition], *, generation: int, now: datetime, phase: Phase, reason: str, message: str
 ) -> list[Condition]:
     """All three conditions, keeping lastTransitionTime where a status did not change."""
     before = {condition.type: condition for condition in previous}
-    wanted: list[tuple[ConditionType, bool]] = [
-        ("Ready", ready),
-        ("Reconciling", reconciling),
-        ("Stalled", stalled),
-    ]
+    kinds: tuple[ConditionType, ...] = ("Ready", "Reconciling", "Stalled")
     out: list[Condition] = []
-    for kind, value in wanted:
+    for kind, value in zip(kinds, phase.value, strict=True):
         status = "True" if value else "False"
         old = before.get(kind)
-        changed = old is None or old.status != status
-        # A False Reconciling/Stalled says nothing on its own; the reason still tells the story.
+        # A False Reconciling/Stalled says nothing on its own; the shared reason still tells the story.
         out.append(
             Condition(
                 type=kind,
                 status=status,
                 reason=reason,
                 message=message,
-                last_transition_time=now if changed or old is None else old.last_transition_time,
+                last_transition_time=old.last_transition_time if old and old.status == status else now,
                 observed_generation=generation,
             )
         )
     return out
+
+
+def _verdict(
+    previous: PhoneWebhookStatus,
+    *,
+    generation: int,
+    now: datetime,
+    phase: Phase,
+    reason: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+) -> PhoneWebhookStatus:
+    """The previous status with a new verdict for `generation` (conditions' reason and message), and the
+    other status `fields` given."""
+    conditions = _conditions(
+        previous.conditions, generation=generation, now=now, phase=phase, reason=reason, message=message
+    )
+    update = {"observed_generation": generation, **(fields or {}), "conditions": conditions}
+    return previous.model_copy(update=update)
 
 
 def _at(moment: datetime) -> str:
@@ -194,9 +210,8 @@ def status_after_outcome(
     `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
     answer = outcome.answer
     handled = outcome.verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
-    common = {
+    common: dict[str, Any] = {
         "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
-        "observed_generation": generation,
         "code": answer.code if answer else None,
         "message": answer.message if answer else None,
         "request_id": answer.request_id if answer else None,
@@ -205,24 +220,20 @@ def status_after_outcome(
         "next_attempt_time": retry_at,
     }
     if outcome.verdict is Verdict.OK:
-        return previous.model_copy(
-            update={
+        return _verdict(
+            previous,
+            generation=generation,
+            now=now,
+            phase=Phase.READY,
+            reason="Applied",
+            message=f"CAMS accepted the webhook configuration of {phone_number}",
+            fields={
                 **common,
+                "next_attempt_time": None,
                 "last_sync_time": now,
                 "applied_fingerprint": fingerprint,
                 "failed_fingerprint": None,
-                "next_attempt_time": None,
-                "conditions": _conditions(
-                    previous.conditions,
-                    generation=generation,
-                    now=now,
-                    ready=True,
-                    reconciling=False,
-                    stalled=False,
-                    reason="Applied",
-                    message=f"CAMS accepted the webhook configuration of {phone_number}",
-                ),
-            }
+            },
         )
     retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
     if outcome.verdict is Verdict.PERMANENT:
@@ -236,21 +247,14 @@ def status_after_outcome(
                 f"CAMS refused the webhook configuration of {phone_number} ({_cams_said(outcome)}). "
                 f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
             )
-        return previous.model_copy(
-            update={
-                **common,
-                "failed_fingerprint": fingerprint,
-                "conditions": _conditions(
-                    previous.conditions,
-                    generation=generation,
-                    now=now,
-                    ready=False,
-                    reconciling=False,
-                    stalled=True,
-                    reason=outcome.reason,
-                    message=message,
-                ),
-            }
+        return _verdict(
+            previous,
+            generation=generation,
+            now=now,
+            phase=Phase.STALLED,
+            reason=outcome.reason,
+            message=message,
+            fields={**common, "failed_fingerprint": fingerprint},
         )
     if outcome.verdict is Verdict.THROTTLED:
         message = f"CAMS is under flow control ({_cams_said(outcome)}){retry_note}"
@@ -258,20 +262,14 @@ def status_after_outcome(
         message = f"The call to CAMS failed temporarily ({_cams_said(outcome)}){retry_note}"
     if clearing:
         message = f"Clearing the webhook of {phone_number} before deletion: {message}"
-    return previous.model_copy(
-        update={
-            **common,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=False,
-                reconciling=True,
-                stalled=False,
-                reason=outcome.reason,
-                message=message,
-            ),
-        }
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason=outcome.reason,
+        message=message,
+        fields=common,
     )
 
 
@@ -285,21 +283,14 @@ def status_in_sync(
         if ready and ready.status == "True"
         else (f"CAMS already holds the webhook configuration of {phone_number}")
     )
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
-            "next_attempt_time": None,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=True,
-                reconciling=False,
-                stalled=False,
-                reason="Applied",
-                message=message,
-            ),
-        }
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Applied",
+        message=message,
+        fields={"next_attempt_time": None},
     )
 
 
@@ -315,25 +306,20 @@ def status_stalled(
 
     CAMS's last answer is cleared: it belongs to an attempt that is no longer the current one.
     """
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.STALLED,
+        reason=reason,
+        message=message,
+        fields={
             "code": None,
             "message": None,
             "request_id": None,
             "access_denied_detail": None,
             "next_attempt_time": None,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=False,
-                reconciling=False,
-                stalled=True,
-                reason=reason,
-                message=message,
-            ),
-        }
+        },
     )
 
 
@@ -358,21 +344,14 @@ def status_paused(
     message = f"Paused by the annotation {annotation}: no CAMS call is made until it is removed" + (
         "; CAMS holds this spec" if in_sync else "; this spec is not applied"
     )
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
-            "next_attempt_time": None,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=in_sync,
-                reconciling=False,
-                stalled=False,
-                reason="Paused",
-                message=message,
-            ),
-        }
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY if in_sync else Phase.IDLE,
+        reason="Paused",
+        message=message,
+        fields={"next_attempt_time": None},
     )
 
 
@@ -418,21 +397,14 @@ def status_retrying(
     retry_at: datetime,
 ) -> PhoneWebhookStatus:
     """Something that may pass on its own stands in the way (STS unreachable): Reconciling, with a retry."""
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
-            "next_attempt_time": retry_at,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=False,
-                reconciling=True,
-                stalled=False,
-                reason=reason,
-                message=f"{message}; retrying at {_at(retry_at)}",
-            ),
-        }
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason=reason,
+        message=f"{message}; retrying at {_at(retry_at)}",
+        fields={"next_attempt_time": retry_at},
     )
 
 
@@ -448,20 +420,13 @@ def live_webhook(live: LiveNumber | None) -> LiveWebhook:
 
 def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
     """Observe mode, before the first read of the space."""
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
-            "conditions": _conditions(
-                previous.conditions,
-                generation=generation,
-                now=now,
-                ready=False,
-                reconciling=True,
-                stalled=False,
-                reason="Observing",
-                message="Reading the live configuration from CAMS (Observe mode: no change is made)",
-            ),
-        }
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason="Observing",
+        message="Reading the live configuration from CAMS (Observe mode: no change is made)",
     )
 
 
@@ -475,15 +440,14 @@ def status_observed(
     drifted: list[str],
 ) -> PhoneWebhookStatus:
     """Observe mode: what CAMS holds, and whether it matches the spec (the InSync condition)."""
-    conditions = _conditions(
-        previous.conditions,
+    observed = _verdict(
+        previous,
         generation=generation,
         now=now,
-        ready=True,
-        reconciling=False,
-        stalled=False,
+        phase=Phase.READY,
         reason="Observed",
         message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
+        fields={"live": live_webhook(live)},
     )
     if live is None:
         in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
@@ -493,16 +457,12 @@ def status_observed(
         in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
     old = next((c for c in previous.conditions if c.type == "InSync"), None)
     status = "True" if in_sync else "False"
-    conditions.append(
-        Condition(
-            type="InSync",
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=old.last_transition_time if old and old.status == status else now,
-            observed_generation=generation,
-        )
+    in_sync_condition = Condition(
+        type="InSync",
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old and old.status == status else now,
+        observed_generation=generation,
     )
-    return previous.model_copy(
-        update={"observed_generation": generation, "live": live_webhook(live), "conditions": conditions}
-    )
+    return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
