@@ -449,11 +449,10 @@ class Controller:
             secret_changed=key in self._secret_changed,
             reconcile_requested=request is not None or key in self._drifted,
         )
-        self._secret_changed.discard(key)
-        self._drifted.discard(key)
         if decision.action is reconcile.Action.IN_SYNC:
             self.metrics.reconciles.labels("in_sync").inc()
             self._attempts.pop(key, None)
+            self._secret_changed.discard(key)  # the new Secret changes nothing CAMS holds
             self._schedule_drift_check(key, snapshot)
             await self._write(
                 key,
@@ -729,6 +728,10 @@ class Controller:
     ) -> None:
         now = self._now()
         retry_at: datetime | None = None
+        if outcome.verdict in (Verdict.OK, Verdict.PERMANENT):
+            # Only an answer for good settles why this call was forced; a throttled one must try again.
+            self._secret_changed.discard(key)
+            self._drifted.discard(key)
         if outcome.verdict is Verdict.OK:
             self._attempts.pop(key, None)
             if not clearing:

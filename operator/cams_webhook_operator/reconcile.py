@@ -269,7 +269,8 @@ def status_after_outcome(
         phase=Phase.RECONCILING,
         reason=outcome.reason,
         message=message,
-        fields=common,
+        # A newer attempt is under way: an older refusal no longer decides when to try again.
+        fields={**common, "failed_fingerprint": None},
     )
 
 

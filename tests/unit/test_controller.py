@@ -62,10 +62,12 @@ class FakeCams:
         self.codes = list(codes)
         self.calls: list[tuple[WebhookUpdate, Credentials]] = []
         self.queries: list[str] = []
+        self.reads_before_call: list[int] = []  # how many space reads had happened at each update
         self.live: dict[str, LiveNumber] = {}
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         self.calls.append((update, credentials))
+        self.reads_before_call.append(len(self.queries))
         code = self.codes.pop(0) if self.codes else "OK"
         if code == "OK":
             old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
@@ -581,3 +583,32 @@ async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKu
     )
     await _settle(controller, lambda: _ready(kube, "manager") == "Applied")
     assert len(cams.calls) == 1
+
+
+async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(
+        settings=_settings(drift_interval_seconds=0.2), cams=cams, kube=kube, drift_tick=0.01
+    )
+    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
+    cams.codes = ["System.LimitControl"]  # the correcting call is throttled once
+    await _settle(
+        controller, lambda: cams.live["8613800001234"].status_callback_url == "https://ours.example"
+    )
+    assert len(cams.calls) == 3
+    # The retry after the throttled correction needed no new read: the drift was not forgotten.
+    assert cams.reads_before_call[1] == cams.reads_before_call[2], cams.reads_before_call
+
+
+async def test_a_fixed_secret_whose_retry_is_throttled_is_still_applied(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
+    cams = FakeCams("SignatureDoesNotMatch", "System.LimitControl")
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
+    controller.secret_changed("ns", "c", "2")
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right", "right"]
