@@ -83,7 +83,6 @@ def _status_schema() -> JsonSchema:
     # A new object gets status.observedGeneration -1 from the API server, so kstatus reads it as
     # InProgress (generation 1 != -1) until the operator has processed it, never as Current.
     schema["default"] = {"observedGeneration": -1}
-    # Conditions' timestamps are RFC 3339 strings; kstatus and kubectl read them as such.
     return schema
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 ALGORITHM = "ACS3-HMAC-SHA256"
-EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
