@@ -610,8 +610,10 @@ class Controller:
         asked = loop.time()
         await gate.acquire(priority)
         self.metrics.limiter_wait.observe(loop.time() - asked)
-        if self._objects.get(key) is not snapshot:
-            # Changed or deleted while waiting for a slot: the queue holds the key again if it still exists.
+        current = self._objects.get(key)
+        if current is None or current.triggers != snapshot.triggers:
+            # Deleted, or changed in a way that re-queued it, while waiting for a slot: that newer reconcile
+            # acts. (Changes that trigger nothing, such as our own finalizer, must not stop this one.)
             gate.limiter.refund()
             self.metrics.reconciles.labels("skipped").inc()
             return None

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import functools
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,6 +22,9 @@ from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, Phone
 
 logger = logging.getLogger(__name__)
 REPORTING_COMPONENT = "cams-webhook-operator"
+# (connect, read) seconds for every call: without them a connection the API server never answers would
+# hold a reconcile forever, silently; with them it fails, is logged, and is retried with backoff.
+REQUEST_TIMEOUT = (5.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class ObjectRef:
 class SecretData:
     resource_version: str | None
     data: dict[str, str]
+
+
+async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One call of the (synchronous) official client, in a worker thread, with REQUEST_TIMEOUT."""
+    return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
 
 def load_api_client() -> Any:
@@ -68,7 +75,7 @@ class KubeApi:
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         try:
-            await asyncio.to_thread(
+            await call(
                 self._custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
@@ -107,17 +114,15 @@ class KubeApi:
     async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
         try:
             # Said explicitly: for custom objects the client would send a merge patch, list body or not.
-            await asyncio.to_thread(
-                functools.partial(
-                    self._custom.patch_namespaced_custom_object,
-                    _content_type="application/json-patch+json",
-                ),
+            await call(
+                self._custom.patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
                 ref.namespace,
                 PLURAL,
                 ref.name,
                 ops,
+                _content_type="application/json-patch+json",
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -126,7 +131,7 @@ class KubeApi:
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+            secret = await call(self._core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -162,7 +167,7 @@ class KubeApi:
             reporting_instance=REPORTING_COMPONENT,
         )
         try:
-            await asyncio.to_thread(self._core.create_namespaced_event, ref.namespace, event)
+            await call(self._core.create_namespaced_event, ref.namespace, event)
         except ApiException as exc:
             logger.warning(
                 "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status

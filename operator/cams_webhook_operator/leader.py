@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from cams_webhook_operator.kube import call
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ class KubeLeaseApi:
 
     async def read(self) -> LeaseRecord:
         try:
-            lease = await asyncio.to_thread(self._api.read_namespaced_lease, self._name, self._namespace)
+            lease = await call(self._api.read_namespaced_lease, self._name, self._namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return LeaseRecord(None, None, None)
@@ -78,9 +80,9 @@ class KubeLeaseApi:
         )
         try:
             if record.resource_version is None:
-                await asyncio.to_thread(self._api.create_namespaced_lease, self._namespace, body)
+                await call(self._api.create_namespaced_lease, self._namespace, body)
             else:
-                await asyncio.to_thread(self._api.replace_namespaced_lease, self._name, self._namespace, body)
+                await call(self._api.replace_namespaced_lease, self._name, self._namespace, body)
         except ApiException as exc:
             if exc.status in (409, 422):
                 return False

@@ -174,6 +174,7 @@ def start_operator(
             *(arg for ns in namespaces for arg in ("--namespace", ns)),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
+            *(["--verbose"] if os.environ.get("CAMS_E2E_VERBOSE") else []),
         ],
         log=log,
         env={
