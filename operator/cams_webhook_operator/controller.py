@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from cams_webhook_operator import credential_sources, reconcile
 from cams_webhook_operator.api.models import (
     CLEAR_FINALIZER,
+    CONDITION_TYPES,
     DRIFT_INTERVAL_ANNOTATION,
     PAUSED_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
@@ -207,11 +208,13 @@ class Controller:
         return [snapshot.claimant for snapshot in self._objects.values() if snapshot.claim == claim]
 
     def _objects_by_condition(self) -> dict[str, int]:
-        counts = {"Ready": 0, "Reconciling": 0, "Stalled": 0}
+        # Every condition type starts at 0 so that a scrape always shows all of them, and any other type
+        # (InSync on observed objects) is counted too rather than breaking the scrape.
+        counts: dict[str, int] = dict.fromkeys(CONDITION_TYPES, 0)
         for key, snapshot in self._objects.items():
             for condition in self._written.get(key, snapshot.status).conditions:
                 if condition.status == "True":
-                    counts[condition.type] += 1
+                    counts[condition.type] = counts.get(condition.type, 0) + 1
         return counts
 
     # --- fed by kopf -----------------------------------------------------------------------------------

@@ -146,11 +146,18 @@ def start_simulator(config: Path, log: Path) -> SimulatorProcess:
 class OperatorProcess(Process):
     metrics_port: int = 0
 
+    def scrape(self) -> str:
+        """The whole /metrics page; fails unless it is served (HTTP 200) and parses as Prometheus text."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            assert response.status == 200
+            text: str = response.read().decode()
+        families = {family.name for family in text_string_to_metric_families(text)}
+        assert "cams_webhook_operator_objects" in families, f"no objects gauge in /metrics:\n{text}"
+        return text
+
     def metric(self, name: str, **labels: str) -> float:
         """One sample from the operator's /metrics, 0 when absent."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        for family in text_string_to_metric_families(text):
+        for family in text_string_to_metric_families(self.scrape()):
             for sample in family.samples:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     return float(sample.value)

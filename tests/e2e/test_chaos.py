@@ -172,6 +172,7 @@ def test_nothing_is_lost_under_kills_an_api_server_restart_and_failing_cams(
         # 2N changes, a fifth of calls failing, and at most a handful re-sent per kill (a call answered
         # but not yet recorded in status when the process died).
         assert total <= 2 * N / 0.8 + KILLS * 16
+        operator[-1].scrape()
     finally:
         operator[-1].stop()
         simulator.stop()

@@ -126,6 +126,7 @@ def test_kstatus_and_argocd_read_every_state_right(kubectl: Kubectl, namespace: 
         kubectl.run("annotate", "pwh", "ok", "-n", namespace, "camswebhook.io/paused=true")
         wait_for(lambda: health("ok")[1] == "Suspended", what="paused to be Suspended in Argo CD")
         assert health("ok")[0] == "Current", "CAMS still holds its spec"
+        operator.scrape()  # /metrics still served with objects Ready, Stalled, throttled and paused
     finally:
         operator.stop()
         simulator.stop()

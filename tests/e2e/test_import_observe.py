@@ -85,6 +85,8 @@ def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: 
                 what=f"pwh-{number} observed",
             )
             assert condition(f"pwh-{number}", "InSync")["status"] == "True"
+        # Observed objects in sync are counted in /metrics (this once made every scrape fail).
+        assert 'cams_webhook_operator_objects{condition="InSync"} 3.0' in operator.scrape()
         live = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[0]}", "-n", namespace)["status"]["live"]
         assert live["statusCallbackUrl"] == "https://legacy.example/0/status"
         assert live["numberStatus"] == "VERIFIED"

@@ -139,6 +139,8 @@ def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]
     running = System(kubectl, namespace, simulator, operator, tmp_path)
     try:
         yield running
+        # Whatever the scenario left behind, /metrics is still served (an InSync condition once broke it).
+        running.operator.scrape()
     finally:
         running.operator.stop()
         simulator.stop()

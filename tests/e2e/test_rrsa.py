@@ -116,6 +116,7 @@ def test_rrsa_credentials_are_used_refreshed_and_refusals_shown(
         )
         events = kubectl.json("get", "events", "-n", namespace)
         shown = json.dumps(obj) + json.dumps(events)
+        operator.scrape()
     finally:
         operator.stop()
         simulator.stop()

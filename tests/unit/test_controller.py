@@ -574,6 +574,25 @@ async def test_an_observed_object_reads_but_never_updates_until_switched_to_mana
     assert "InSync" not in {c.type for c in kube.statuses["pwh"].conditions}
 
 
+async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) -> None:
+    """Regression: an InSync=True condition made every scrape of /metrics fail with a KeyError."""
+    from prometheus_client import generate_latest
+
+    cams = FakeCams()
+    cams.live["8613800001234"] = LiveNumber("8613800001234", "https://ours.example", "", "VERIFIED")
+    controller = Controller(
+        settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube, drift_tick=0.01
+    )
+    controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    await _settle(controller, lambda: _ready(kube) == "Observed")
+    assert any(c.type == "InSync" and c.status == "True" for c in kube.statuses["pwh"].conditions)
+    controller.observe(_body(status=kube.statuses["pwh"], managementMode="Observe"))
+    text = generate_latest(controller.metrics.registry).decode()
+    assert 'cams_webhook_operator_objects{condition="InSync"} 1.0' in text
+    assert 'cams_webhook_operator_objects{condition="Ready"} 1.0' in text
+    assert 'cams_webhook_operator_objects{condition="Stalled"} 0.0' in text
+
+
 async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = Controller(settings=_settings(), cams=cams, kube=kube, drift_tick=0.01)

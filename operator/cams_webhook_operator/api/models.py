@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -197,6 +197,7 @@ class PhoneWebhookSpec(_CamelModel):
 
 
 ConditionType = Literal["Ready", "Reconciling", "Stalled", "InSync"]
+CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 
 
 class Condition(_CamelModel):
