@@ -58,29 +58,26 @@ def _import_parser() -> argparse.ArgumentParser:
 async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
-    from cams_webhook_operator.cams.sts import RrsaError, RrsaProvider
+    from cams_webhook_operator.cams.sts import RrsaProvider
+    from cams_webhook_operator.credential_sources import CredentialProblem, CredentialResolver
     from cams_webhook_operator.importer import manifests, render
     from cams_webhook_operator.settings import OperatorSettings
 
     settings = OperatorSettings()
-    credentials = settings.operator_credentials()
     rrsa_config = settings.rrsa_config()
-    if credentials is None and rrsa_config is not None:
-        provider = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds)
-        try:
-            credentials = await provider.credentials()
-        except RrsaError as exc:
-            print(f"import: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await provider.aclose()
-    if credentials is None:
-        print(
-            "import: no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, "
-            "or RRSA's variables",
-            file=sys.stderr,
+    rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
+    try:
+        # The operator's own credentials, exactly as an object without credentialsSecretRef gets them.
+        resolved = await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).resolve(
+            "", None
         )
+    finally:
+        if rrsa is not None:
+            await rrsa.aclose()
+    if isinstance(resolved, CredentialProblem):
+        print(f"import: {resolved.message}", file=sys.stderr)
         return 1
+    credentials = resolved.credentials
     client = CamsClient(endpoint=settings.endpoint, timeout_seconds=settings.timeout_seconds)
     try:
         outcome, numbers = await client.query_phone_numbers(args.space, credentials)

@@ -1,11 +1,14 @@
-"""Flow control toward CAMS: a token bucket per account, and per-object retry backoff.
+"""Flow control toward CAMS: a token bucket per account, per-object retry backoff, and a breaker per
+account for outages.
 
 Pure: the clock and the randomness are passed in, so the behaviour is unit-tested without sleeping.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -110,3 +113,98 @@ class AdaptiveRate:
         if now - self.last_decrease >= self.cooldown:
             self.bucket.rate = max(self.floor, self.bucket.rate * self.decrease_factor)
             self.last_decrease = now
+
+
+class Admission(enum.Enum):
+    """What an account's breaker says to a call that wants to go out."""
+
+    GO = "go"  # closed: go at the quota's pace
+    PROBE = "probe"  # open, and this call is the one probe of its interval
+    WAIT = "wait"  # open: hold the object until a probe succeeds
+
+
+@dataclass(frozen=True)
+class Outage:
+    """An open breaker, as the account's objects are told of it."""
+
+    episode: int
+    since: float  # on the breaker's clock
+    cause: str
+    probe_interval: float
+
+
+class Transition(enum.Enum):
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@dataclass
+class Breaker:
+    """An account-level circuit breaker for CAMS outages. Pure: the clock is passed in.
+
+    Closed, every call goes out. After `threshold` transient failures in a row (5xx, timeouts, connection
+    errors) from at least two different objects, with no answer in between, it opens: the account's objects
+    are held, and one call per `probe_interval` goes out as a probe. Any answer that is not such a failure
+    (success, but also flow control or a refusal: CAMS is there to say no) closes it, and everything held
+    is released at once. Two objects, because one object whose own request keeps failing is not an outage
+    and keeps its per-object backoff.
+    """
+
+    threshold: int = 5
+    probe_interval: float = 2.0
+    streak: int = 0
+    streak_keys: set[Hashable] = field(default_factory=set)
+    opened_at: float | None = None
+    episode: int = 0  # how many times it has opened; an object is told once per episode
+    cause: str = ""  # the last failure, for people
+    probing: bool = False
+    next_probe: float = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    @property
+    def outage(self) -> Outage | None:
+        if self.opened_at is None:
+            return None
+        return Outage(self.episode, self.opened_at, self.cause, self.probe_interval)
+
+    def admit(self, now: float) -> Admission:
+        if not self.is_open:
+            return Admission.GO
+        if self.probing or now < self.next_probe:
+            return Admission.WAIT
+        self.probing = True
+        self.next_probe = now + self.probe_interval
+        return Admission.PROBE
+
+    def probe_dropped(self) -> None:
+        """The probe was admitted but never sent (its object changed meanwhile): the next call may probe."""
+        self.probing = False
+        self.next_probe -= self.probe_interval
+
+    def record(
+        self, *, failed: bool, key: Hashable, now: float, cause: str, probe: bool
+    ) -> Transition | None:
+        """One call's result: `failed` when it got no answer or a 5xx."""
+        if probe:
+            self.probing = False
+        if not failed:
+            self.streak = 0
+            self.streak_keys.clear()
+            if self.is_open:
+                self.opened_at = None
+                return Transition.CLOSED
+            return None
+        self.cause = cause
+        if self.is_open:
+            return None
+        self.streak += 1
+        self.streak_keys.add(key)
+        if self.streak >= self.threshold and len(self.streak_keys) >= 2:
+            self.opened_at = now
+            self.episode += 1
+            self.next_probe = now + self.probe_interval
+            return Transition.OPENED
+        return None

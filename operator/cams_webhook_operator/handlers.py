@@ -22,8 +22,8 @@ from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import KubeApi, load_api_client
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
-from cams_webhook_operator.reconcile import Claimant
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.state import Claimant
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -45,12 +45,6 @@ async def start_controller(
 ) -> None:
     # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
     claims: kopf.Index[tuple[str, str], Claimant] = kwargs["phonewebhook_claims"]
-    # kopf's bookkeeping lives under our group, not kopf.zalando.org.
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300

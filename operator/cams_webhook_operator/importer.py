@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from cams_webhook_operator.api.models import API_VERSION, KIND
-from cams_webhook_operator.cams.client import LiveNumber
+from cams_webhook_operator.cams.messages import LiveNumber
 
 HEADER = """\
 # Imported from CAMS space {space} by `cams-webhook-operator import`, in Observe mode: applying these makes

@@ -11,7 +11,6 @@ import binascii
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,25 +18,14 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
+from cams_webhook_operator.credential_sources import SecretData
+from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
 REPORTING_COMPONENT = "cams-webhook-operator"
 # (connect, read) seconds for every call: without them a connection the API server never answers would
 # hold a reconcile forever, silently; with them it fails, is logged, and is retried with backoff.
 REQUEST_TIMEOUT = (5.0, 20.0)
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    namespace: str
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class SecretData:
-    resource_version: str | None
-    data: dict[str, str]
 
 
 async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+
 PREFIX = "cams_webhook_operator"
 # CAMS answers in tens to hundreds of milliseconds; waits for a slot range up to minutes in a big rollout.
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -19,10 +21,16 @@ class _StateCollector(Collector):
     """Gauges computed at scrape time from the controller's own state: nothing to keep in step."""
 
     def __init__(
-        self, objects_by_condition: Callable[[], dict[str, int]], queue_depth: Callable[[], int]
+        self,
+        objects_by_condition: Callable[[], dict[str, int]],
+        queue_depth: Callable[[], int],
+        calls_waiting: Callable[[], int],
+        accounts_unavailable: Callable[[], int],
     ) -> None:
         self._objects_by_condition = objects_by_condition
         self._queue_depth = queue_depth
+        self._calls_waiting = calls_waiting
+        self._accounts_unavailable = accounts_unavailable
 
     def collect(self) -> Iterable[Any]:
         objects = GaugeMetricFamily(
@@ -33,6 +41,16 @@ class _StateCollector(Collector):
         yield objects
         yield GaugeMetricFamily(
             f"{PREFIX}_workqueue_depth", "Objects waiting for a worker.", value=self._queue_depth()
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_calls_waiting",
+            "CAMS calls waiting in their account's lane for a slot.",
+            value=self._calls_waiting(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_accounts_unavailable",
+            "Accounts whose calls CAMS fails one and all (breaker open: objects held, one probe every 2 s).",
+            value=self._accounts_unavailable(),
         )
 
 
@@ -70,16 +88,31 @@ class Metrics:
         )
         self.reconciles = Counter(
             f"{PREFIX}_reconciles",
-            "Reconciles by result: in_sync (no call needed), applied, throttled, "
-            "transient, refused, waiting, stalled, paused, skipped.",
+            "Reconciles by result: in_sync (no call needed), applied, throttled, transient, refused, "
+            "unavailable, waiting, retrying, stalled, paused, observing, observed, released, deleted.",
             ["result"],
             registry=self.registry,
         )
 
     def watch_state(
-        self, *, objects_by_condition: Callable[[], dict[str, int]], queue_depth: Callable[[], int]
+        self,
+        *,
+        objects_by_condition: Callable[[], dict[str, int]],
+        queue_depth: Callable[[], int],
+        calls_waiting: Callable[[], int],
+        accounts_unavailable: Callable[[], int],
     ) -> None:
-        self.registry.register(_StateCollector(objects_by_condition, queue_depth))
+        self.registry.register(
+            _StateCollector(objects_by_condition, queue_depth, calls_waiting, accounts_unavailable)
+        )
+
+    def count_call(self, action: str, outcome: Outcome, seconds: float) -> None:
+        """One CAMS call and its answer (`NoAnswer` for timeouts and connection errors)."""
+        code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
+        self.cams_calls.labels(action, code).inc()
+        self.cams_call_duration.labels(action).observe(seconds)
+        if outcome.verdict is Verdict.THROTTLED:
+            self.cams_throttled.inc()
 
     def serve(self, *, host: str, port: int) -> None:
         """Serve /metrics in a background thread."""

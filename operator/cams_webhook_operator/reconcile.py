@@ -1,7 +1,10 @@
-"""Decision logic: what to do for one PhoneWebhook, and what its status says afterwards. Pure.
+"""Decisions: what one PhoneWebhook needs, as a plan. Pure.
 
-The flow is one way: desired spec + observed status -> `decide` -> (the controller acts) -> outcome ->
-`status_after_*`. Nothing here does I/O.
+`plan` decides every branch (invalid spec, deleting, paused, observe, conflict, credentials, in sync,
+apply) from the object's state and the facts gathered for it; `after_call` decides what CAMS's answer
+means; `unavailable` what an object is told while CAMS is out. A plan says everything that is to happen:
+the call to make (if any), the status, the Events, the finalizer change, when to look again and how
+urgently, and the bookkeeping. The controller carries it out and decides nothing itself.
 """
 
 from __future__ import annotations
@@ -10,21 +13,33 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
+from cams_webhook_operator import status as st
 from cams_webhook_operator.api.models import (
+    CLEAR_FINALIZER,
+    PAUSED_ANNOTATION,
     RELEASE_ANNOTATION,
-    Condition,
-    ConditionType,
-    LiveWebhook,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
-from cams_webhook_operator.cams.client import LiveNumber, WebhookUpdate
-from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.drift import drifted_fields
+from cams_webhook_operator.flow import Outage, backoff_delay
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.state import Claimant, ObjectState, Snapshot
+
+
+class Priority(enum.IntEnum):
+    """Work queue and lane order: lower goes first."""
+
+    CHANGE = 0  # a new object, a new generation, a changed Secret: what a person just did
+    RETRY = 1  # a change that failed for a reason that passes (throttled, transient), tried again
+    ROUTINE = 2  # the long retry after a refusal, drift re-applies, periodic re-checks
 
 
 def webhook_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
@@ -50,32 +65,10 @@ def clearing_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
     )
 
 
-RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
-
-
-def account_identity(credentials: Credentials, *, source: str) -> str:
-    """Which account a call is made as, as far as the operator can tell without asking.
-
-    An AccessKey ID names one RAM identity for good. An STS key ID is new at every refresh, so the
-    credential source stands for the account instead; otherwise each refresh would look like a change
-    of account and re-apply every webhook.
-    """
-    return f"sts:{source}" if credentials.is_temporary else f"ak:{credentials.access_key_id}"
-
-
 def fingerprint(update: WebhookUpdate, *, account: str) -> str:
     """A digest of what would be sent, and as whom; equal digests mean a call would change nothing."""
     canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True, order=True)
-class Claimant:
-    """A PhoneWebhook that claims a (custSpaceId, phoneNumber); ordered by who came first."""
-
-    created: str  # metadata.creationTimestamp, RFC 3339 in UTC: text order is time order
-    namespace: str
-    name: str
 
 
 def owner(claimants: Iterable[Claimant]) -> Claimant | None:
@@ -114,7 +107,7 @@ def decide(
 ) -> Decision:
     """`secret_changed`: the credentials' Secret changed since the last attempt. A fixed secret or newly
     granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried.
-    `reconcile_requested`: a person asked for one call now, in sync or not."""
+    `reconcile_requested`: a person asked for one call now, in sync or not (or a drift check did)."""
     if reconcile_requested:
         return Decision(Action.APPLY)
     if status.applied_fingerprint == fingerprint:
@@ -128,342 +121,349 @@ def decide(
     return Decision(Action.APPLY)
 
 
-class Phase(enum.Enum):
-    """Which of Ready, Reconciling and Stalled is True (kstatus reads them in that spirit)."""
-
-    READY = (True, False, False)
-    RECONCILING = (False, True, False)
-    STALLED = (False, False, True)
-    IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
+# --- plans ----------------------------------------------------------------------------------------------
 
 
-def _conditions(
-    previous: list[Condition], *, generation: int, now: datetime, phase: Phase, reason: str, message: str
-) -> list[Condition]:
-    """All three conditions, keeping lastTransitionTime where a status did not change."""
-    before = {condition.type: condition for condition in previous}
-    kinds: tuple[ConditionType, ...] = ("Ready", "Reconciling", "Stalled")
-    out: list[Condition] = []
-    for kind, value in zip(kinds, phase.value, strict=True):
-        status = "True" if value else "False"
-        old = before.get(kind)
-        # A False Reconciling/Stalled says nothing on its own; the shared reason still tells the story.
-        out.append(
-            Condition(
-                type=kind,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=old.last_transition_time if old and old.status == status else now,
-                observed_generation=generation,
+class DriftAction(enum.Enum):
+    KEEP = "keep"  # leave the next drift check where it is
+    SCHEDULE = "schedule"  # one interval from now (or never, if the object's interval is off)
+    NOW = "now"  # at the next tick (an observer that has never read CAMS)
+    STOP = "stop"  # none while this lasts (paused)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One UpdatePhoneWebhook to make, and what its answer is to be recorded against."""
+
+    update: WebhookUpdate
+    resolved: Resolved
+    fingerprint: str
+    generation: int
+    priority: Priority
+    clearing: bool = False  # deletionPolicy Clear, on the way out
+    reconcile_request: str | None = None  # the annotation value this call answers
+
+
+@dataclass(frozen=True)
+class Plan:
+    result: str | None  # counted in cams_webhook_operator_reconciles_total; None while a call is pending
+    status: PhoneWebhookStatus | None = None  # None: as it is
+    call: Call | None = None
+    events: tuple[Event, ...] = ()
+    finalizer: Literal["add", "remove"] | None = None
+    requeue_after: float | None = None  # seconds
+    requeue_priority: Priority = Priority.ROUTINE
+    attempts: int | None = None  # the new count of failed tries in a row; None: unchanged
+    settle_forced: bool = False  # why the call was forced (Secret changed, drift) is answered for good
+    drift: DriftAction = DriftAction.KEEP
+    hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
+    unavailable_episode: int | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the controller gathered for one decision."""
+
+    now: datetime
+    priority: Priority  # how urgently the object was queued
+    owner: Claimant | None = None  # who manages the number (None: no one claims it)
+    credentials: Resolved | CredentialProblem | None = None  # None: not needed (see needs_credentials)
+    jitter: float = 1.0  # in [0, 1): spreads retries of objects that failed together
+
+
+def previous_status(state: ObjectState) -> PhoneWebhookStatus:
+    """The status decided so far, with what the last read of CAMS showed."""
+    read = state.last_read
+    if read is None or state.status.last_drift_check_time == read.checked_at:
+        return state.status
+    return state.status.model_copy(update={"last_drift_check_time": read.checked_at, "live": read.live})
+
+
+def needs_credentials(snapshot: Snapshot) -> bool:
+    """Whether a plan for this object may call CAMS (the controller resolves credentials only then)."""
+    spec = snapshot.spec
+    if spec is None or snapshot.paused:
+        return False
+    if snapshot.deleting:
+        return CLEAR_FINALIZER in snapshot.finalizers and not snapshot.released
+    return spec.management_mode == "Manage"
+
+
+def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
+    snapshot, spec = state.snapshot, state.snapshot.spec
+    if spec is None:
+        if snapshot.deleting:
+            return _release(
+                snapshot,
+                "NotCleared",
+                f"Deleted without clearing CAMS: invalid spec ({snapshot.spec_problem})",
             )
+        return _stall(state, facts, "InvalidSpec", f"The spec is invalid: {snapshot.spec_problem}")
+    if snapshot.deleting:
+        return _finalize(state, spec, facts)
+    if snapshot.paused:
+        status = st.status_paused(
+            previous=previous_status(state),
+            generation=snapshot.generation,
+            now=facts.now,
+            annotation=PAUSED_ANNOTATION,
         )
-    return out
+        return Plan("paused", status=status, drift=DriftAction.STOP)
+    if spec.management_mode == "Observe":
+        return replace(_observe(state, spec, facts), finalizer=_finalizer(snapshot, wanted=False))
+    if _another_owns(snapshot, facts.owner):
+        assert facts.owner is not None
+        message = conflict_message(
+            winner=facts.owner, space=spec.cust_space_id, phone_number=spec.phone_number
+        )
+        decided = _stall(state, facts, "Conflict", message)
+    elif isinstance(facts.credentials, CredentialProblem):
+        decided = _without_credentials(state, facts, facts.credentials, settings)
+    else:
+        assert facts.credentials is not None
+        decided = _apply_or_not(state, spec, facts, facts.credentials, settings)
+    # Held exactly while deletionPolicy is Clear: a Retain object never waits on the operator.
+    return replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
 
 
-def _verdict(
-    previous: PhoneWebhookStatus,
-    *,
-    generation: int,
-    now: datetime,
-    phase: Phase,
-    reason: str,
-    message: str,
-    fields: dict[str, Any] | None = None,
-) -> PhoneWebhookStatus:
-    """The previous status with a new verdict for `generation` (conditions' reason and message), and the
-    other status `fields` given."""
-    conditions = _conditions(
-        previous.conditions, generation=generation, now=now, phase=phase, reason=reason, message=message
+def _finalizer(snapshot: Snapshot, *, wanted: bool) -> Literal["add", "remove"] | None:
+    held = CLEAR_FINALIZER in snapshot.finalizers
+    return "add" if wanted and not held else "remove" if held and not wanted else None
+
+
+def _another_owns(snapshot: Snapshot, owner: Claimant | None) -> bool:
+    return owner is not None and (owner.namespace, owner.name) != snapshot.key
+
+
+def _stall(state: ObjectState, facts: Facts, reason: str, message: str) -> Plan:
+    """Something only a person can fix stands before any call. One Event per reason and generation."""
+    previous, generation = previous_status(state), state.snapshot.generation
+    already = previous.observed_generation == generation and any(
+        c.type == "Stalled" and c.status == "True" and c.reason == reason for c in previous.conditions
     )
-    update = {"observed_generation": generation, **(fields or {}), "conditions": conditions}
-    return previous.model_copy(update=update)
+    status = st.status_stalled(
+        previous=previous, generation=generation, reason=reason, message=message, now=facts.now
+    )
+    return Plan("stalled", status=status, events=() if already else (Event("Warning", reason, message),))
 
 
-def _at(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+def _release(snapshot: Snapshot, reason: str, message: str) -> Plan:
+    """Let a deleted object go: drop the finalizer, if held, and say why."""
+    if CLEAR_FINALIZER not in snapshot.finalizers:
+        return Plan("deleted")
+    return Plan("released", finalizer="remove", events=(Event("Normal", reason, message),))
 
 
-def _cams_said(outcome: Outcome) -> str:
-    if outcome.answer is None:
-        return outcome.error or "no answer"
-    answer = outcome.answer
-    said = f"{answer.code or f'HTTP {answer.http_status}'}"
-    if answer.message and answer.message not in ("null", "None"):
-        said += f": {answer.message}"
-    return said
+def _finalize(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
+    """deletionPolicy Clear: clear the webhook in CAMS, then let the object go."""
+    snapshot = state.snapshot
+    if CLEAR_FINALIZER not in snapshot.finalizers:
+        return Plan("deleted")  # Retain, or released already: Kubernetes deletes it without us
+    if snapshot.released:
+        return _release(
+            snapshot,
+            "Released",
+            f"Deleted without clearing CAMS, as the annotation {RELEASE_ANNOTATION} asks",
+        )
+    if _another_owns(snapshot, facts.owner):
+        return _release(
+            snapshot, "NotCleared", "Deleted without clearing CAMS: another object manages the number"
+        )
+    if previous_status(state).applied_fingerprint is None:
+        return _release(snapshot, "NotCleared", "Deleted without clearing CAMS: it never held this spec")
+    credentials = facts.credentials
+    if isinstance(credentials, CredentialProblem) or credentials is None:
+        problem = credentials.message if credentials else "no credentials"
+        reason = credentials.reason if credentials else "NoCredentials"
+        return _stall(
+            state, facts, reason, f"Cannot clear the webhook before deletion: {problem}; {st.RELEASE_HINT}"
+        )
+    update = clearing_update(spec)
+    digest = fingerprint(update, account=credentials.account)
+    call = Call(update, credentials, digest, snapshot.generation, facts.priority, clearing=True)
+    return Plan(None, call=call)
 
 
-def status_after_outcome(
-    *,
-    previous: PhoneWebhookStatus,
-    generation: int,
-    phone_number: str,
-    fingerprint: str,
+def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
+    """Observe mode: never UpdatePhoneWebhook; report what the space's shared reads show."""
+    previous, generation = previous_status(state), state.snapshot.generation
+    if previous.last_drift_check_time is None:
+        status = st.status_observing(previous=previous, generation=generation, now=facts.now)
+        return Plan("observing", status=status, drift=DriftAction.NOW)
+    status = st.status_observed(
+        previous=previous,
+        generation=generation,
+        now=facts.now,
+        phone_number=spec.phone_number,
+        drifted=drifted_fields(spec, previous.live),
+    )
+    return Plan("observed", status=status, drift=_keep_checking(state))
+
+
+def _keep_checking(state: ObjectState) -> DriftAction:
+    """Checked one interval from now unless a check is scheduled already (re-plans must not push it out)."""
+    return DriftAction.SCHEDULE if state.drift_due is None else DriftAction.KEEP
+
+
+def _retry_priority(priority: Priority) -> Priority:
+    return max(priority, Priority.RETRY)
+
+
+def retry_delay(attempts: int, *, jitter: float, settings: OperatorSettings) -> float:
+    """Seconds before the next try after `attempts` failed ones in a row."""
+    return backoff_delay(
+        attempt=attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, jitter=jitter
+    )
+
+
+def _without_credentials(
+    state: ObjectState, facts: Facts, problem: CredentialProblem, settings: OperatorSettings
+) -> Plan:
+    if problem.transient:  # e.g. STS unreachable: back off and try again, told once per episode
+        attempts = state.attempts + 1
+        delay = retry_delay(attempts, jitter=facts.jitter, settings=settings)
+        status = st.status_retrying(
+            previous=previous_status(state),
+            generation=state.snapshot.generation,
+            reason=problem.reason,
+            message=problem.message,
+            now=facts.now,
+            retry_at=facts.now + timedelta(seconds=delay),
+        )
+        events = (Event("Warning", problem.reason, problem.message),) if attempts == 1 else ()
+        return Plan(
+            "retrying",
+            status=status,
+            events=events,
+            attempts=attempts,
+            requeue_after=delay,
+            requeue_priority=_retry_priority(facts.priority),
+        )
+    stalled = _stall(state, facts, problem.reason, problem.message)
+    if problem.reason == "RRSAFailed":
+        # Fixed outside Kubernetes (a trust policy, a new token): no event tells us, so look again.
+        return replace(stalled, requeue_after=settings.retry_max_seconds)
+    return stalled
+
+
+def _apply_or_not(
+    state: ObjectState,
+    spec: PhoneWebhookSpec,
+    facts: Facts,
+    credentials: Resolved,
+    settings: OperatorSettings,
+) -> Plan:
+    snapshot, previous = state.snapshot, previous_status(state)
+    request = snapshot.reconcile_request
+    if request == previous.last_handled_reconcile_at:
+        request = None  # handled already
+    update = webhook_update(spec)
+    digest = fingerprint(update, account=credentials.account)
+    decision = decide(
+        fingerprint=digest,
+        status=previous,
+        now=facts.now,
+        permanent_retry=timedelta(seconds=settings.permanent_retry_seconds),
+        secret_changed=state.secret_changed,
+        reconcile_requested=request is not None or state.drifted,
+    )
+    if decision.action is Action.IN_SYNC:
+        status = st.status_in_sync(
+            previous=previous, generation=snapshot.generation, phone_number=spec.phone_number, now=facts.now
+        )
+        # A changed Secret that resolves to the same account changes nothing CAMS holds.
+        return Plan("in_sync", status=status, attempts=0, settle_forced=True, drift=_keep_checking(state))
+    if decision.action is Action.WAIT:
+        assert decision.not_before is not None
+        return Plan(
+            "waiting",
+            status=st.with_generation(previous, snapshot.generation),
+            requeue_after=(decision.not_before - facts.now).total_seconds(),
+        )
+    call = Call(update, credentials, digest, snapshot.generation, facts.priority, reconcile_request=request)
+    return Plan(None, call=call)
+
+
+_RESULTS = {
+    Verdict.OK: "applied",
+    Verdict.THROTTLED: "throttled",
+    Verdict.TRANSIENT: "transient",
+    Verdict.PERMANENT: "refused",
+}
+
+
+def after_call(
+    state: ObjectState,
+    call: Call,
     outcome: Outcome,
-    now: datetime,
-    retry_at: datetime | None,
-    reconcile_request: str | None = None,
-    clearing: bool = False,
-) -> PhoneWebhookStatus:
-    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again;
-    `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
-    answer = outcome.answer
-    handled = outcome.verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
-    common: dict[str, Any] = {
-        "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
-        "code": answer.code if answer else None,
-        "message": answer.message if answer else None,
-        "request_id": answer.request_id if answer else None,
-        "access_denied_detail": answer.access_denied_detail if answer else None,
-        "last_attempt_time": now,
-        "next_attempt_time": retry_at,
-    }
-    if outcome.verdict is Verdict.OK:
-        return _verdict(
-            previous,
-            generation=generation,
-            now=now,
-            phase=Phase.READY,
-            reason="Applied",
-            message=f"CAMS accepted the webhook configuration of {phone_number}",
-            fields={
-                **common,
-                "next_attempt_time": None,
-                "last_sync_time": now,
-                "applied_fingerprint": fingerprint,
-                "failed_fingerprint": None,
-            },
+    facts: Facts,
+    settings: OperatorSettings,
+    outage: Outage | None,
+) -> Plan:
+    """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
+    snapshot, verdict = state.snapshot, outcome.verdict
+    if call.clearing and verdict is Verdict.OK:
+        phone_number = call.update.phone_number
+        return _release(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
+    if verdict is Verdict.TRANSIENT and outage is not None:
+        return unavailable(state, facts, outage)
+    attempts, retry_at = 0, None
+    if verdict is Verdict.PERMANENT:
+        retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
+    elif verdict is not Verdict.OK:
+        attempts = state.attempts + 1
+        retry_at = facts.now + timedelta(
+            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
         )
-    retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
-    if outcome.verdict is Verdict.PERMANENT:
-        if clearing:
-            message = (
-                f"CAMS refused to clear the webhook of {phone_number} before deletion "
-                f"({_cams_said(outcome)}). The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
-            )
-        else:
-            message = (
-                f"CAMS refused the webhook configuration of {phone_number} ({_cams_said(outcome)}). "
-                f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
-            )
-        return _verdict(
-            previous,
-            generation=generation,
-            now=now,
-            phase=Phase.STALLED,
-            reason=outcome.reason,
-            message=message,
-            fields={**common, "failed_fingerprint": fingerprint},
-        )
-    if outcome.verdict is Verdict.THROTTLED:
-        message = f"CAMS is under flow control ({_cams_said(outcome)}){retry_note}"
+    status = st.status_after_outcome(
+        previous=previous_status(state),
+        generation=call.generation,
+        phone_number=call.update.phone_number,
+        fingerprint=call.fingerprint,
+        outcome=outcome,
+        now=facts.now,
+        retry_at=retry_at,
+        reconcile_request=call.reconcile_request,
+        clearing=call.clearing,
+    )
+    ready = status.conditions[0]
+    if verdict is Verdict.OK:
+        events: tuple[Event, ...] = (Event("Normal", "Applied", ready.message),)
+    elif verdict is Verdict.THROTTLED and attempts > 1:
+        events = ()  # throttling is told once per episode: one Event per retry would flood the API
     else:
-        message = f"The call to CAMS failed temporarily ({_cams_said(outcome)}){retry_note}"
-    if clearing:
-        message = f"Clearing the webhook of {phone_number} before deletion: {message}"
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.RECONCILING,
-        reason=outcome.reason,
-        message=message,
-        # A newer attempt is under way: an older refusal no longer decides when to try again.
-        fields={**common, "failed_fingerprint": None},
-    )
-
-
-def status_in_sync(
-    *, previous: PhoneWebhookStatus, generation: int, phone_number: str, now: datetime
-) -> PhoneWebhookStatus:
-    """CAMS already holds this spec (e.g. only the Secret's name changed, same account)."""
-    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
-    message = (
-        ready.message
-        if ready and ready.status == "True"
-        else (f"CAMS already holds the webhook configuration of {phone_number}")
-    )
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.READY,
-        reason="Applied",
-        message=message,
-        fields={"next_attempt_time": None},
-    )
-
-
-def status_stalled(
-    *,
-    previous: PhoneWebhookStatus,
-    generation: int,
-    reason: str,
-    message: str,
-    now: datetime,
-) -> PhoneWebhookStatus:
-    """Something only a person can fix before any call can be made (a missing Secret, no credentials).
-
-    CAMS's last answer is cleared: it belongs to an attempt that is no longer the current one.
-    """
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.STALLED,
-        reason=reason,
-        message=message,
-        fields={
-            "code": None,
-            "message": None,
-            "request_id": None,
-            "access_denied_detail": None,
-            "next_attempt_time": None,
-        },
-    )
-
-
-def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhookStatus:
-    """The same verdict, now known to hold for `generation` too."""
-    return status.model_copy(
-        update={
-            "observed_generation": generation,
-            "conditions": [
-                c.model_copy(update={"observed_generation": generation}) for c in status.conditions
-            ],
-        }
-    )
-
-
-def status_paused(
-    *, previous: PhoneWebhookStatus, generation: int, now: datetime, annotation: str
-) -> PhoneWebhookStatus:
-    """No CAMS call while paused. Ready stays True only if CAMS already held this generation."""
-    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
-    in_sync = ready is not None and ready.status == "True" and previous.observed_generation == generation
-    message = f"Paused by the annotation {annotation}: no CAMS call is made until it is removed" + (
-        "; CAMS holds this spec" if in_sync else "; this spec is not applied"
-    )
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.READY if in_sync else Phase.IDLE,
-        reason="Paused",
-        message=message,
-        fields={"next_attempt_time": None},
-    )
-
-
-def drifted_fields(spec: PhoneWebhookSpec, live: LiveNumber | None) -> list[str]:
-    """The spec fields CAMS no longer holds. Only URLs can be compared: the read API returns no flags.
-    An unset field in the spec is not ours to keep, so it never drifts."""
-    if live is None:
-        return ["phoneNumber"]  # the number is no longer in the space
-    drifted = []
-    if spec.status_callback_url is not None and spec.status_callback_url != live.status_callback_url:
-        drifted.append("statusCallbackUrl")
-    if spec.up_callback_url is not None and spec.up_callback_url != live.up_callback_url:
-        drifted.append("upCallbackUrl")
-    return drifted
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-_OFF = {"0", "off", "false", "no", "disabled", "never"}
-
-
-def drift_interval(annotation: str | None, *, default: float) -> float | None:
-    """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
-    "off") or the operator default; None means never. A value that does not parse keeps the default."""
-    if annotation is None:
-        return default or None
-    value = annotation.strip().lower()
-    if value in _OFF:
-        return None
-    try:
-        seconds = float(value[:-1]) * _UNITS[value[-1]] if value[-1:] in _UNITS else float(value)
-    except ValueError:
-        return default or None
-    return seconds if seconds > 0 else None
-
-
-def status_retrying(
-    *,
-    previous: PhoneWebhookStatus,
-    generation: int,
-    reason: str,
-    message: str,
-    now: datetime,
-    retry_at: datetime,
-) -> PhoneWebhookStatus:
-    """Something that may pass on its own stands in the way (STS unreachable): Reconciling, with a retry."""
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.RECONCILING,
-        reason=reason,
-        message=f"{message}; retrying at {_at(retry_at)}",
-        fields={"next_attempt_time": retry_at},
-    )
-
-
-def live_webhook(live: LiveNumber | None) -> LiveWebhook:
-    if live is None:
-        return LiveWebhook(found=False)
-    return LiveWebhook(
-        status_callback_url=live.status_callback_url,
-        up_callback_url=live.up_callback_url,
-        number_status=live.status,
-    )
-
-
-def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
-    """Observe mode, before the first read of the space."""
-    return _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.RECONCILING,
-        reason="Observing",
-        message="Reading the live configuration from CAMS (Observe mode: no change is made)",
-    )
-
-
-def status_observed(
-    *,
-    previous: PhoneWebhookStatus,
-    generation: int,
-    now: datetime,
-    phone_number: str,
-    live: LiveNumber | None,
-    drifted: list[str],
-) -> PhoneWebhookStatus:
-    """Observe mode: what CAMS holds, and whether it matches the spec (the InSync condition)."""
-    observed = _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.READY,
-        reason="Observed",
-        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
-        fields={"live": live_webhook(live)},
-    )
-    if live is None:
-        in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
-    elif drifted:
-        in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
-    else:
-        in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
-    old = next((c for c in previous.conditions if c.type == "InSync"), None)
-    status = "True" if in_sync else "False"
-    in_sync_condition = Condition(
-        type="InSync",
+        events = (Event("Warning", ready.reason, ready.message),)
+    return Plan(
+        _RESULTS[verdict],
         status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=old.last_transition_time if old and old.status == status else now,
-        observed_generation=generation,
+        events=events,
+        attempts=attempts,
+        requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
+        requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else _retry_priority(call.priority),
+        # Only an answer for good settles why the call was forced; a throttled one must try again.
+        settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT),
+        drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
     )
-    return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
+
+
+def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
+    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
+    status = st.status_unavailable(
+        previous=previous_status(state),
+        generation=state.snapshot.generation,
+        now=facts.now,
+        cause=outage.cause,
+        probe_interval=outage.probe_interval,
+    )
+    told = state.unavailable_episode == outage.episode
+    events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
+    return Plan(
+        "unavailable", status=status, events=events, attempts=0, hold=True, unavailable_episode=outage.episode
+    )

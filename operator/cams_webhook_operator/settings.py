@@ -7,8 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cams_webhook_operator.cams.credentials import Credentials
-from cams_webhook_operator.cams.sts import DEFAULT_STS_ENDPOINT, RrsaConfig
+from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
 
 
 class OperatorSettings(BaseSettings):
@@ -48,7 +47,24 @@ class OperatorSettings(BaseSettings):
         "seconds, spread by +-10 %; 0 turns drift checks off. Per object: the drift-check-interval "
         "annotation.",
     )
-    workers: int = Field(default=16, ge=1, description="Objects reconciled concurrently.")
+    workers: int = Field(
+        default=16,
+        ge=1,
+        description="Objects decided concurrently (Secret reads, status writes). CAMS calls wait in their "
+        "account's lane, not in a worker.",
+    )
+    max_in_flight: int = Field(
+        default=20,
+        ge=1,
+        description="CAMS calls in flight per account at most: enough for the whole quota even when CAMS "
+        "takes 2 s to answer at 10 calls/s.",
+    )
+    circuit_breaker: bool = Field(
+        default=True,
+        description="Hold an account's objects while CAMS fails every call, with one probe every 2 s, and "
+        "release them when it answers (CAMS_CIRCUIT_BREAKER). Turn off only to reproduce a client without "
+        "one, as the benchmark's baselines do.",
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address the /metrics endpoint listens on.")
     metrics_port: int = Field(
         default=8081, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."

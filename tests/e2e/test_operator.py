@@ -191,6 +191,11 @@ def test_create_update_and_delete(system: System) -> None:
     wait_for(lambda: system.get("support")["status"]["observedGeneration"] == 2, what="generation 2 observed")
     obj = system.get("support")
     assert obj["metadata"]["generation"] == obj["status"]["observedGeneration"] == 2
+    # The operator keeps its state in status only: kopf writes no annotation and holds no finalizer.
+    assert not obj["metadata"].get("annotations", {}).keys() - {
+        "kubectl.kubernetes.io/last-applied-configuration"
+    }
+    assert not obj["metadata"].get("finalizers")
     assert system.condition("support", "Ready")["status"] == "True"  # type: ignore[index]
     assert len(system.simulator.calls("8613800001234")) == 2
     assert system.simulator.webhook("space-e2e", "8613800001234")["StatusCallbackUrl"] == (  # type: ignore[index]
@@ -460,6 +465,8 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(system: Sys
 
         first.popen.kill()  # no goodbye: the lease must expire
         killed = time.monotonic()
+        first.popen.wait()
+        system.operator = second  # the replica the fixture checks (/metrics) and stops at the end
         system.apply("after", phoneNumber="8613800005999", statusCallbackUrl="https://ha.example/s")
         system.wait_condition("after", "Ready", timeout=30)
         took = time.monotonic() - killed
@@ -472,4 +479,5 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(system: Sys
         )
         assert len(system.simulator.calls("8613800005999")) == 1
     finally:
-        second.stop()
+        if system.operator is not second:
+            second.stop()

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from cams_webhook_operator.cams.client import CamsClient, WebhookUpdate
+from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Verdict
 
 from .conftest import Served

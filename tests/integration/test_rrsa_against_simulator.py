@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from cams_webhook_operator.cams.client import CamsClient, WebhookUpdate
+from cams_webhook_operator.cams.client import CamsClient
+from cams_webhook_operator.cams.credentials import RrsaConfig, RrsaError
+from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Verdict
-from cams_webhook_operator.cams.sts import RrsaConfig, RrsaError, RrsaProvider
+from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.simulator.config import RoleConfig, SimulatorConfig, SpaceConfig
 from cams_webhook_operator.simulator.core import Simulator
 from cams_webhook_operator.simulator.server import build_app

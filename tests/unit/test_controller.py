@@ -1,4 +1,5 @@
-"""The controller with fake Kubernetes and CAMS: when it calls, what it writes, what it retries."""
+"""The controller with fake Kubernetes and CAMS, on fake loop time (looptime): when it calls, what it
+writes, what it retries. Waiting a minute for a retry costs no real time, so nothing here races a timer."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookStatus
-from cams_webhook_operator.cams.client import LiveNumber, WebhookUpdate
-from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
+from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
-from cams_webhook_operator.cams.sts import RrsaConfig
 from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.kube import ObjectRef, SecretData
+from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.state import Claimant, ObjectRef
+
+pytestmark = pytest.mark.looptime
 
 SECRET_VALUE = "very-secret-value-123"
 TOKEN_VALUE = "sts-token-value-456"
@@ -31,7 +34,12 @@ class FakeKube:
         self.secret_reads = 0
         self.finalizers: dict[str, list[str]] = {}
 
+    fail_patches = 0  # how many of the next status patches fail, as an API server that is restarting
+
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
+        if self.fail_patches:
+            self.fail_patches -= 1
+            raise ConnectionError("the API server is restarting")
         self.statuses[ref.name] = status
         self.patches += 1
         return True
@@ -58,16 +66,22 @@ class FakeKube:
 class FakeCams:
     """Answers updates with the scripted codes (then OK), and reads with what the updates set."""
 
+    down = False  # an outage: every call is answered 503
+
     def __init__(self, *codes: str) -> None:
         self.codes = list(codes)
         self.calls: list[tuple[WebhookUpdate, Credentials]] = []
+        self.call_times: list[float] = []
         self.queries: list[str] = []
         self.reads_before_call: list[int] = []  # how many space reads had happened at each update
         self.live: dict[str, LiveNumber] = {}
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         self.calls.append((update, credentials))
+        self.call_times.append(asyncio.get_running_loop().time())
         self.reads_before_call.append(len(self.queries))
+        if self.down:
+            return classify(Answer(503, "ServiceUnavailable", "The request has failed", "req"))
         code = self.codes.pop(0) if self.codes else "OK"
         if code == "OK":
             old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
@@ -129,14 +143,15 @@ def kube() -> FakeKube:
     return FakeKube()
 
 
-async def _settle(controller: Controller, until: Any, limit: float = 5.0) -> None:
-    """Run the workers until `until()` holds (the fakes answer at once, so this is quick)."""
+async def _settle(controller: Controller, until: Any, limit: float = 600.0) -> None:
+    """Run the workers until `until()` holds, then ten more (fake) seconds for any extra, wrong call to
+    show itself."""
     task = asyncio.create_task(controller.run())
     try:
         async with asyncio.timeout(limit):
             while not until():  # noqa: ASYNC110 -- polling fakes that have no events to wait on
-                await asyncio.sleep(0.005)
-        await asyncio.sleep(0.02)  # let any extra, wrong call show itself
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(10)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -274,12 +289,13 @@ async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeK
 
 async def test_deleted_object_is_forgotten(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl")
-    controller = Controller(settings=_settings(retry_base_seconds=0.2), cams=cams, kube=kube)
+    settings = _settings(retry_base_seconds=30, retry_max_seconds=60)
+    controller = Controller(settings=settings, cams=cams, kube=kube)
     controller.observe(_body())
-    await _settle(controller, lambda: len(cams.calls) == 1)
+    await _settle(controller, lambda: len(cams.calls) == 1)  # its retry is due 15-30 s later
     controller.forget("ns", "pwh")
     await _settle(controller, lambda: True, limit=1)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(60)
     assert len(cams.calls) == 1
 
 
@@ -356,8 +372,6 @@ async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_de
 
 async def test_a_claimant_known_from_the_index_but_not_yet_observed_wins(kube: FakeKube) -> None:
     """After a restart, the later object may be listed first; the index already knows the earlier one."""
-    from cams_webhook_operator.reconcile import Claimant
-
     earlier = Claimant("2026-11-27T09:00:00Z", "other-ns", "original")
     later = Claimant("2026-11-27T10:00:00Z", "ns", "pwh")
     cams = FakeCams()
@@ -491,15 +505,16 @@ async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: Fak
 
 async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: FakeKube) -> None:
     cams = FakeCams()
-    settings = _settings(drift_interval_seconds=0.3)
-    controller = Controller(settings=settings, cams=cams, kube=kube, drift_tick=0.01)
+    settings = _settings(drift_interval_seconds=60)
+    controller = Controller(settings=settings, cams=cams, kube=kube)
     for i in range(5):
         controller.observe(
             _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
         )
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(5)))
+    assert cams.queries == [], "the first check is one interval (54-66 s) after the apply"
     cams.live["8613800000002"] = LiveNumber("8613800000002", "https://changed-in-console", "")
-    await _settle(controller, lambda: len(cams.calls) == 6, limit=5)
+    await _settle(controller, lambda: len(cams.calls) == 6)
     assert cams.calls[-1][0].status_callback_url == "https://a/2"
     assert cams.queries == ["space"], "one read for the whole space"
     assert ("Warning", "DriftDetected") in [(t, r) for t, r, _ in kube.events]
@@ -509,9 +524,7 @@ async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: Fa
 
 async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(
-        settings=_settings(drift_interval_seconds=0.05), cams=cams, kube=kube, drift_tick=0.01
-    )
+    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     off = {"camswebhook.io/drift-check-interval": "off"}
     controller.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
     controller.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
@@ -550,9 +563,7 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
 async def test_an_observed_object_reads_but_never_updates_until_switched_to_manage(kube: FakeKube) -> None:
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
-    controller = Controller(
-        settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube, drift_tick=0.01
-    )
+    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     status = kube.statuses["pwh"]
@@ -580,9 +591,7 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://ours.example", "", "VERIFIED")
-    controller = Controller(
-        settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube, drift_tick=0.01
-    )
+    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     assert any(c.type == "InSync" and c.status == "True" for c in kube.statuses["pwh"].conditions)
@@ -595,7 +604,7 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
 async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube, drift_tick=0.01)
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
     controller.observe(
         _body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
@@ -606,9 +615,7 @@ async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKu
 
 async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(
-        settings=_settings(drift_interval_seconds=0.2), cams=cams, kube=kube, drift_tick=0.01
-    )
+    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
@@ -631,3 +638,82 @@ async def test_a_fixed_secret_whose_retry_is_throttled_is_still_applied(kube: Fa
     controller.secret_changed("ns", "c", "2")
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right", "right"]
+
+
+async def test_a_failed_status_patch_is_written_later_without_calling_cams_again(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    kube.fail_patches = 2  # the patches after the accepted call fail
+    controller.observe(_body())
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert len(cams.calls) == 1, "CAMS's answer was kept; only the status write was repeated"
+    assert kube.statuses["pwh"].code == "OK"
+
+
+async def test_one_accounts_backlog_never_delays_another_account(kube: FakeKube) -> None:
+    kube.secrets[("ns", "b")] = {"accessKeyId": "LTAI-b", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = Controller(settings=_settings(qps=1.0), cams=cams, kube=kube)
+    for i in range(40):  # 40 s of account A's quota, more than there are workers
+        controller.observe(_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
+    controller.observe(_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"}))
+    started = asyncio.get_running_loop().time()
+    await _settle(controller, lambda: _ready(kube, "b") == "Applied", limit=30)
+    applied_b = next(
+        t for (u, c), t in zip(cams.calls, cams.call_times, strict=True) if c.access_key_id == "LTAI-b"
+    )
+    assert applied_b - started < 1.0
+    assert sum(1 for _, c in cams.calls if c.access_key_id == "LTAI-operator") <= 12
+
+
+async def test_an_outage_holds_objects_probes_slowly_and_releases_them_when_cams_answers(
+    kube: FakeKube,
+) -> None:
+    cams = FakeCams()
+    cams.down = True
+    controller = Controller(settings=_settings(qps=10.0), cams=cams, kube=kube)
+    loop = asyncio.get_running_loop()
+    running = asyncio.create_task(controller.run())
+    try:
+        for i in range(30):
+            controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+        await _until(lambda: all(_reason(kube, f"o{i}") == "CamsUnavailable" for i in range(30)))
+        before = len(cams.calls)
+        await asyncio.sleep(120)
+        during = len(cams.calls) - before
+        assert during <= 120 / 2, f"{during} calls in 2 min of outage: one probe every 2 s at most"
+        unavailable = [e for e in kube.events if e[1] == "CamsUnavailable"]
+        assert len(unavailable) == 30, "one Event per object for the whole outage"
+        cams.down = False
+        back = loop.time()
+        await _until(lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(30)))
+        assert max(cams.call_times) - back <= 2 + 30 / 10, "one probe interval, then the quota's time"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def _until(check: Any, limit: float = 600.0) -> None:
+    async with asyncio.timeout(limit):
+        while not check():  # noqa: ASYNC110 -- polling fakes that have no events to wait on
+            await asyncio.sleep(0.1)
+
+
+def _reason(kube: FakeKube, name: str) -> str | None:
+    status = kube.statuses.get(name)
+    return status.conditions[1].reason if status and status.conditions else None
+
+
+async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_taking_over(
+    kube: FakeKube,
+) -> None:
+    leader_kube = FakeKube()
+    leader = Controller(settings=_settings(), cams=FakeCams(), kube=leader_kube)
+    leader.observe(_body())
+    await _settle(leader, lambda: _ready(leader_kube) == "Applied")
+    follower_cams = FakeCams()
+    follower = Controller(settings=_settings(), cams=follower_cams, kube=kube)
+    follower.observe(_body())  # listed before the leader's status write ...
+    follower.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
+    await _settle(follower, lambda: True)  # the leader dies; the follower's workers start
+    assert follower_cams.calls == []

@@ -1,26 +1,10 @@
-"""The adaptive per-account gate in front of CAMS, on a fake clock: pacing, priority, slow-down, recovery."""
+"""Flow control's pure parts, on numbers for a clock: the adaptive rate, and the breaker for outages."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from cams_webhook_operator.flow import AdaptiveRate
-from cams_webhook_operator.gate import AccountGate
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        for _ in range(5):  # let the waiter just granted run (and note the time) before time moves on
-            await asyncio.sleep(0)
-        self.now += seconds
+from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Transition
 
 
 def test_throttling_halves_the_rate_once_per_cooldown() -> None:
@@ -56,71 +40,47 @@ def test_refund_gives_back_an_unused_slot() -> None:
     assert limiter.reserve(0) == 0
 
 
-async def _grants(
-    gate: AccountGate, clock: FakeClock, requests: list[tuple[str, int]]
-) -> list[tuple[str, float]]:
-    granted: list[tuple[str, float]] = []
-
-    async def ask(name: str, priority: int) -> None:
-        await gate.acquire(priority)
-        granted.append((name, round(clock.now, 3)))
-
-    await asyncio.gather(*(ask(name, priority) for name, priority in requests))
-    return granted
+def _fail(breaker: Breaker, key: str, now: float = 0.0) -> Transition | None:
+    return breaker.record(failed=True, key=key, now=now, cause="ServiceUnavailable (HTTP 503)", probe=False)
 
 
-async def test_gate_paces_calls_at_the_rate() -> None:
-    clock = FakeClock()
-    gate = AccountGate(AdaptiveRate.start(rate=10, burst=1, now=0), clock=clock, sleep=clock.sleep)
-    granted = await _grants(gate, clock, [(f"o{i}", 1) for i in range(5)])
-    assert [t for _, t in granted] == [0.0, 0.1, 0.2, 0.3, 0.4]
+def test_the_breaker_opens_after_a_streak_of_failures_from_several_objects() -> None:
+    breaker = Breaker(threshold=3)
+    assert [_fail(breaker, k) for k in ("a", "b")] == [None, None]
+    assert breaker.admit(0.0) is Admission.GO
+    assert _fail(breaker, "c", now=5.0) is Transition.OPENED
+    outage = breaker.outage
+    assert outage is not None
+    assert (outage.episode, outage.since, outage.cause) == (1, 5.0, "ServiceUnavailable (HTTP 503)")
 
 
-async def test_user_changes_take_the_next_slot_ahead_of_routine_checks() -> None:
-    clock = FakeClock()
-    gate = AccountGate(AdaptiveRate.start(rate=10, burst=1, now=0), clock=clock, sleep=clock.sleep)
-    granted: list[str] = []
-    first_granted = asyncio.Event()
-
-    async def ask(name: str, priority: int) -> None:
-        await gate.acquire(priority)
-        granted.append(name)
-        first_granted.set()
-
-    routine = [asyncio.create_task(ask(f"routine-{i}", 1)) for i in range(1, 4)]
-    await first_granted.wait()
-    await ask("user", 0)  # arrives while two routine checks are still waiting
-    await asyncio.gather(*routine)
-    assert granted == ["routine-1", "user", "routine-2", "routine-3"]
+def test_one_object_failing_on_its_own_is_not_an_outage() -> None:
+    breaker = Breaker(threshold=3)
+    assert [_fail(breaker, "a") for _ in range(10)] == [None] * 10
+    assert not breaker.is_open
 
 
-async def test_throttled_answers_slow_the_gate_down() -> None:
-    clock = FakeClock()
-    gate = AccountGate(AdaptiveRate.start(rate=10, burst=1, now=0), clock=clock, sleep=clock.sleep)
-    await _grants(gate, clock, [("a", 0)])
-    gate.throttled()
-    granted = await _grants(gate, clock, [("b", 0), ("c", 0)])
-    assert granted[1][1] - granted[0][1] == pytest.approx(0.2, abs=0.01)
+def test_any_answer_breaks_the_streak() -> None:
+    breaker = Breaker(threshold=3)
+    _fail(breaker, "a")
+    _fail(breaker, "b")
+    # Flow control is an answer: CAMS is there, just busy.
+    assert breaker.record(failed=False, key="c", now=0, cause="", probe=False) is None
+    assert _fail(breaker, "d") is None
 
 
-async def test_a_fixed_rate_gate_ignores_throttling() -> None:
-    clock = FakeClock()
-    gate = AccountGate(
-        AdaptiveRate.start(rate=10, burst=1, now=0), adaptive=False, clock=clock, sleep=clock.sleep
-    )
-    gate.throttled()
-    assert gate.limiter.rate == 10
-
-
-async def test_a_cancelled_waiter_does_not_use_up_a_slot() -> None:
-    clock = FakeClock()
-    gate = AccountGate(AdaptiveRate.start(rate=10, burst=1, now=0), clock=clock, sleep=clock.sleep)
-    await gate.acquire(0)
-    waiter = asyncio.create_task(gate.acquire(0))
-    await asyncio.sleep(0)
-    waiter.cancel()
-    await asyncio.gather(waiter, return_exceptions=True)
-    await asyncio.sleep(0)
-    assert gate.waiting == 0
-    await gate.acquire(0)  # the slot came back; the next caller gets it without a second wait
-    assert clock.now == pytest.approx(0.1)
+def test_an_open_breaker_admits_one_probe_per_interval_and_an_answer_closes_it() -> None:
+    breaker = Breaker(threshold=2, probe_interval=2.0)
+    _fail(breaker, "a", now=10.0)
+    _fail(breaker, "b", now=10.0)
+    assert breaker.admit(11.0) is Admission.WAIT  # the first probe is one interval after opening
+    assert breaker.admit(12.0) is Admission.PROBE
+    assert breaker.admit(12.5) is Admission.WAIT  # one probe at a time
+    assert breaker.record(failed=True, key="p", now=12.6, cause="timeout", probe=True) is None
+    assert breaker.admit(13.0) is Admission.WAIT  # not before the interval is over
+    assert breaker.admit(14.0) is Admission.PROBE
+    breaker.probe_dropped()  # its object changed before it was sent
+    assert breaker.admit(14.0) is Admission.PROBE
+    assert breaker.record(failed=False, key="p", now=14.2, cause="", probe=True) is Transition.CLOSED
+    assert breaker.admit(14.3) is Admission.GO
+    assert breaker.outage is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from cams_webhook_operator.api import PhoneWebhookSpec
-from cams_webhook_operator.cams.client import LiveNumber
+from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.importer import manifests, render
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from cams_webhook_operator import reconcile
+from cams_webhook_operator import status as st
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
-from cams_webhook_operator.cams.client import LiveNumber
+from cams_webhook_operator.api.models import LiveWebhook
 from cams_webhook_operator.cams.credentials import Credentials
-from cams_webhook_operator.cams.outcomes import Answer, classify, no_answer
+from cams_webhook_operator.cams.outcomes import Answer, classify
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.flow import Outage
+from cams_webhook_operator.reconcile import Facts, Priority
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.state import Claimant, ObjectState, Snapshot
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -31,12 +39,10 @@ def test_fingerprint_changes_with_spec_and_account_only() -> None:
 
 
 def test_sts_credentials_are_identified_by_their_source_not_their_rotating_key() -> None:
-    first = Credentials("STS.one", "s1", "t1")
-    second = Credentials("STS.two", "s2", "t2")
-    assert reconcile.account_identity(first, source="secret:a/b") == reconcile.account_identity(
-        second, source="secret:a/b"
-    )
-    assert reconcile.account_identity(Credentials("LTAI1", "s"), source="x") == "ak:LTAI1"
+    first = Resolved(Credentials("STS.one", "s1", "t1"), "secret:a/b")
+    second = Resolved(Credentials("STS.two", "s2", "t2"), "secret:a/b")
+    assert first.account == second.account == "sts:secret:a/b"
+    assert Resolved(Credentials("LTAI1", "s"), "x").account == "ak:LTAI1"
 
 
 @pytest.mark.parametrize(
@@ -73,106 +79,10 @@ def test_a_changed_secret_retries_a_recent_refusal_but_not_an_in_sync_object() -
     ).action is (reconcile.Action.IN_SYNC)
 
 
-def _after(answer: Answer | None, previous: PhoneWebhookStatus | None = None) -> PhoneWebhookStatus:
-    outcome = classify(answer) if answer else no_answer("timed out")
-    return reconcile.status_after_outcome(
-        previous=previous or PhoneWebhookStatus(),
-        generation=3,
-        phone_number="8613800001234",
-        fingerprint="F",
-        outcome=outcome,
-        now=NOW,
-        retry_at=None if answer and answer.code == "OK" else NOW + timedelta(seconds=30),
-    )
-
-
-def _conditions(status: PhoneWebhookStatus) -> dict[str, tuple[str, str]]:
-    return {c.type: (c.status, c.reason) for c in status.conditions}
-
-
-def test_success_is_ready_with_cams_answer() -> None:
-    status = _after(Answer(200, "OK", request_id="R1"))
-    assert _conditions(status) == {
-        "Ready": ("True", "Applied"),
-        "Reconciling": ("False", "Applied"),
-        "Stalled": ("False", "Applied"),
-    }
-    assert (status.code, status.request_id, status.observed_generation) == ("OK", "R1", 3)
-    assert status.applied_fingerprint == "F"
-    assert status.last_sync_time == NOW
-
-
-def test_throttled_is_reconciling_and_says_when_it_retries() -> None:
-    status = _after(Answer(400, "System.LimitControl", "The system is under flow control."))
-    assert _conditions(status)["Reconciling"] == ("True", "Throttled")
-    assert _conditions(status)["Ready"] == ("False", "Throttled")
-    assert status.next_attempt_time == NOW + timedelta(seconds=30)
-    assert "retrying at 2026-11-27 12:00:30Z" in status.conditions[0].message
-    assert status.applied_fingerprint is None
-
-
-def test_permanent_refusal_is_stalled_with_cams_message() -> None:
-    status = _after(
-        Answer(
-            400,
-            "Ram.PermissionDeny",
-            "You are not authorized to perform the operation.",
-            access_denied_detail="detail",
-        )
-    )
-    assert _conditions(status)["Stalled"] == ("True", "PermissionDenied")
-    assert "You are not authorized" in status.conditions[0].message
-    assert (status.code, status.access_denied_detail, status.failed_fingerprint) == (
-        "Ram.PermissionDeny",
-        "detail",
-        "F",
-    )
-
-
-def test_no_answer_clears_the_previous_answer() -> None:
-    previous = _after(Answer(200, "OK", request_id="R1"))
-    status = _after(None, previous)
-    assert (status.code, status.request_id) == (None, None)
-    assert "timed out" in status.conditions[0].message
-
-
-def test_transition_time_is_kept_while_a_condition_holds() -> None:
-    first = _after(Answer(400, "System.LimitControl"))
-    later = reconcile.status_after_outcome(
-        previous=first,
-        generation=3,
-        phone_number="8613800001234",
-        fingerprint="F",
-        outcome=classify(Answer(400, "System.LimitControl")),
-        now=NOW + HOUR,
-        retry_at=None,
-    )
-    assert [c.last_transition_time for c in later.conditions] == [NOW, NOW, NOW]
-    recovered = reconcile.status_after_outcome(
-        previous=later,
-        generation=3,
-        phone_number="8613800001234",
-        fingerprint="F",
-        outcome=classify(Answer(200, "OK")),
-        now=NOW + 2 * HOUR,
-        retry_at=None,
-    )
-    assert [c.last_transition_time for c in recovered.conditions] == [NOW + 2 * HOUR, NOW + 2 * HOUR, NOW]
-
-
-def test_stalled_problem_clears_cams_answer_and_follows_generation() -> None:
-    status = reconcile.status_stalled(
-        previous=_after(Answer(200, "OK")), generation=4, reason="SecretNotFound", message="m", now=NOW
-    )
-    assert _conditions(status)["Stalled"] == ("True", "SecretNotFound")
-    assert (status.code, status.observed_generation) == (None, 4)
-    assert {c.observed_generation for c in status.conditions} == {4}
-
-
 def test_the_first_created_claimant_owns_the_number_and_ties_are_stable() -> None:
-    early = reconcile.Claimant("2026-11-27T10:00:00Z", "team-b", "z")
-    late = reconcile.Claimant("2026-11-27T11:00:00Z", "team-a", "a")
-    same_time = reconcile.Claimant("2026-11-27T10:00:00Z", "team-a", "y")
+    early = Claimant("2026-11-27T10:00:00Z", "team-b", "z")
+    late = Claimant("2026-11-27T11:00:00Z", "team-a", "a")
+    same_time = Claimant("2026-11-27T10:00:00Z", "team-a", "y")
     assert reconcile.owner([late, early]) == early
     assert reconcile.owner([early, same_time, late]) == same_time
     assert reconcile.owner([]) is None
@@ -186,62 +96,293 @@ def test_a_reconcile_request_applies_even_in_sync() -> None:
     assert decision.action is reconcile.Action.APPLY
 
 
-def test_a_forced_call_is_echoed_only_once_cams_answered_for_good() -> None:
-    throttled = reconcile.status_after_outcome(
-        previous=PhoneWebhookStatus(),
-        generation=1,
-        phone_number="1",
-        fingerprint="F",
-        outcome=classify(Answer(400, "System.LimitControl")),
-        now=NOW,
-        retry_at=NOW,
-        reconcile_request="r1",
+# --- plans: every branch of the one decision, as a table -------------------------------------------------
+
+OPERATOR = Resolved(Credentials("LTAI-op", "secret"), "operator")
+SETTINGS = OperatorSettings(retry_base_seconds=1, retry_max_seconds=300, permanent_retry_seconds=3600)
+OTHER = Claimant("2026-11-27T09:00:00Z", "other-team", "first")
+APPLIED = reconcile.fingerprint(reconcile.webhook_update(SPEC), account=OPERATOR.account)
+FINALIZER = "camswebhook.io/clear-webhook"
+
+
+def _state(
+    *,
+    status: PhoneWebhookStatus | None = None,
+    annotations: dict[str, str] | None = None,
+    finalizers: tuple[str, ...] = (),
+    deleting: bool = False,
+    **spec: object,
+) -> ObjectState:
+    body = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "pwh",
+            "uid": "u",
+            "generation": 2,
+            "creationTimestamp": "2026-11-27T10:00:00Z",
+            "annotations": annotations or {},
+            "finalizers": list(finalizers),
+            **({"deletionTimestamp": "2026-11-27T12:00:00Z"} if deleting else {}),
+        },
+        "spec": {**SPEC.model_dump(by_alias=True, exclude_none=True), **spec},
+    }
+    return ObjectState(Snapshot.of(body), status or PhoneWebhookStatus())
+
+
+def _summary(plan: reconcile.Plan) -> tuple[object, ...]:
+    ready = plan.status.conditions[0] if plan.status and plan.status.conditions else None
+    return (
+        plan.result,
+        "call" if plan.call else None,
+        plan.finalizer,
+        ready.reason if ready else None,
+        tuple(event.reason for event in plan.events),
     )
-    assert throttled.last_handled_reconcile_at is None
-    applied = reconcile.status_after_outcome(
-        previous=throttled,
-        generation=1,
-        phone_number="1",
-        fingerprint="F",
-        outcome=classify(Answer(200, "OK")),
-        now=NOW,
-        retry_at=None,
-        reconcile_request="r1",
-    )
-    assert applied.last_handled_reconcile_at == "r1"
+
+
+IN_SYNC = PhoneWebhookStatus(applied_fingerprint=APPLIED, observed_generation=2)
+RECENTLY_REFUSED = PhoneWebhookStatus(failed_fingerprint=APPLIED, last_attempt_time=NOW)
+READ = PhoneWebhookStatus(
+    last_drift_check_time=NOW, live=LiveWebhook(status_callback_url="https://a.example/x")
+)
+REFUSED_TOKEN = CredentialProblem("RRSAFailed", "STS refused", transient=False)
+STS_DOWN = CredentialProblem("RRSAFailed", "could not reach STS", transient=True)
+NO_SECRET = CredentialProblem("SecretNotFound", "Secret ns/c was not found")
+PLAN_CASES: list[tuple[str, ObjectState, dict[str, object], tuple[object, ...]]] = [
+    ("new", _state(), {}, (None, "call", None, None, ())),
+    ("in-sync", _state(status=IN_SYNC), {}, ("in_sync", None, None, "Applied", ())),
+    (
+        "invalid-spec",
+        _state(phoneNumber="+86 1"),
+        {},
+        ("stalled", None, None, "InvalidSpec", ("InvalidSpec",)),
+    ),
+    (
+        "invalid-spec-deleting",
+        _state(phoneNumber="+86 1", deleting=True, finalizers=(FINALIZER,)),
+        {},
+        ("released", None, "remove", None, ("NotCleared",)),
+    ),
+    ("deleting-retain", _state(deleting=True), {}, ("deleted", None, None, None, ())),
+    (
+        "deleting-clear",
+        _state(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,), deletionPolicy="Clear"),
+        {},
+        (None, "call", None, None, ()),
+    ),
+    (
+        "deleting-clear-released-by-annotation",
+        _state(
+            status=IN_SYNC,
+            deleting=True,
+            finalizers=(FINALIZER,),
+            annotations={"camswebhook.io/release-without-clearing": "true"},
+        ),
+        {},
+        ("released", None, "remove", None, ("Released",)),
+    ),
+    (
+        "deleting-clear-another-owns",
+        _state(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,)),
+        {"owner": OTHER},
+        ("released", None, "remove", None, ("NotCleared",)),
+    ),
+    (
+        "deleting-clear-never-applied",
+        _state(deleting=True, finalizers=(FINALIZER,)),
+        {},
+        ("released", None, "remove", None, ("NotCleared",)),
+    ),
+    (
+        "deleting-clear-no-credentials",
+        _state(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,)),
+        {"credentials": NO_SECRET},
+        ("stalled", None, None, "SecretNotFound", ("SecretNotFound",)),
+    ),
+    (
+        "paused",
+        _state(annotations={"camswebhook.io/paused": "true"}),
+        {},
+        ("paused", None, None, "Paused", ()),
+    ),
+    ("observe-unread", _state(managementMode="Observe"), {}, ("observing", None, None, "Observing", ())),
+    (
+        "observe-read",
+        _state(status=READ, managementMode="Observe"),
+        {},
+        ("observed", None, None, "Observed", ()),
+    ),
+    (
+        "observe-drops-the-finalizer",
+        _state(status=READ, managementMode="Observe", finalizers=(FINALIZER,)),
+        {},
+        ("observed", None, "remove", "Observed", ()),
+    ),
+    ("conflict", _state(), {"owner": OTHER}, ("stalled", None, None, "Conflict", ("Conflict",))),
+    (
+        "conflict-told-once",
+        _state(
+            status=st.status_stalled(
+                previous=PhoneWebhookStatus(), generation=2, reason="Conflict", message="m", now=NOW
+            )
+        ),
+        {"owner": OTHER},
+        ("stalled", None, None, "Conflict", ()),
+    ),
+    (
+        "secret-missing",
+        _state(),
+        {"credentials": NO_SECRET},
+        ("stalled", None, None, "SecretNotFound", ("SecretNotFound",)),
+    ),
+    (
+        "sts-unreachable",
+        _state(),
+        {"credentials": STS_DOWN},
+        ("retrying", None, None, "RRSAFailed", ("RRSAFailed",)),
+    ),
+    (
+        "sts-refused",
+        _state(),
+        {"credentials": REFUSED_TOKEN},
+        ("stalled", None, None, "RRSAFailed", ("RRSAFailed",)),
+    ),
+    ("refused-recently", _state(status=RECENTLY_REFUSED), {}, ("waiting", None, None, None, ())),
+    ("clear-policy-adds-the-finalizer", _state(deletionPolicy="Clear"), {}, (None, "call", "add", None, ())),
+    (
+        "retain-drops-the-finalizer",
+        _state(status=IN_SYNC, finalizers=(FINALIZER,)),
+        {},
+        ("in_sync", None, "remove", "Applied", ()),
+    ),
+    (
+        "reconcile-request",
+        _state(status=IN_SYNC, annotations={"camswebhook.io/reconcile-requested-at": "r1"}),
+        {},
+        (None, "call", None, None, ()),
+    ),
+    (
+        "reconcile-request-handled",
+        _state(
+            status=IN_SYNC.model_copy(update={"last_handled_reconcile_at": "r1"}),
+            annotations={"camswebhook.io/reconcile-requested-at": "r1"},
+        ),
+        {},
+        ("in_sync", None, None, "Applied", ()),
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("live", "drifted"),
-    [
-        (LiveNumber("8613800001234", "https://a.example/x", ""), []),
-        (LiveNumber("8613800001234", "https://evil.example/x", ""), ["statusCallbackUrl"]),
-        (None, ["phoneNumber"]),
-    ],
-    ids=["same", "url-changed", "number-gone"],
+    ("state", "facts", "expected"), [c[1:] for c in PLAN_CASES], ids=[c[0] for c in PLAN_CASES]
 )
-def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveNumber | None, drifted: list[str]) -> None:
-    # SPEC sets statusCallbackUrl only: a different upCallbackUrl in CAMS is not ours to keep.
-    assert reconcile.drifted_fields(SPEC, live) == drifted
+def test_plan(state: ObjectState, facts: dict[str, Any], expected: tuple[object, ...]) -> None:
+    given = {"credentials": OPERATOR, **facts}
+    plan = reconcile.plan(state, Facts(now=NOW, priority=Priority.CHANGE, **given), SETTINGS)
+    assert _summary(plan) == expected
+
+
+def test_a_drifted_object_is_applied_although_its_fingerprint_matches() -> None:
+    state = _state(status=IN_SYNC)
+    state.drifted = True
+    plan = reconcile.plan(state, Facts(now=NOW, priority=Priority.ROUTINE, credentials=OPERATOR), SETTINGS)
+    assert plan.call is not None
+    assert plan.call.priority is Priority.ROUTINE
+
+
+def test_a_transient_credential_problem_backs_off_and_is_told_once() -> None:
+    state = _state()
+    facts = Facts(now=NOW, priority=Priority.CHANGE, credentials=STS_DOWN, jitter=1.0)
+    first = reconcile.plan(state, facts, SETTINGS)
+    assert (first.attempts, first.requeue_after, first.requeue_priority) == (1, 1.0, Priority.RETRY)
+    state.attempts = 1
+    second = reconcile.plan(state, facts, SETTINGS)
+    assert (second.attempts, second.requeue_after, second.events) == (2, 2.0, ())
+
+
+def test_a_refused_rrsa_token_is_looked_at_again_after_the_longest_retry() -> None:
+    plan = reconcile.plan(
+        _state(), Facts(now=NOW, priority=Priority.CHANGE, credentials=REFUSED_TOKEN), SETTINGS
+    )
+    assert plan.requeue_after == 300
+
+
+def _call(state: ObjectState, *, clearing: bool = False) -> reconcile.Call:
+    plan = reconcile.plan(state, Facts(now=NOW, priority=Priority.CHANGE, credentials=OPERATOR), SETTINGS)
+    assert plan.call is not None
+    return replace(plan.call, clearing=clearing)
+
+
+AFTER_CASES = [
+    ("ok", "OK", 0, ("applied", "Applied", ("Applied",), None, None)),
+    (
+        "throttled-first",
+        "System.LimitControl",
+        0,
+        ("throttled", "Throttled", ("Throttled",), 1.0, Priority.RETRY),
+    ),
+    ("throttled-again", "System.LimitControl", 1, ("throttled", "Throttled", (), 2.0, Priority.RETRY)),
+    (
+        "transient",
+        "ServiceUnavailable",
+        0,
+        ("transient", "TransientError", ("TransientError",), 1.0, Priority.RETRY),
+    ),
+    (
+        "refused",
+        "Ram.PermissionDeny",
+        3,
+        ("refused", "PermissionDenied", ("PermissionDenied",), 3600.0, Priority.ROUTINE),
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("annotation", "seconds"),
-    [
-        (None, 600.0),
-        ("45s", 45.0),
-        ("10m", 600.0),
-        ("2h", 7200.0),
-        ("300", 300.0),
-        ("off", None),
-        ("0", None),
-        ("soon", 600.0),
-    ],
-    ids=["default", "seconds", "minutes", "hours", "plain", "off", "zero", "unparsable-keeps-default"],
+    ("code", "attempts", "expected"), [c[1:] for c in AFTER_CASES], ids=[c[0] for c in AFTER_CASES]
 )
-def test_drift_interval_annotation(annotation: str | None, seconds: float | None) -> None:
-    assert reconcile.drift_interval(annotation, default=600) == seconds
+def test_after_call(code: str, attempts: int, expected: tuple[object, ...]) -> None:
+    state = _state()
+    state.attempts = attempts
+    outcome = classify(Answer(200 if code == "OK" else 400 if code != "ServiceUnavailable" else 503, code))
+    plan = reconcile.after_call(
+        state, _call(state), outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
+    )
+    assert plan.status is not None
+    ready = plan.status.conditions[0]
+    assert (
+        plan.result,
+        ready.reason,
+        tuple(e.reason for e in plan.events),
+        plan.requeue_after,
+        plan.requeue_priority if plan.requeue_after is not None else None,
+    ) == expected
+    assert plan.settle_forced is (code in ("OK", "Ram.PermissionDeny"))
 
 
-def test_drift_checks_off_by_default_setting() -> None:
-    assert reconcile.drift_interval(None, default=0) is None
+def test_a_failure_during_an_outage_holds_the_object_and_tells_it_once_per_outage() -> None:
+    state = _state()
+    outage = Outage(episode=1, since=0.0, cause="ServiceUnavailable (HTTP 503)", probe_interval=2.0)
+    failure = classify(Answer(503, "ServiceUnavailable"))
+    facts = Facts(now=NOW, priority=Priority.CHANGE)
+    plan = reconcile.after_call(state, _call(state), failure, facts, SETTINGS, outage)
+    assert (plan.result, plan.hold, plan.requeue_after) == ("unavailable", True, None)
+    assert plan.status is not None
+    assert plan.status.conditions[1].reason == "CamsUnavailable"
+    assert "every 2 s" in plan.status.conditions[0].message
+    assert [e.reason for e in plan.events] == ["CamsUnavailable"]
+    state.unavailable_episode = 1
+    assert reconcile.unavailable(state, facts, outage).events == ()
+    assert reconcile.unavailable(state, facts, replace(outage, episode=2)).events != ()
+
+
+def test_a_cleared_object_is_released() -> None:
+    state = _state(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,))
+    plan = reconcile.after_call(
+        state,
+        _call(state, clearing=True),
+        classify(Answer(200, "OK")),
+        Facts(now=NOW, priority=Priority.CHANGE),
+        SETTINGS,
+        None,
+    )
+    assert _summary(plan) == ("released", None, "remove", None, ("Cleared",))

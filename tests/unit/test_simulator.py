@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cams_webhook_operator.cams.client import WebhookUpdate
+from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.signing import DATE_FORMAT, RequestToSign, sign_headers
 from cams_webhook_operator.simulator.config import AccountConfig, SimulatorConfig, SpaceConfig
 from cams_webhook_operator.simulator.core import Request, Simulator

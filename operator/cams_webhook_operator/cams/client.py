@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.messages import (
+    QUERY_PHONE_NUMBERS,
+    UPDATE_PHONE_WEBHOOK,
+    LiveNumber,
+    WebhookUpdate,
+)
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify, no_answer
 from cams_webhook_operator.cams.signing import (
     DATE_FORMAT,
@@ -20,45 +25,6 @@ from cams_webhook_operator.cams.signing import (
 )
 
 API_VERSION = "2020-06-06"
-UPDATE_PHONE_WEBHOOK = "UpdatePhoneWebhook"
-QUERY_PHONE_NUMBERS = "QueryChatappPhoneNumbers"
-
-
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else ("Y" if value else "N")
-
-
-@dataclass(frozen=True)
-class WebhookUpdate:
-    """The parameters of one UpdatePhoneWebhook call. None leaves a value in CAMS as it is."""
-
-    cust_space_id: str
-    phone_number: str
-    status_callback_url: str | None = None
-    up_callback_url: str | None = None
-    http_flag: bool | None = None
-    queue_flag: bool | None = None
-
-    def query(self) -> dict[str, str]:
-        params = {
-            "CustSpaceId": self.cust_space_id,
-            "PhoneNumber": self.phone_number,
-            "StatusCallbackUrl": self.status_callback_url,
-            "UpCallbackUrl": self.up_callback_url,
-            "HttpFlag": _flag(self.http_flag),
-            "QueueFlag": _flag(self.queue_flag),
-        }
-        return {name: value for name, value in params.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class LiveNumber:
-    """A number's webhook as CAMS reports it. The read API has no HttpFlag/QueueFlag: only URLs compare."""
-
-    phone_number: str
-    status_callback_url: str
-    up_callback_url: str
-    status: str = ""
 
 
 def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:

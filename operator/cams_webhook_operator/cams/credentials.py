@@ -1,8 +1,12 @@
-"""Alibaba Cloud credentials: an AccessKey pair, or an STS triple with its security token."""
+"""Alibaba Cloud credentials: an AccessKey pair, or an STS triple with its security token; and RRSA's
+settings for getting the latter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_STS_ENDPOINT = "sts.aliyuncs.com"
 
 
 @dataclass(frozen=True)
@@ -16,3 +20,26 @@ class Credentials:
     def is_temporary(self) -> bool:
         """STS credentials are issued anew on every refresh; their key ID does not name an account."""
         return self.security_token is not None
+
+
+@dataclass(frozen=True)
+class RrsaConfig:
+    role_arn: str
+    oidc_provider_arn: str
+    token_file: Path
+    sts_endpoint: str = DEFAULT_STS_ENDPOINT
+    session_name: str = "cams-webhook-operator"
+    duration_seconds: int = 3600
+
+    @property
+    def sts_url(self) -> str:
+        endpoint = self.sts_endpoint
+        return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+
+class RrsaError(Exception):
+    """Why no temporary credentials could be had; `transient` when trying again may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient

@@ -11,38 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
 
 STS_VERSION = "2015-04-01"
-DEFAULT_STS_ENDPOINT = "sts.aliyuncs.com"
-
-
-@dataclass(frozen=True)
-class RrsaConfig:
-    role_arn: str
-    oidc_provider_arn: str
-    token_file: Path
-    sts_endpoint: str = DEFAULT_STS_ENDPOINT
-    session_name: str = "cams-webhook-operator"
-    duration_seconds: int = 3600
-
-    @property
-    def sts_url(self) -> str:
-        endpoint = self.sts_endpoint
-        return endpoint if "://" in endpoint else f"https://{endpoint}"
-
-
-class RrsaError(Exception):
-    """Why no temporary credentials could be had; `transient` when trying again may help."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,200 @@
+"""Drift checks: is what CAMS holds still what the spec says?
+
+`QueryChatappPhoneNumbers` returns every number of a space in one call, so a space is read when its most
+urgent object is due, and every scheduled object of that space is compared then: one read per space and
+credentials per period, never one per object. Reads have their own quota in CAMS, so their own pacing per
+account; they never wait behind updates or delay them. What a read finds is put on each object's state
+and the object is reconciled again: the decision (re-apply, or report for Observe objects) is the plan's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Protocol
+
+from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookSpec
+from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.credential_sources import CredentialProblem, CredentialResolver
+from cams_webhook_operator.flow import AdaptiveRate
+from cams_webhook_operator.metrics import Metrics
+from cams_webhook_operator.state import DriftReport, Key, ObjectState
+from cams_webhook_operator.status import live_webhook
+
+logger = logging.getLogger(__name__)
+
+# A failed read is tried again after this long (or the drift interval, if shorter).
+FAILED_READ_RETRY_SECONDS = 60.0
+
+
+def drifted_fields(spec: PhoneWebhookSpec, live: LiveWebhook | None) -> list[str]:
+    """The spec fields CAMS no longer holds. Only URLs can be compared: the read API returns no flags.
+    An unset field in the spec is not ours to keep, so it never drifts."""
+    if live is None or not live.found:
+        return ["phoneNumber"]  # the number is no longer in the space
+    drifted = []
+    if spec.status_callback_url is not None and spec.status_callback_url != live.status_callback_url:
+        drifted.append("statusCallbackUrl")
+    if spec.up_callback_url is not None and spec.up_callback_url != live.up_callback_url:
+        drifted.append("upCallbackUrl")
+    return drifted
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_OFF = {"0", "off", "false", "no", "disabled", "never"}
+
+
+def drift_interval(annotation: str | None, *, default: float) -> float | None:
+    """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
+    "off") or the operator default; None means never. A value that does not parse keeps the default."""
+    if annotation is None:
+        return default or None
+    value = annotation.strip().lower()
+    if value in _OFF:
+        return None
+    try:
+        seconds = float(value[:-1]) * _UNITS[value[-1]] if value[-1:] in _UNITS else float(value)
+    except ValueError:
+        return default or None
+    return seconds if seconds > 0 else None
+
+
+class SpaceReader(Protocol):
+    async def query_phone_numbers(
+        self, cust_space_id: str, credentials: Credentials
+    ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
+
+
+class DriftChecker:
+    def __init__(
+        self,
+        *,
+        states: Mapping[Key, ObjectState],
+        cams: SpaceReader,
+        resolver: CredentialResolver,
+        default_interval: float,
+        rate: float,
+        metrics: Metrics,
+        reconcile: Callable[[Key], None],
+        report: Callable[[ObjectState, list[str]], Awaitable[None]],
+        wall_clock: Callable[[], datetime],
+        rng: random.Random,
+        tick: float = 1.0,
+    ) -> None:
+        self._states = states
+        self._cams = cams
+        self._resolver = resolver
+        self._default = default_interval
+        self._rate = rate
+        self._metrics = metrics
+        self._reconcile = reconcile  # queue the object for a routine reconcile
+        self._report = report  # tell people a managed object drifted
+        self._now = wall_clock
+        self._rng = rng
+        self._tick = tick
+        self._pacers: dict[str, AdaptiveRate] = {}
+        self._next_due = math.inf  # nothing is due before this: most ticks skip the scan
+
+    def schedule(self, state: ObjectState, *, now: bool = False) -> None:
+        """Check `state` one interval from now (spread by +-10 %, so objects applied together are not all
+        checked in the same second), at the next tick if `now`, or never if its interval is off."""
+        loop_now = asyncio.get_running_loop().time()
+        interval = drift_interval(state.snapshot.drift_interval, default=self._default)
+        if now:
+            state.drift_due = loop_now
+        elif interval is None:
+            state.drift_due = None
+        else:
+            state.drift_due = loop_now + interval * (0.9 + 0.2 * self._rng.random())
+        if state.drift_due is not None:
+            self._next_due = min(self._next_due, state.drift_due)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            try:
+                await self.check_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Drift check failed; trying again at the next tick")
+
+    async def check_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now < self._next_due:
+            return
+        groups: dict[tuple[str, str], list[ObjectState]] = defaultdict(list)
+        for state in self._states.values():
+            snapshot = state.snapshot
+            # A paused object is never read for: the annotation promises no CAMS call for it at all.
+            if state.drift_due is None or snapshot.spec is None or snapshot.paused:
+                continue
+            source = self._resolver.source(snapshot.ref.namespace, snapshot.secret_name)
+            groups[(source, snapshot.spec.cust_space_id)].append(state)
+        self._next_due = math.inf
+        due = []
+        for (_, space), members in groups.items():
+            earliest = min(member.drift_due or 0.0 for member in members)
+            if earliest <= now:
+                due.append(self._check_space(space, members))
+            else:
+                self._next_due = min(self._next_due, earliest)
+        await asyncio.gather(*due)
+
+    async def _check_space(self, space: str, members: list[ObjectState]) -> None:
+        first = members[0].snapshot
+        resolved = await self._resolver.resolve(first.ref.namespace, first.secret_name)
+        if isinstance(resolved, CredentialProblem):
+            for member in members:  # the next reconcile of each object reports the problem
+                member.drift_due = None
+                self._reconcile(member.snapshot.key)
+            return
+        pacer = self._pacers.get(resolved.account)
+        if pacer is None:
+            loop_now = asyncio.get_running_loop().time()
+            pacer = self._pacers[resolved.account] = AdaptiveRate.start(
+                rate=self._rate, burst=1, now=loop_now
+            )
+        await asyncio.sleep(pacer.reserve(asyncio.get_running_loop().time()))
+        started = asyncio.get_running_loop().time()
+        outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
+        self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, asyncio.get_running_loop().time() - started)
+        if outcome.verdict is not Verdict.OK:
+            code = outcome.answer.code if outcome.answer else outcome.error
+            if outcome.verdict is Verdict.THROTTLED:
+                pacer.on_throttled(asyncio.get_running_loop().time())
+            logger.warning("Drift check of space %s failed (%s); trying again later", space, code)
+            retry = asyncio.get_running_loop().time() + min(
+                FAILED_READ_RETRY_SECONDS, self._default or math.inf
+            )
+            for member in members:
+                member.drift_due = retry
+            self._next_due = min(self._next_due, retry)
+            return
+        checked_at = self._now()
+        for member in members:
+            await self._compare(member, live, checked_at)
+
+    async def _compare(
+        self, state: ObjectState, live: Mapping[str, LiveNumber], checked_at: datetime
+    ) -> None:
+        snapshot = state.snapshot
+        if self._states.get(snapshot.key) is not state or snapshot.spec is None:
+            return  # forgotten, or replaced, while the space was read
+        spec = snapshot.spec
+        state.last_read = DriftReport(checked_at, live_webhook(live.get(spec.phone_number)))
+        self.schedule(state)
+        drifted = drifted_fields(spec, state.last_read.live)
+        if drifted and spec.management_mode == "Manage":
+            state.drifted = True
+            self._metrics.drift_detected.inc()
+            await self._report(state, drifted)
+        # Re-applied behind users' changes; either way the check reaches the status.
+        self._reconcile(snapshot.key)

@@ -1,0 +1,158 @@
+"""What the operator keeps of one PhoneWebhook: the latest snapshot of the object and everything learnt
+about it since, in one record, so that forgetting an object is one removal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from cams_webhook_operator.api.models import (
+    DRIFT_INTERVAL_ANNOTATION,
+    PAUSED_ANNOTATION,
+    RECONCILE_REQUEST_ANNOTATION,
+    RELEASE_ANNOTATION,
+    LiveWebhook,
+    PhoneWebhookSpec,
+    PhoneWebhookStatus,
+)
+
+Key = tuple[str, str]  # (namespace, name)
+Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True, order=True)
+class Claimant:
+    """A PhoneWebhook that claims a (custSpaceId, phoneNumber); ordered by who came first."""
+
+    created: str  # metadata.creationTimestamp, RFC 3339 in UTC: text order is time order
+    namespace: str
+    name: str
+
+
+def _is_true(annotation: str | None) -> bool:
+    return (annotation or "").strip().lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The object as the watch last showed it, with the spec parsed once."""
+
+    ref: ObjectRef
+    generation: int
+    created: str
+    spec: PhoneWebhookSpec | None  # None: invalid, see spec_problem
+    spec_problem: str | None
+    secret_name: str | None
+    paused: bool
+    reconcile_request: str | None
+    deleting: bool
+    released: bool  # may be deleted without clearing CAMS
+    drift_interval: str | None  # the annotation's raw value
+    finalizers: tuple[str, ...]
+    resource_version: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Snapshot:
+        meta = body["metadata"]
+        annotations: Mapping[str, str] = meta.get("annotations") or {}
+        raw_spec: Mapping[str, Any] = body.get("spec") or {}
+        spec: PhoneWebhookSpec | None = None
+        problem = None
+        try:
+            spec = PhoneWebhookSpec.model_validate(raw_spec)
+        except ValidationError as exc:
+            # The API server's rules should have refused this; it may predate them.
+            problem = "; ".join(str(error["msg"]) for error in exc.errors())
+        secret_ref = raw_spec.get("credentialsSecretRef")
+        secret = secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
+        return cls(
+            ref=ObjectRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
+            generation=int(meta.get("generation", 0)),
+            created=str(meta.get("creationTimestamp", "")),
+            spec=spec,
+            spec_problem=problem,
+            secret_name=secret if isinstance(secret, str) else None,
+            paused=_is_true(annotations.get(PAUSED_ANNOTATION)),
+            reconcile_request=annotations.get(RECONCILE_REQUEST_ANNOTATION) or None,
+            deleting=meta.get("deletionTimestamp") is not None,
+            released=_is_true(annotations.get(RELEASE_ANNOTATION)),
+            drift_interval=annotations.get(DRIFT_INTERVAL_ANNOTATION),
+            finalizers=tuple(meta.get("finalizers") or ()),
+            resource_version=str(meta.get("resourceVersion", "")),
+        )
+
+    @property
+    def key(self) -> Key:
+        return (self.ref.namespace, self.ref.name)
+
+    @property
+    def triggers(self) -> tuple[object, ...]:
+        """What, when it changes, needs a reconcile (our own status and finalizer writes change none)."""
+        return (
+            self.generation,
+            self.paused,
+            self.reconcile_request,
+            self.deleting,
+            self.released,
+            self.drift_interval,
+        )
+
+    @property
+    def claim(self) -> Claim | None:
+        """The number this object manages; an observer claims none (watching conflicts with no one)."""
+        if self.spec is None or self.spec.management_mode == "Observe":
+            return None
+        return (self.spec.cust_space_id, self.spec.phone_number)
+
+    @property
+    def claimant(self) -> Claimant:
+        return Claimant(self.created, self.ref.namespace, self.ref.name)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """What the last read of the space showed for an object's number."""
+
+    checked_at: datetime
+    live: LiveWebhook
+
+
+def status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
+    try:
+        return PhoneWebhookStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        # Someone wrote a status we cannot read: start from scratch rather than never reconcile.
+        return PhoneWebhookStatus()
+
+
+@dataclass(slots=True, eq=False)
+class ObjectState:
+    snapshot: Snapshot
+    # The latest status decided for the object. `status_written` says whether the API server has it: a
+    # status whose patch failed stays here, unwritten, and is written by the next reconcile.
+    status: PhoneWebhookStatus
+    status_written: bool = True
+    # True until this process decides a status itself: until then the watch's copy is the latest (a
+    # follower sees the leader's writes this way); after, ours is newer than any event may yet show.
+    status_from_watch: bool = True
+    # Bumped by every change that needs a reconcile; a queued call of an older epoch is not sent.
+    epoch: int = 0
+    attempts: int = 0  # failed tries in a row, for backoff
+    # Why a call is due although CAMS last accepted this very fingerprint; settled by an answer for good.
+    secret_changed: bool = False  # the credentials' Secret changed: a refusal may turn into success
+    drifted: bool = False  # a drift check found CAMS no longer holds the spec
+    drift_due: float | None = None  # loop time of the next drift check; None: none scheduled
+    last_read: DriftReport | None = None  # merged into the status by every plan
+    unavailable_episode: int = 0  # the last CAMS outage this object was told about (one Event each)
+    held_by: str | None = None  # the account whose lane holds it during an outage

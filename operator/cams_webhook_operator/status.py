@@ -1,0 +1,342 @@
+"""Status of a PhoneWebhook for each verdict: conditions as kstatus, Flux and Argo CD read them. Pure."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from cams_webhook_operator.api.models import (
+    RELEASE_ANNOTATION,
+    Condition,
+    ConditionType,
+    LiveWebhook,
+    PhoneWebhookStatus,
+)
+from cams_webhook_operator.cams.messages import LiveNumber
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+
+RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
+
+
+class Phase(enum.Enum):
+    """Which of Ready, Reconciling and Stalled is True (kstatus reads them in that spirit)."""
+
+    READY = (True, False, False)
+    RECONCILING = (False, True, False)
+    STALLED = (False, False, True)
+    IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
+
+
+def _conditions(
+    previous: list[Condition], *, generation: int, now: datetime, phase: Phase, reason: str, message: str
+) -> list[Condition]:
+    """All three conditions, keeping lastTransitionTime where a status did not change."""
+    before = {condition.type: condition for condition in previous}
+    kinds: tuple[ConditionType, ...] = ("Ready", "Reconciling", "Stalled")
+    out: list[Condition] = []
+    for kind, value in zip(kinds, phase.value, strict=True):
+        status = "True" if value else "False"
+        old = before.get(kind)
+        # A False Reconciling/Stalled says nothing on its own; the shared reason still tells the story.
+        out.append(
+            Condition(
+                type=kind,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=old.last_transition_time if old and old.status == status else now,
+                observed_generation=generation,
+            )
+        )
+    return out
+
+
+def _verdict(
+    previous: PhoneWebhookStatus,
+    *,
+    generation: int,
+    now: datetime,
+    phase: Phase,
+    reason: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+) -> PhoneWebhookStatus:
+    """The previous status with a new verdict for `generation` (conditions' reason and message), and the
+    other status `fields` given."""
+    conditions = _conditions(
+        previous.conditions, generation=generation, now=now, phase=phase, reason=reason, message=message
+    )
+    update = {"observed_generation": generation, **(fields or {}), "conditions": conditions}
+    return previous.model_copy(update=update)
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _cams_said(outcome: Outcome) -> str:
+    if outcome.answer is None:
+        return outcome.error or "no answer"
+    answer = outcome.answer
+    said = f"{answer.code or f'HTTP {answer.http_status}'}"
+    if answer.message and answer.message not in ("null", "None"):
+        said += f": {answer.message}"
+    return said
+
+
+def _outcome_message(
+    outcome: Outcome, *, phone_number: str, retry_at: datetime | None, clearing: bool
+) -> str:
+    if outcome.verdict is Verdict.OK:
+        return f"CAMS accepted the webhook configuration of {phone_number}"
+    retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
+    said = _cams_said(outcome)
+    if outcome.verdict is Verdict.PERMANENT and clearing:
+        return (
+            f"CAMS refused to clear the webhook of {phone_number} before deletion ({said}). "
+            f"The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
+        )
+    if outcome.verdict is Verdict.PERMANENT:
+        return (
+            f"CAMS refused the webhook configuration of {phone_number} ({said}). "
+            f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
+        )
+    if outcome.verdict is Verdict.THROTTLED:
+        message = f"CAMS is under flow control ({said}){retry_note}"
+    else:
+        message = f"The call to CAMS failed temporarily ({said}){retry_note}"
+    return f"Clearing the webhook of {phone_number} before deletion: {message}" if clearing else message
+
+
+_PHASES = {Verdict.OK: Phase.READY, Verdict.PERMANENT: Phase.STALLED}
+
+
+def status_after_outcome(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    phone_number: str,
+    fingerprint: str,
+    outcome: Outcome,
+    now: datetime,
+    retry_at: datetime | None,
+    reconcile_request: str | None = None,
+    clearing: bool = False,
+) -> PhoneWebhookStatus:
+    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again;
+    `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
+    answer, verdict = outcome.answer, outcome.verdict
+    handled = verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
+    fields: dict[str, Any] = {
+        "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
+        "code": answer.code if answer else None,
+        "message": answer.message if answer else None,
+        "request_id": answer.request_id if answer else None,
+        "access_denied_detail": answer.access_denied_detail if answer else None,
+        "last_attempt_time": now,
+        "next_attempt_time": retry_at,
+        # Only a refusal of this very request decides when to try it again; a newer attempt clears it.
+        "failed_fingerprint": fingerprint if verdict is Verdict.PERMANENT else None,
+    }
+    if verdict is Verdict.OK:
+        fields.update(next_attempt_time=None, last_sync_time=now, applied_fingerprint=fingerprint)
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=_PHASES.get(verdict, Phase.RECONCILING),
+        reason=outcome.reason,
+        message=_outcome_message(outcome, phone_number=phone_number, retry_at=retry_at, clearing=clearing),
+        fields=fields,
+    )
+
+
+def status_in_sync(
+    *, previous: PhoneWebhookStatus, generation: int, phone_number: str, now: datetime
+) -> PhoneWebhookStatus:
+    """CAMS already holds this spec (e.g. only the Secret's name changed, same account)."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    message = (
+        ready.message
+        if ready and ready.status == "True"
+        else (f"CAMS already holds the webhook configuration of {phone_number}")
+    )
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Applied",
+        message=message,
+        fields={"next_attempt_time": None},
+    )
+
+
+def status_stalled(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> PhoneWebhookStatus:
+    """Something only a person can fix before any call can be made (a missing Secret, no credentials).
+
+    CAMS's last answer is cleared: it belongs to an attempt that is no longer the current one.
+    """
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.STALLED,
+        reason=reason,
+        message=message,
+        fields={
+            "code": None,
+            "message": None,
+            "request_id": None,
+            "access_denied_detail": None,
+            "next_attempt_time": None,
+        },
+    )
+
+
+def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhookStatus:
+    """The same verdict, now known to hold for `generation` too."""
+    return status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": [
+                c.model_copy(update={"observed_generation": generation}) for c in status.conditions
+            ],
+        }
+    )
+
+
+def status_paused(
+    *, previous: PhoneWebhookStatus, generation: int, now: datetime, annotation: str
+) -> PhoneWebhookStatus:
+    """No CAMS call while paused. Ready stays True only if CAMS already held this generation."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    in_sync = ready is not None and ready.status == "True" and previous.observed_generation == generation
+    message = f"Paused by the annotation {annotation}: no CAMS call is made until it is removed" + (
+        "; CAMS holds this spec" if in_sync else "; this spec is not applied"
+    )
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY if in_sync else Phase.IDLE,
+        reason="Paused",
+        message=message,
+        fields={"next_attempt_time": None},
+    )
+
+
+def status_retrying(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+    retry_at: datetime,
+) -> PhoneWebhookStatus:
+    """Something that may pass on its own stands in the way (STS unreachable): Reconciling, with a retry."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason=reason,
+        message=f"{message}; retrying at {_at(retry_at)}",
+        fields={"next_attempt_time": retry_at},
+    )
+
+
+def live_webhook(live: LiveNumber | None) -> LiveWebhook:
+    if live is None:
+        return LiveWebhook(found=False)
+    return LiveWebhook(
+        status_callback_url=live.status_callback_url,
+        up_callback_url=live.up_callback_url,
+        number_status=live.status,
+    )
+
+
+def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
+    """Observe mode, before the first read of the space."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason="Observing",
+        message="Reading the live configuration from CAMS (Observe mode: no change is made)",
+    )
+
+
+def status_observed(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    phone_number: str,
+    drifted: list[str],
+) -> PhoneWebhookStatus:
+    """Observe mode: what CAMS holds (status.live, from the last read), and whether it matches the spec
+    (the InSync condition)."""
+    observed = _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Observed",
+        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
+    )
+    if previous.live is None or not previous.live.found:
+        in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
+    elif drifted:
+        in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
+    else:
+        in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
+    old = next((c for c in previous.conditions if c.type == "InSync"), None)
+    status = "True" if in_sync else "False"
+    in_sync_condition = Condition(
+        type="InSync",
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old and old.status == status else now,
+        observed_generation=generation,
+    )
+    return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
+
+
+def with_drift_report(
+    status: PhoneWebhookStatus, *, checked_at: datetime, live: LiveNumber | None
+) -> PhoneWebhookStatus:
+    """The same verdict, with what a read of the space showed for this number."""
+    return status.model_copy(update={"last_drift_check_time": checked_at, "live": live_webhook(live)})
+
+
+def status_unavailable(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    cause: str,
+    probe_interval: float,
+) -> PhoneWebhookStatus:
+    """CAMS fails every call of the account (an outage): the object waits for CAMS, not for a backoff."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason="CamsUnavailable",
+        message=f"CAMS fails every call of this account (last: {cause}); the operator tries one call "
+        f"every {probe_interval:g} s and applies this object as soon as CAMS answers",
+        fields={"next_attempt_time": None},
+    )

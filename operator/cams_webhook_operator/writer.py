@@ -1,0 +1,61 @@
+"""What the operator writes to the API server about one object: its status, its finalizer, its Events.
+
+A status counts as written only once its patch worked: one whose patch failed stays on the object's
+state, unwritten, and the next reconcile writes it (CAMS is not called again for it: the plan reads the
+status decided, not the one written). Every Event is logged as it is posted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, Protocol
+
+from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
+from cams_webhook_operator.credential_sources import SecretData
+from cams_webhook_operator.reconcile import Event
+from cams_webhook_operator.state import ObjectRef, ObjectState
+
+logger = logging.getLogger(__name__)
+
+
+class Kube(Protocol):
+    async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool: ...
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None: ...
+    async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None: ...
+    async def add_finalizer(
+        self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
+    ) -> None: ...
+    async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None: ...
+
+
+class ObjectWriter:
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+
+    async def finalizer(self, state: ObjectState, change: Literal["add", "remove"]) -> None:
+        """Add or remove the Clear finalizer, against the latest snapshot of the object."""
+        snapshot = state.snapshot
+        current = list(snapshot.finalizers)
+        if change == "add":
+            await self._kube.add_finalizer(
+                snapshot.ref,
+                finalizer=CLEAR_FINALIZER,
+                current=current,
+                resource_version=snapshot.resource_version,
+            )
+        else:
+            await self._kube.remove_finalizer(snapshot.ref, finalizer=CLEAR_FINALIZER, current=current)
+
+    async def status(self, state: ObjectState, status: PhoneWebhookStatus) -> None:
+        """Patch the status unless the API server has it already."""
+        if status == state.status and state.status_written:
+            return
+        state.status, state.status_written, state.status_from_watch = status, False, False
+        await self._kube.patch_status(state.snapshot.ref, status)  # False (gone): nothing left to write
+        state.status_written = True
+
+    async def event(self, state: ObjectState, event: Event) -> None:
+        ref = state.snapshot.ref
+        level = logging.INFO if event.type == "Normal" else logging.WARNING
+        logger.log(level, "%s %s/%s: %s", event.reason, ref.namespace, ref.name, event.message)
+        await self._kube.post_event(ref, type_=event.type, reason=event.reason, message=event.message)

@@ -1,0 +1,49 @@
+"""Drift checks' pure parts: what counts as drift, and the interval annotation."""
+
+from __future__ import annotations
+
+import pytest
+
+from cams_webhook_operator.api import PhoneWebhookSpec
+from cams_webhook_operator.api.models import LiveWebhook
+from cams_webhook_operator.drift import drift_interval, drifted_fields
+
+SPEC = PhoneWebhookSpec.model_validate(
+    {"custSpaceId": "s", "phoneNumber": "8613800001234", "statusCallbackUrl": "https://a.example/x"}
+)
+
+
+@pytest.mark.parametrize(
+    ("live", "drifted"),
+    [
+        (LiveWebhook(status_callback_url="https://a.example/x"), []),
+        (LiveWebhook(status_callback_url="https://evil.example/x"), ["statusCallbackUrl"]),
+        (None, ["phoneNumber"]),
+    ],
+    ids=["same", "url-changed", "number-gone"],
+)
+def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveWebhook | None, drifted: list[str]) -> None:
+    # SPEC sets statusCallbackUrl only: a different upCallbackUrl in CAMS is not ours to keep.
+    assert drifted_fields(SPEC, live) == drifted
+
+
+@pytest.mark.parametrize(
+    ("annotation", "seconds"),
+    [
+        (None, 600.0),
+        ("45s", 45.0),
+        ("10m", 600.0),
+        ("2h", 7200.0),
+        ("300", 300.0),
+        ("off", None),
+        ("0", None),
+        ("soon", 600.0),
+    ],
+    ids=["default", "seconds", "minutes", "hours", "plain", "off", "zero", "unparsable-keeps-default"],
+)
+def test_drift_interval_annotation(annotation: str | None, seconds: float | None) -> None:
+    assert drift_interval(annotation, default=600) == seconds
+
+
+def test_drift_checks_off_by_default_setting() -> None:
+    assert drift_interval(None, default=0) is None
