@@ -115,11 +115,13 @@ class Controller:
             rng=self._rng,
             tick=drift_tick,
         )
+        # Scrapes run in the metrics server's thread while the event loop changes these maps: each is
+        # copied in one step (tuple() of a dict view holds the GIL throughout) before it is read.
         self.metrics.watch_state(
             objects_by_condition=self._objects_by_condition,
             queue_depth=lambda: len(self._queue),
-            calls_waiting=lambda: sum(lane.waiting for lane in self._lanes.values()),
-            accounts_unavailable=lambda: sum(1 for lane in self._lanes.values() if lane.outage),
+            calls_waiting=lambda: sum(lane.waiting for lane in tuple(self._lanes.values())),
+            accounts_unavailable=lambda: sum(1 for lane in tuple(self._lanes.values()) if lane.outage),
         )
 
     def _known_claimants(self, claim: Claim) -> list[Claimant]:
@@ -128,7 +130,7 @@ class Controller:
     def _objects_by_condition(self) -> dict[str, int]:
         # Every condition type is shown, at 0 when no object has it True.
         counts: Counter[str] = Counter(dict.fromkeys(CONDITION_TYPES, 0))
-        for state in self._states.values():
+        for state in tuple(self._states.values()):
             counts.update(c.type for c in state.status.conditions if c.status == "True")
         return dict(counts)
 

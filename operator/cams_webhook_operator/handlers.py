@@ -25,9 +25,14 @@ from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant
 
+# Every handler is `async def` although none awaits: kopf runs a plain `def` in a thread pool, and the
+# round trip to a thread for each watch event cost more CPU than the handler itself.
+
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def phonewebhook_claims(spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any) -> Any:
+async def phonewebhook_claims(
+    spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any
+) -> Any:
     """Who claims which number. kopf fills indexes from the initial listing before it invokes any other
     handler, so the controller never mistakes a later claimant for the first after a restart."""
     space, number = spec.get("custSpaceId"), spec.get("phoneNumber")
@@ -128,7 +133,7 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     controller: Controller = memo.controller
     body = event["object"]
     if event.get("type") == "DELETED":
@@ -138,7 +143,7 @@ def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "secrets")
-def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     # A rotated or newly created Secret re-reconciles exactly the objects that name it, at once.
     controller: Controller = memo.controller
     meta = event["object"]["metadata"]

@@ -33,6 +33,18 @@ async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
 
+def _drained(method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    response = method(*args, _preload_content=False, **kwargs)
+    response.read()
+    response.release_conn()
+
+
+async def write(method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """A write whose answer the operator does not read. The body is drained unparsed: turning it into the
+    client's models costs more CPU than the call itself. A refusal still raises ApiException."""
+    await asyncio.to_thread(_drained, method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+
+
 def load_api_client() -> Any:
     """In-cluster config when running in a pod, else KUBECONFIG / the current context."""
     configuration = kubernetes.client.Configuration()
@@ -63,7 +75,7 @@ class KubeApi:
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         try:
-            await call(
+            await write(
                 self._custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
@@ -102,7 +114,7 @@ class KubeApi:
     async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
         try:
             # Said explicitly: for custom objects the client would send a merge patch, list body or not.
-            await call(
+            await write(
                 self._custom.patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -155,7 +167,7 @@ class KubeApi:
             reporting_instance=REPORTING_COMPONENT,
         )
         try:
-            await call(self._core.create_namespaced_event, ref.namespace, event)
+            await write(self._core.create_namespaced_event, ref.namespace, event)
         except ApiException as exc:
             logger.warning(
                 "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, Protocol, TypeVar
 
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.fairqueue import FairQueue
 from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Outage, Transition
 
@@ -181,6 +181,10 @@ class AccountLane(Generic[T]):
     async def _serve(self, ticket: T) -> None:
         try:
             outcome = await self._owner.call(ticket)
+        except Exception:
+            # A bug, not CAMS: still record an answer, so that the object is retried and never stuck.
+            logger.exception("A CAMS call of account %s failed inside the operator", self._label)
+            outcome = no_answer("the operator failed to make the call (see its log)")
         finally:
             self._in_flight -= 1
             self._changed.set()

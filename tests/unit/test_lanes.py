@@ -183,3 +183,15 @@ async def test_an_outage_holds_everything_probes_once_per_interval_and_releases_
     await _until(lambda: lane.outage is None)
     assert len(owner.released) == 51, "every held object released the moment a probe was answered"
     assert lane.offer(Ticket("after"))
+
+
+async def test_a_call_that_fails_inside_the_operator_is_still_answered() -> None:
+    owner = Owner()
+
+    async def broken(ticket: Ticket) -> Outcome:
+        raise RuntimeError("a bug")
+
+    owner.call = broken  # type: ignore[method-assign]
+    lane = _lane(owner)
+    lane.offer(Ticket("o"))
+    await _until(lambda: owner.finished == ["o"])

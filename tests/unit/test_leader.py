@@ -1,4 +1,5 @@
-"""Leader election: one holder at a time, takeover after expiry or release, loss detected."""
+"""Leader election on fake loop time (looptime), with the default 15 s lease and 2 s retry: one holder at
+a time, takeover after expiry or release, loss detected."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import pytest
 
 from cams_webhook_operator.leader import LeaderElector, LeaseRecord, may_acquire
+
+pytestmark = pytest.mark.looptime
 
 
 class FakeLease:
@@ -45,7 +48,8 @@ def test_may_acquire(record: LeaseRecord, unchanged_for: float, allowed: bool) -
 
 
 def _elector(lease: FakeLease, name: str) -> LeaderElector:
-    return LeaderElector(lease, identity=name, lease_seconds=0.3, retry_seconds=0.02)
+    loop = asyncio.get_running_loop()
+    return LeaderElector(lease, identity=name, lease_seconds=15, retry_seconds=2, clock=loop.time)
 
 
 async def test_a_free_lease_is_taken_at_once() -> None:
@@ -60,12 +64,14 @@ async def test_a_renewed_lease_is_not_taken_and_an_abandoned_one_is() -> None:
     await leader.acquire()
     holding = asyncio.create_task(leader.hold())
     waiting = asyncio.create_task(candidate.acquire())
-    await asyncio.sleep(0.6)  # two lease durations, renewed all along
+    await asyncio.sleep(60)  # four lease durations, renewed all along
     assert not waiting.done()
     assert lease.record.holder == "a"
     holding.cancel()  # the leader dies without releasing
-    await asyncio.wait_for(waiting, 1)
+    died = asyncio.get_running_loop().time()
+    await asyncio.wait_for(waiting, 30)
     assert lease.record.holder == "b"
+    assert asyncio.get_running_loop().time() - died <= 15 + 2, "within a lease duration and a retry period"
 
 
 async def test_a_released_lease_is_taken_within_a_retry_period() -> None:
@@ -73,9 +79,9 @@ async def test_a_released_lease_is_taken_within_a_retry_period() -> None:
     leader, candidate = _elector(lease, "a"), _elector(lease, "b")
     await leader.acquire()
     waiting = asyncio.create_task(candidate.acquire())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(5)
     await leader.release()
-    await asyncio.wait_for(waiting, 0.1)
+    await asyncio.wait_for(waiting, 2.01)
     assert lease.record.holder == "b"
 
 
@@ -85,7 +91,7 @@ async def test_a_leader_notices_it_lost_the_lease() -> None:
     await leader.acquire()
     lease.record = LeaseRecord("intruder", "x", "99")
     lease.version = 99
-    await asyncio.wait_for(leader.hold(), 1)  # returns: lost
+    await asyncio.wait_for(leader.hold(), 5.01)  # returns at the first renewal (every 5 s): lost
 
 
 async def test_two_candidates_never_both_win() -> None:
