@@ -44,16 +44,20 @@ CAMS_LIVENESS_ENDPOINT="http://127.0.0.1:$(python3 -c 'import socket; s=socket.s
 echo $! > "$DIR/operator.pid"
 
 kubectl apply -f samples/phonewebhooks.yaml
-if ! kubectl wait --for=condition=Ready --timeout=60s phonewebhooks --all >/dev/null; then
-  tail -n 30 "$DIR/operator.log" >&2; echo "demo: the samples did not become Ready" >&2; exit 1
+if ! kubectl wait --for=condition=Ready --timeout=60s pwh/support-line pwh/sales-line pwh/alerts-line >/dev/null \
+  || ! kubectl wait --for=condition=Stalled --timeout=60s pwh/other-team-line >/dev/null; then
+  tail -n 30 "$DIR/operator.log" >&2; echo "demo: the samples did not reach their expected state" >&2; exit 1
 fi
 echo
-kubectl get phonewebhooks -o wide
+kubectl get phonewebhooks
+echo
+kubectl get events --field-selector involvedObject.name=other-team-line -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
 cat <<MSG
 
-The operator applied every PhoneWebhook to the CAMS simulator at $endpoint.
+The operator applied three PhoneWebhooks to the CAMS simulator at $endpoint; CAMS refused
+other-team-line, whose space the demo account does not own (its status and Event above say so).
   Use kubectl:      export KUBECONFIG=$KUBECONFIG
-  Try:              kubectl describe pwh support-line;  kubectl edit pwh sales-line
+  Try:              kubectl describe pwh other-team-line;  kubectl get pwh -o wide;  kubectl edit pwh sales-line
   What CAMS holds:  curl -s $endpoint/_simulator/state
   Logs:             $DIR/operator.log, $DIR/simulator.log
   Stop it all:      scripts/demo.sh stop

@@ -43,6 +43,15 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
             subprocess.run([str(script), "stop", str(state_dir)], check=False, timeout=60)
 
 
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    """helm, built from the Go module proxy and cached by scripts/gotools.sh."""
+    script = REPO / "scripts" / "gotools.sh"
+    subprocess.run([str(script), "build"], check=True, timeout=1800)
+    bin_dir = subprocess.run([str(script), "bin-dir"], check=True, capture_output=True, text=True).stdout
+    return Path(bin_dir.strip()) / "helm"
+
+
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> str:
     name = f"e2e-{os.getpid()}-{next(_namespaces)}"

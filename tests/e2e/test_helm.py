@@ -16,13 +16,8 @@ HA_RRSA = CHART / "ci" / "ha-rrsa-values.yaml"
 
 
 @pytest.fixture(scope="module")
-def helm(kubectl: Kubectl) -> list[str]:
-    script = REPO / "scripts" / "gotools.sh"
-    subprocess.run([str(script), "build"], check=True, timeout=1800)
-    bin_dir = subprocess.run(
-        [str(script), "bin-dir"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return [str(Path(bin_dir) / "helm"), "--kubeconfig", str(kubectl.kubeconfig)]
+def helm(kubectl: Kubectl, helm_bin: Path) -> list[str]:
+    return [str(helm_bin), "--kubeconfig", str(kubectl.kubeconfig)]
 
 
 # helm built from source assumes Kubernetes v1.20 when rendering offline (release builds set it by

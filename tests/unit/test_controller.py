@@ -717,3 +717,23 @@ async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_
     follower.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
     await _settle(follower, lambda: True)  # the leader dies; the follower's workers start
     assert follower_cams.calls == []
+
+
+async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeKube) -> None:
+    """The annotation promises no CAMS call for the object: no update and no drift read for it."""
+    cams = FakeCams()
+    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.observe(
+        _body(status=kube.statuses["pwh"], annotations=PAUSED, statusCallbackUrl="https://ours.example")
+    )
+    cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
+    await _settle(controller, lambda: _ready(kube) == "Paused")
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(3600)  # an hour of drift intervals
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert cams.queries == []
+    assert len(cams.calls) == 1
+    assert "DriftDetected" not in [reason for _, reason, _ in kube.events]

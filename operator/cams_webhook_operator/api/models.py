@@ -274,13 +274,3 @@ class PhoneWebhookStatus(_CamelModel):
         "observed objects.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-
-
-class PhoneWebhook(_CamelModel):
-    """The webhooks (status-report URL, inbound-message URL and delivery flags) of one CAMS phone number."""
-
-    spec: PhoneWebhookSpec = Field(description="The webhook configuration wanted in CAMS.")
-    status: PhoneWebhookStatus = Field(
-        default_factory=PhoneWebhookStatus,
-        description="What the operator observed and did.",
-    )
