@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import kubernetes
 import yaml
 from tests.e2e.harness import (
+    CRDS,
+    DEFAULT_ACCOUNT,
     REPO,
     Kubectl,
     OperatorProcess,
@@ -532,9 +534,8 @@ def main() -> int:
     try:
         kubectl = Kubectl(kubeconfig)
         kubectl.run("apply", "-f", str(REPO / "crds"))
-        kubectl.run(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io"
-        )
+        kubectl.run("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
+        kubectl.apply(DEFAULT_ACCOUNT)  # objects of account 0 use the operator's own key through it
         client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         client.configuration.connection_pool_maxsize = 32
         bench = Bench(kubectl, kubernetes.client.CustomObjectsApi(client), workdir, args.budget)

@@ -28,7 +28,8 @@ else
   export KUBECONFIG="$(scripts/controlplane.sh start "$DIR/controlplane" | tail -n 1)"
 fi
 kubectl apply -f crds/ >/dev/null
-kubectl wait --for=condition=Established --timeout=60s crd/phonewebhooks.camswebhook.io >/dev/null
+kubectl wait --for=condition=Established --timeout=60s \
+  crd/phonewebhooks.camswebhook.io crd/camsaccounts.camswebhook.io crd/clustercamsaccounts.camswebhook.io >/dev/null
 
 rm -f "$DIR/simulator.port"
 .venv/bin/cams-simulator --port-file "$DIR/simulator.port" > "$DIR/simulator.log" 2>&1 &
@@ -45,19 +46,21 @@ echo $! > "$DIR/operator.pid"
 
 kubectl apply -f samples/phonewebhooks.yaml
 if ! kubectl wait --for=condition=Ready --timeout=60s pwh/support-line pwh/sales-line pwh/alerts-line >/dev/null \
-  || ! kubectl wait --for=condition=Stalled --timeout=60s pwh/other-team-line >/dev/null; then
+  || ! kubectl wait --for=condition=Stalled --timeout=60s pwh/other-team-line >/dev/null \
+  || ! kubectl wait --for=condition=Ready --timeout=60s camsaccount/demo-team clustercamsaccount/platform >/dev/null; then
   tail -n 30 "$DIR/operator.log" >&2; echo "demo: the samples did not reach their expected state" >&2; exit 1
 fi
 echo
-kubectl get phonewebhooks
+kubectl get cams
 echo
 kubectl get events --field-selector involvedObject.name=other-team-line -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
 cat <<MSG
 
-The operator applied three PhoneWebhooks to the CAMS simulator at $endpoint; CAMS refused
-other-team-line, whose space the demo account does not own (its status and Event above say so).
+The operator applied three PhoneWebhooks to the CAMS simulator at $endpoint, through the team's
+CamsAccount and the platform's default ClusterCamsAccount. It refused other-team-line before any CAMS call:
+the team's account may act on demo-space only (its status and Event above say so).
   Use kubectl:      export KUBECONFIG=$KUBECONFIG
-  Try:              kubectl describe pwh other-team-line;  kubectl get pwh -o wide;  kubectl edit pwh sales-line
+  Try:              kubectl describe pwh other-team-line;  kubectl get cams -o wide;  kubectl edit pwh sales-line
   What CAMS holds:  curl -s $endpoint/_simulator/state
   Logs:             $DIR/operator.log, $DIR/simulator.log
   Stop it all:      scripts/demo.sh stop

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+from typing import Any
 
 from cams_webhook_operator import __version__
 
@@ -49,28 +50,82 @@ def _import_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--space", required=True, help="the CAMS space (CustSpaceId) to read")
     parser.add_argument("--namespace", help="namespace of the printed objects")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--credentials-secret", metavar="NAME", help="set spec.credentialsSecretRef to this Secret"
     )
+    which.add_argument(
+        "--account",
+        metavar="KIND/NAME",
+        type=_account_arg,
+        help="set spec.accountRef (CamsAccount/NAME or ClusterCamsAccount/NAME); the account is read from "
+        "the cluster and must allow --namespace and --space, as the operator would require",
+    )
     return parser
+
+
+def _account_arg(value: str) -> tuple[str, str]:
+    from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND
+
+    kind, _, name = value.partition("/")
+    if kind not in (ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND) or not name:
+        raise argparse.ArgumentTypeError(
+            f"expected CamsAccount/NAME or ClusterCamsAccount/NAME, got {value!r}"
+        )
+    return kind, name
+
+
+def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> str | None:
+    """Why the operator would refuse objects of `namespace` and `space` that name `account`, or None."""
+    import kubernetes
+
+    from cams_webhook_operator.api.models import ACCOUNT_KIND, GROUP, VERSION
+    from cams_webhook_operator.credential_sources import CredentialProblem
+    from cams_webhook_operator.kube import load_api_client
+    from cams_webhook_operator.tenancy import Account, allowed
+
+    kind, name = account
+    api = load_api_client()
+    custom = kubernetes.client.CustomObjectsApi(api)
+    try:
+        if kind == ACCOUNT_KIND:
+            found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "camsaccounts", name)
+        else:
+            found = custom.get_cluster_custom_object(GROUP, VERSION, "clustercamsaccounts", name)
+        body: dict[str, Any] = found  # type: ignore[assignment]  # the client types custom objects as object
+        meta = kubernetes.client.CoreV1Api(api).read_namespace(namespace).metadata
+        labels = (meta.labels if meta else None) or {}
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return f"{kind} {name} (or namespace {namespace}) does not exist"
+        raise
+    verdict = allowed(Account.of(body, kind), namespace=namespace, space=space, labels=labels)
+    return verdict.message if isinstance(verdict, CredentialProblem) else None
 
 
 async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
     from cams_webhook_operator.cams.sts import RrsaProvider
-    from cams_webhook_operator.credential_sources import CredentialProblem, CredentialResolver
+    from cams_webhook_operator.credential_sources import CredentialProblem
     from cams_webhook_operator.importer import manifests, render
+    from cams_webhook_operator.resolver import CredentialResolver
     from cams_webhook_operator.settings import OperatorSettings
 
+    if args.account is not None:
+        if not args.namespace:
+            print("import: --account needs --namespace (where the objects will live)", file=sys.stderr)
+            return 2
+        refusal = _account_refusal(args.account, args.namespace, args.space)
+        if refusal is not None:
+            print(f"import: the operator would refuse these objects: {refusal}", file=sys.stderr)
+            return 1
     settings = OperatorSettings()
     rrsa_config = settings.rrsa_config()
     rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
     try:
-        # The operator's own credentials, exactly as an object without credentialsSecretRef gets them.
-        resolved = await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).resolve(
-            "", None
-        )
+        # The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it.
+        resolved = await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).operator()
     finally:
         if rrsa is not None:
             await rrsa.aclose()
@@ -94,6 +149,7 @@ async def _import(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         numbers=numbers,
         credentials_secret=args.credentials_secret,
+        account=args.account,
     )
     print(render(space=args.space, objects=objects), end="")
     return 0

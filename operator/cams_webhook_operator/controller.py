@@ -13,60 +13,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cams_webhook_operator import reconcile
-from cams_webhook_operator.api.models import CONDITION_TYPES
-from cams_webhook_operator.cams.credentials import Credentials
-from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK, LiveNumber, WebhookUpdate
+from cams_webhook_operator.account_status import AccountStatusWriter
+from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.credential_sources import (
-    CredentialResolver,
-    TemporaryCredentialSource,
-    account_label,
-)
-from cams_webhook_operator.drift import DriftChecker
+from cams_webhook_operator.claims import ClaimStore
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved, account_label
+from cams_webhook_operator.drift import CamsApi, DriftChecker
 from cams_webhook_operator.flow import AdaptiveRate, Breaker
-from cams_webhook_operator.lanes import AccountLane
-from cams_webhook_operator.metrics import Metrics
+from cams_webhook_operator.lanes import AccountLane, CallTicket
+from cams_webhook_operator.metrics import Metrics, objects_by_condition
 from cams_webhook_operator.reconcile import DriftAction, Event, Facts, Plan, Priority
+from cams_webhook_operator.resolver import CredentialResolver, TemporaryCredentialSource
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claim, Claimant, Key, ObjectState, Snapshot, status_of
+from cams_webhook_operator.state import (
+    Claim,
+    Claimant,
+    Key,
+    ObjectState,
+    Snapshot,
+    claimant_of,
+    holder_id,
+    status_of,
+)
+from cams_webhook_operator.tenancy import REFUSALS, Account, AccountKey, refers
 from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
 
 logger = logging.getLogger(__name__)
+REFUSED_KEY = ("InvalidCredentials", "InvalidSecurityToken")  # reasons that a Secret may hold an old key
 ClaimantsOf = Callable[[Claim], Iterable[Claimant]]
-
-
-class WebhookApplier(Protocol):
-    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome: ...
-    async def query_phone_numbers(
-        self, cust_space_id: str, credentials: Credentials
-    ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
-
-
-@dataclass(slots=True, eq=False)
-class CallTicket:
-    """An object's call, waiting in its account's lane."""
-
-    key: Key
-    uid: str
-    flow: str  # the fairness key: the namespace, a tenant
-    priority: int
-    epoch: int  # the object's epoch when decided: a later change makes the ticket stale
-    call: reconcile.Call
-    queued_at: float
-    probe: bool = False
-
-    @classmethod
-    def of(cls, state: ObjectState, call: reconcile.Call) -> CallTicket:
-        ref, now = state.snapshot.ref, asyncio.get_running_loop().time()
-        return cls(state.snapshot.key, ref.uid, ref.namespace, call.priority, state.epoch, call, now)
 
 
 def _utc_now() -> datetime:
@@ -78,7 +59,7 @@ class Controller:
         self,
         *,
         settings: OperatorSettings,
-        cams: WebhookApplier,
+        cams: CamsApi,
         kube: Kube,
         wall_clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
@@ -87,9 +68,11 @@ class Controller:
         drift_tick: float = 1.0,
         rrsa: TemporaryCredentialSource | None = None,
     ) -> None:
-        """`claimants_of` lists the objects that claim a number. The operator passes a kopf index, which
-        kopf fills from the initial listing before it reports any object, so that after a restart a later
-        claimant is never applied before the earlier one has been seen. By default: the known objects."""
+        """`claimants_of` lists the objects that claim a number (Manage mode), and whether CAMS holds their
+        spec. Who holds a number is the claim's Lease (claims.py); this list says whether a holder still
+        claims it, and which object keeps a number that no Lease records yet. The operator passes a kopf
+        index, which kopf fills from the initial listing before it reports any object, so that neither
+        depends on the listing's order. By default: the known objects."""
         self._settings = settings
         self._cams = cams
         self._write = ObjectWriter(kube)
@@ -98,16 +81,20 @@ class Controller:
         self._queue: WorkQueue[Key] = WorkQueue()
         self._states: dict[Key, ObjectState] = {}
         self._lanes: dict[str, AccountLane[CallTicket]] = {}
+        self._quotas: dict[str, dict[str, float]] = {}  # lane -> credential source -> its quota
         self._claimants_of = claimants_of or self._known_claimants
-        operator = settings.operator_credentials()
-        self._resolver = CredentialResolver(operator=operator, rrsa=rrsa, read_secret=kube.read_secret)
+        self._read_secret = kube.read_secret
+        self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
+        self._background: set[asyncio.Task[None]] = set()
+        self._claims = ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock)
+        self._acting = False  # whether this replica's workers run (it leads): only then are claims written
+        self._account_status = AccountStatusWriter(resolver=self._resolver, kube=kube, wall_clock=wall_clock)
         self.metrics = metrics or Metrics()
         self._drift = DriftChecker(
             states=self._states,
             cams=cams,
             resolver=self._resolver,
-            default_interval=settings.drift_interval_seconds,
-            rate=settings.qps,
+            settings=settings,
             metrics=self.metrics,
             reconcile=lambda key: self._queue.add(key, Priority.ROUTINE),
             report=self._report_drift,
@@ -118,21 +105,18 @@ class Controller:
         # Scrapes run in the metrics server's thread while the event loop changes these maps: each is
         # copied in one step (tuple() of a dict view holds the GIL throughout) before it is read.
         self.metrics.watch_state(
-            objects_by_condition=self._objects_by_condition,
+            objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
             queue_depth=lambda: len(self._queue),
             calls_waiting=lambda: sum(lane.waiting for lane in tuple(self._lanes.values())),
             accounts_unavailable=lambda: sum(1 for lane in tuple(self._lanes.values()) if lane.outage),
         )
 
     def _known_claimants(self, claim: Claim) -> list[Claimant]:
-        return [s.snapshot.claimant for s in self._states.values() if s.snapshot.claim == claim]
-
-    def _objects_by_condition(self) -> dict[str, int]:
-        # Every condition type is shown, at 0 when no object has it True.
-        counts: Counter[str] = Counter(dict.fromkeys(CONDITION_TYPES, 0))
-        for state in tuple(self._states.values()):
-            counts.update(c.type for c in state.status.conditions if c.status == "True")
-        return dict(counts)
+        return [
+            replace(s.snapshot.claimant, applied=s.status.applied_fingerprint is not None)
+            for s in self._states.values()
+            if s.snapshot.claim == claim
+        ]
 
     # --- fed by kopf ------------------------------------------------------------------------------------
 
@@ -146,13 +130,13 @@ class Controller:
             state = None
         if state is None:
             self._states[key] = ObjectState(snapshot, status_of(body))
-            self._resolver.track(key, old=None, new=snapshot.secret_name)
             self._queue.add(key, Priority.CHANGE)
             return
         old, state.snapshot = state.snapshot, snapshot
+        if old.claim is not None and snapshot.claim is None:
+            self._release_soon(old.claim, key)  # switched to Observe: it manages the number no more
         if state.status_from_watch:
             state.status = status_of(body)
-        self._resolver.track(key, old=old.secret_name, new=snapshot.secret_name)
         if old.triggers != snapshot.triggers:
             if old.drift_interval != snapshot.drift_interval:
                 state.drift_due = None  # scheduled anew with the new interval
@@ -166,38 +150,105 @@ class Controller:
         state = self._states.pop(key, None)
         if state is None:
             return
-        self._resolver.track(key, old=state.snapshot.secret_name, new=None)
+        self._resolver.forget(key)
         if state.held_by is not None:
             self._lanes[state.held_by].forget(key)
         if (claim := state.snapshot.claim) is not None:
-            # The number is free: whoever claimed it next takes over.
+            self._release_soon(claim, key)
+            # The claim is released: the objects waiting for it are decided again (they may take it once
+            # the grace period is over, unless this one is created again first).
             for claimant in self._claimants_of(claim):
                 if (claimant.namespace, claimant.name) != key:
                     self._queue.add((claimant.namespace, claimant.name), Priority.CHANGE)
 
     def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
-        """A Secret was listed, added, modified or deleted (resource_version None)."""
+        """A Secret was read again (resource_version None: it does not exist)."""
         dependents, changed = self._resolver.secret_changed(namespace, name, resource_version)
-        for key in dependents:
+        self._requeue(dependents, secret_changed=changed)
+        self._account_status.secret_changed(namespace, name)
+
+    def observe_account(self, body: Mapping[str, Any], kind: str) -> None:
+        """A CamsAccount or ClusterCamsAccount was listed, added or modified."""
+        account = Account.of(body, kind)
+        was = self._resolver.accounts.get(account.key)
+        self._requeue(self._resolver.observe_account(account) | self._referring(account.key, was, account))
+        self._account_status.changed(account, body.get("status"))
+
+    def forget_account(self, kind: str, namespace: str, name: str) -> None:
+        key = AccountKey(kind, namespace, name)
+        was = self._resolver.accounts.get(key)
+        self._requeue(self._resolver.forget_account(key) | self._referring(key, was))
+        self._account_status.forget(key)
+
+    def namespace_changed(self, name: str, labels: Mapping[str, str] | None) -> None:
+        """A namespace's labels (None: the namespace is gone): they decide which accounts admit it."""
+        if self._resolver.namespace_labels(name, labels):
+            self._requeue({key for key in self._states if key[0] == name})
+
+    def _referring(self, key: AccountKey, *seen: Account | None) -> set[Key]:
+        """The objects that name an account, or name none while it is (or was) the default."""
+        default = any(account is not None and account.default for account in seen)
+        return {
+            k
+            for k, s in self._states.items()
+            if s.snapshot.spec and refers(s.snapshot.spec, k[0], key, default)
+        }
+
+    def _requeue(self, keys: Iterable[Key], *, secret_changed: bool = False) -> None:
+        for key in keys:
             if (state := self._states.get(key)) is not None:
                 state.attempts, state.epoch = 0, state.epoch + 1
-                state.secret_changed |= changed
+                state.secret_changed |= secret_changed
                 self._queue.add(key, Priority.CHANGE)
 
     # --- workers ----------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Reconcile until cancelled."""
+        self._acting = True
+        await self._warm_claims()
         tasks = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self._settings.workers)]
         tasks.append(asyncio.create_task(self._drift.run(), name="drift-checks"))
+        tasks.append(asyncio.create_task(self._account_status.run(), name="account-status"))
+        tasks.append(asyncio.create_task(self._refresh_secrets(), name="secret-refresh"))
         try:
             await asyncio.gather(*tasks)
         finally:
+            self._acting = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
             self._queue.close()
+
+    async def _warm_claims(self) -> None:
+        try:
+            await self._claims.warm()
+        except Exception as exc:  # not fatal: each claim is then read when first needed
+            logger.warning("Listing the claims failed (%s); reading them one by one", exc)
+
+    async def _refresh_secrets(self) -> None:
+        """The operator gets Secrets by name and watches none (it needs no list or watch on Secrets): the
+        ones that objects and accounts name are read again every `secret_refresh_seconds`."""
+        while True:
+            await asyncio.sleep(self._settings.secret_refresh_seconds)
+            for namespace, name in self._resolver.secrets_to_refresh():
+                await self._reread_secret(namespace, name)
+
+    async def _reread_secret(self, namespace: str, name: str) -> None:
+        try:
+            found = await self._read_secret(namespace, name)
+        except Exception as exc:  # the API server is unavailable: the next refresh reads it again
+            logger.warning("Reading Secret %s/%s failed: %s", namespace, name, exc)
+            return
+        self.secret_changed(namespace, name, found.resource_version if found else None)
+
+    def _reread_soon(self, source: str) -> None:
+        """CAMS refused the key read from a Secret: read the Secret now, in case it was rotated since."""
+        if not source.startswith("secret:"):
+            return
+        namespace, _, name = source.removeprefix("secret:").partition("/")
+        self._background_task(self._reread_secret(namespace, name))
 
     async def _work(self) -> None:
         while True:
@@ -234,7 +285,7 @@ class Controller:
         await self._carry_out(state, decided)
         if decided.call is None:
             return False
-        lane = self._lane(decided.call.resolved.account)
+        lane = self._lane(decided.call.resolved)
         ticket = CallTicket.of(state, decided.call)
         if lane.offer(ticket):
             return True
@@ -246,16 +297,63 @@ class Controller:
     async def _facts(self, state: ObjectState, priority: Priority, *, with_credentials: bool = True) -> Facts:
         snapshot = state.snapshot
         credentials = None
-        if with_credentials and reconcile.needs_credentials(snapshot):
-            credentials = await self._resolver.resolve(snapshot.ref.namespace, snapshot.secret_name)
+        if with_credentials and snapshot.spec is not None and reconcile.needs_credentials(snapshot):
+            credentials = await self._resolver.resolve(snapshot.key, snapshot.spec)
         claim = snapshot.claim
         return Facts(
             now=self._now(),
             priority=priority,
-            owner=reconcile.owner(self._claimants_of(claim)) if claim else None,
+            owner=await self._holder(state, claim, credentials) if claim else None,
             credentials=credentials,
             jitter=self._jitter(),
         )
+
+    async def _holder(
+        self, state: ObjectState, claim: Claim, credentials: Resolved | CredentialProblem | None
+    ) -> Claimant | None:
+        """Who manages the object's number. An object that may call CAMS for it claims it first; one that
+        its account refuses lets go of it; any other only looks."""
+        me = holder_id(state.snapshot.key)
+        if isinstance(credentials, Resolved) and not state.snapshot.deleting:
+            holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
+            claiming = {holder_id((c.namespace, c.name)) for c in self._claimants_of(claim)}
+            if holding.holder not in (None, me) and holding.holder not in claiming:
+                # Its holder no longer claims the number (deleted, or switched to Observe, while no replica
+                # led): let it go, with the grace period as for any release.
+                await self._claims.release(claim, holding.holder)
+                holding = await self._claims.acquire(claim, me)
+            if holding.free_at is not None:
+                wait = (holding.free_at - self._now()).total_seconds()
+                self._queue.add_after(state.snapshot.key, max(wait, 0.0) + 1.0, Priority.ROUTINE)
+            holder = holding.holder
+        else:
+            if isinstance(credentials, CredentialProblem) and credentials.reason in REFUSALS:
+                await self._claims.release(claim, me)
+            holder = await self._claims.holder(claim)
+        return claimant_of(holder)
+
+    def _previous_owner(self, state: ObjectState, claim: Claim) -> str | None:
+        """Another object whose spec CAMS holds for this number, from before claims were recorded."""
+        if state.status.applied_fingerprint is not None:
+            return None
+        applied = sorted(c for c in self._claimants_of(claim) if c.applied)
+        return holder_id((applied[0].namespace, applied[0].name)) if applied else None
+
+    def _release_soon(self, claim: Claim, key: Key) -> None:
+        """The object no longer manages its number. Only the acting replica writes claims; and not if the
+        object is back (created again, or switched back to Manage) by the time the release would go out."""
+
+        def back() -> bool:
+            state = self._states.get(key)
+            return state is not None and state.snapshot.claim == claim
+
+        if self._acting:
+            self._background_task(self._claims.release(claim, holder_id(key), unless=back))
+
+    def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _jitter(self) -> float:
         return self._rng.random() if self._settings.retry_jitter else 1.0
@@ -293,7 +391,18 @@ class Controller:
         message = f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
         await self._write.event(state, Event("Warning", "DriftDetected", message))
 
-    def _lane(self, account: str) -> AccountLane[CallTicket]:
+    def _lane(self, resolved: Resolved) -> AccountLane[CallTicket]:
+        """The lane of the Alibaba account behind `resolved`: one per AccessKey, whatever the number of
+        account objects that name it. Its pace is the smallest quota (spec.qps, else CAMS_QPS) that the
+        sources of its calls (each Secret, or the operator's identity) last said."""
+        account = resolved.account
+        quotas = self._quotas.setdefault(account, {})
+        quotas[resolved.source] = resolved.qps or self._settings.qps
+        lane = self._lane_of(account)
+        lane.limiter.set_ceiling(min(quotas.values()), asyncio.get_running_loop().time())
+        return lane
+
+    def _lane_of(self, account: str) -> AccountLane[CallTicket]:
         lane = self._lanes.get(account)
         if lane is None:
             s = self._settings
@@ -341,6 +450,8 @@ class Controller:
             if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(ticket.call.resolved):
                 # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
                 outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+            elif outcome.reason in REFUSED_KEY:
+                self._reread_soon(ticket.call.resolved.source)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.call.resolved.account].outage
             decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)

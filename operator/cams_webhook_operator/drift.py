@@ -20,11 +20,13 @@ from typing import Protocol
 
 from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookSpec
 from cams_webhook_operator.cams.credentials import Credentials
-from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber
+from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.credential_sources import CredentialProblem, CredentialResolver
+from cams_webhook_operator.credential_sources import CredentialProblem
 from cams_webhook_operator.flow import AdaptiveRate
 from cams_webhook_operator.metrics import Metrics
+from cams_webhook_operator.resolver import CredentialResolver
+from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import DriftReport, Key, ObjectState
 from cams_webhook_operator.status import live_webhook
 
@@ -66,7 +68,10 @@ def drift_interval(annotation: str | None, *, default: float) -> float | None:
     return seconds if seconds > 0 else None
 
 
-class SpaceReader(Protocol):
+class CamsApi(Protocol):
+    """What the operator needs of a CAMS client (cams/client.py, or a fake)."""
+
+    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome: ...
     async def query_phone_numbers(
         self, cust_space_id: str, credentials: Credentials
     ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
@@ -77,10 +82,9 @@ class DriftChecker:
         self,
         *,
         states: Mapping[Key, ObjectState],
-        cams: SpaceReader,
+        cams: CamsApi,
         resolver: CredentialResolver,
-        default_interval: float,
-        rate: float,
+        settings: OperatorSettings,
         metrics: Metrics,
         reconcile: Callable[[Key], None],
         report: Callable[[ObjectState, list[str]], Awaitable[None]],
@@ -91,8 +95,8 @@ class DriftChecker:
         self._states = states
         self._cams = cams
         self._resolver = resolver
-        self._default = default_interval
-        self._rate = rate
+        self._default = settings.drift_interval_seconds
+        self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
         self._reconcile = reconcile  # queue the object for a routine reconcile
         self._report = report  # tell people a managed object drifted
@@ -136,7 +140,7 @@ class DriftChecker:
             # A paused object is never read for: the annotation promises no CAMS call for it at all.
             if state.drift_due is None or snapshot.spec is None or snapshot.paused:
                 continue
-            source = self._resolver.source(snapshot.ref.namespace, snapshot.secret_name)
+            source = self._resolver.source(snapshot.ref.namespace, snapshot.spec)
             groups[(source, snapshot.spec.cust_space_id)].append(state)
         self._next_due = math.inf
         due = []
@@ -150,7 +154,8 @@ class DriftChecker:
 
     async def _check_space(self, space: str, members: list[ObjectState]) -> None:
         first = members[0].snapshot
-        resolved = await self._resolver.resolve(first.ref.namespace, first.secret_name)
+        assert first.spec is not None
+        resolved = await self._resolver.resolve(first.key, first.spec)
         if isinstance(resolved, CredentialProblem):
             for member in members:  # the next reconcile of each object reports the problem
                 member.drift_due = None

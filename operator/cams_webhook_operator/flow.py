@@ -108,6 +108,14 @@ class AdaptiveRate:
         """Give back a reserved token that was not used."""
         self.bucket.tokens = min(self.bucket.burst, self.bucket.tokens + 1)
 
+    def set_ceiling(self, rate: float, now: float) -> None:
+        """The account's quota changed: a lower one applies at once, a higher one is climbed to."""
+        if rate == self.ceiling:
+            return
+        self._recover(now)
+        self.ceiling, self.floor = rate, max(rate / 20, 0.1)
+        self.bucket.rate = min(self.bucket.rate, rate)
+
     def on_throttled(self, now: float) -> None:
         self._recover(now)
         if now - self.last_decrease >= self.cooldown:

@@ -11,12 +11,11 @@ import logging
 import os
 import signal
 import socket
-from pathlib import Path
 from typing import Any
 
 import kopf
 
-from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
+from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND, GROUP, PLURAL, VERSION
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
@@ -31,14 +30,18 @@ from cams_webhook_operator.state import Claimant
 
 @kopf.index(GROUP, VERSION, PLURAL)
 async def phonewebhook_claims(
-    spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any
+    spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, namespace: str | None, name: str, **_: Any
 ) -> Any:
-    """Who claims which number. kopf fills indexes from the initial listing before it invokes any other
-    handler, so the controller never mistakes a later claimant for the first after a restart."""
+    """Who claims which number, and whether CAMS holds its spec. The claims themselves are Leases; this
+    says which objects still claim (a holder missing here is gone) and, where no claim was recorded yet
+    (objects from before claims), which object CAMS already holds. kopf fills indexes from the initial
+    listing before it invokes any other handler, so neither depends on the order of the listing."""
     space, number = spec.get("custSpaceId"), spec.get("phoneNumber")
     if not isinstance(space, str) or not isinstance(number, str) or spec.get("managementMode") == "Observe":
         return None  # an observer claims no number
-    return {(space, number): Claimant(str(meta.get("creationTimestamp", "")), namespace or "", name)}
+    created = str(meta.get("creationTimestamp", ""))
+    applied = status.get("appliedFingerprint") is not None
+    return {(space, number): Claimant(created, namespace or "", name, applied=applied)}
 
 
 @kopf.on.startup()
@@ -66,7 +69,7 @@ async def start_controller(
     controller = Controller(
         settings=operator_settings,
         cams=cams,
-        kube=KubeApi(api_client),
+        kube=KubeApi(api_client, namespace=operator_settings.operator_namespace),
         claimants_of=lambda claim: list(claims.get(claim, ())),
         rrsa=rrsa,
     )
@@ -76,7 +79,7 @@ async def start_controller(
     memo.cams = cams
     elector = None
     if operator_settings.leader_election:
-        namespace = operator_settings.leader_election_namespace or _own_namespace()
+        namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
         elector = LeaderElector(
             KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
             identity=f"{socket.gethostname()}_{os.getpid()}",
@@ -93,11 +96,6 @@ async def start_controller(
         if elector
         else "no leader election",
     )
-
-
-def _own_namespace() -> str:
-    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    return path.read_text().strip() if path.exists() else "default"
 
 
 async def _lead(controller: Controller, elector: LeaderElector | None) -> None:
@@ -142,12 +140,30 @@ async def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) ->
         controller.observe(body)
 
 
-@kopf.on.event("", "v1", "secrets")
-async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    # A rotated or newly created Secret re-reconciles exactly the objects that name it, at once.
+@kopf.on.event(GROUP, VERSION, "camsaccounts")
+async def account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _account_event(event, memo, ACCOUNT_KIND)
+
+
+@kopf.on.event(GROUP, VERSION, "clustercamsaccounts")
+async def cluster_account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _account_event(event, memo, CLUSTER_ACCOUNT_KIND)
+
+
+def _account_event(event: kopf.RawEvent, memo: kopf.Memo, kind: str) -> None:
+    controller: Controller = memo.controller
+    body = event["object"]
+    meta = body["metadata"]
+    if event.get("type") == "DELETED":
+        controller.forget_account(kind, meta.get("namespace") or "", meta["name"])
+    else:
+        controller.observe_account(body, kind)
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
     controller: Controller = memo.controller
     meta = event["object"]["metadata"]
     deleted = event.get("type") == "DELETED"
-    controller.secret_changed(
-        meta["namespace"], meta["name"], None if deleted else meta.get("resourceVersion")
-    )
+    controller.namespace_changed(meta["name"], None if deleted else meta.get("labels") or {})

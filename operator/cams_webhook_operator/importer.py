@@ -23,8 +23,14 @@ HEADER = """\
 
 
 def manifests(
-    *, space: str, namespace: str | None, numbers: Mapping[str, LiveNumber], credentials_secret: str | None
+    *,
+    space: str,
+    namespace: str | None,
+    numbers: Mapping[str, LiveNumber],
+    credentials_secret: str | None = None,
+    account: tuple[str, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """`account`: (kind, name) to write into spec.accountRef."""
     out = []
     for number in sorted(numbers):
         live = numbers[number]
@@ -35,6 +41,8 @@ def manifests(
             spec["upCallbackUrl"] = live.up_callback_url
         if credentials_secret:
             spec["credentialsSecretRef"] = {"name": credentials_secret}
+        if account:
+            spec["accountRef"] = {"kind": account[0], "name": account[1]}
         metadata: dict[str, Any] = {"name": f"pwh-{number}"}
         if namespace:
             metadata["namespace"] = namespace

@@ -17,7 +17,9 @@ from typing import Any, Literal
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
+from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.state import ObjectRef
 
@@ -65,10 +67,80 @@ def _decode(data: Mapping[str, bytes | str] | None) -> dict[str, str]:
     return decoded
 
 
+CLAIM_LABEL = f"{GROUP}/claim"
+RELEASED_ANNOTATION = f"{GROUP}/released-at"
+SPACE_ANNOTATION = f"{GROUP}/space"
+NUMBER_ANNOTATION = f"{GROUP}/phone-number"
+
+
+def _claim_record(lease: Any) -> ClaimRecord:
+    released = (lease.metadata.annotations or {}).get(RELEASED_ANNOTATION)
+    return ClaimRecord(
+        holder=lease.spec.holder_identity or "",
+        released_at=datetime.fromisoformat(released) if released else None,
+        resource_version=lease.metadata.resource_version,
+    )
+
+
 class KubeApi:
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, *, namespace: str = "default") -> None:
+        """`namespace`: the operator's own, where claims are kept."""
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._core = kubernetes.client.CoreV1Api(api_client)
+        self._leases = kubernetes.client.CoordinationV1Api(api_client)
+        self._namespace = namespace
+
+    async def read_claim(self, claim: Claim) -> ClaimRecord | None:
+        try:
+            lease = await call(self._leases.read_namespaced_lease, lease_name(claim), self._namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _claim_record(lease)
+
+    async def list_claims(self) -> dict[Claim, ClaimRecord]:
+        leases = await call(
+            self._leases.list_namespaced_lease, self._namespace, label_selector=f"{CLAIM_LABEL}=true"
+        )
+        claims = {}
+        for lease in leases.items:
+            annotations = lease.metadata.annotations or {}
+            space, number = annotations.get(SPACE_ANNOTATION), annotations.get(NUMBER_ANNOTATION)
+            if space and number and lease.metadata.name == lease_name((space, number)):
+                claims[(space, number)] = _claim_record(lease)
+        return claims
+
+    async def write_claim(
+        self, claim: Claim, *, holder: str, released_at: datetime | None, resource_version: str | None
+    ) -> str | None:
+        client = kubernetes.client
+        annotations = {SPACE_ANNOTATION: claim[0], NUMBER_ANNOTATION: claim[1]}
+        if released_at is not None:
+            annotations[RELEASED_ANNOTATION] = released_at.isoformat()
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(
+                name=lease_name(claim),
+                namespace=self._namespace,
+                resource_version=resource_version,
+                labels={CLAIM_LABEL: "true", "app.kubernetes.io/managed-by": REPORTING_COMPONENT},
+                annotations=annotations,
+            ),
+            spec=client.V1LeaseSpec(holder_identity=holder, acquire_time=datetime.now(UTC)),
+        )
+        try:
+            if resource_version is None:
+                written = await call(self._leases.create_namespaced_lease, self._namespace, body)
+            else:
+                written = await call(
+                    self._leases.replace_namespaced_lease, lease_name(claim), self._namespace, body
+                )
+        except ApiException as exc:
+            if exc.status == 409:  # created or changed by another writer since it was read
+                return None
+            raise
+        version: str = written.metadata.resource_version
+        return version
 
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
         """Write the whole status through the status subresource; False when the object is gone."""
@@ -89,6 +161,22 @@ class KubeApi:
                 return False
             raise
         return True
+
+    async def patch_account_status(self, kind: str, namespace: str, name: str, status: AccountStatus) -> None:
+        """Write a CamsAccount's or ClusterCamsAccount's status; nothing when it is gone."""
+        body = {"status": status.model_dump(mode="json", by_alias=True)}
+        plural = f"{kind.lower()}s"
+        try:
+            if namespace:
+                method = self._custom.patch_namespaced_custom_object_status
+                await write(method, GROUP, VERSION, namespace, plural, name, body)
+            else:
+                await write(
+                    self._custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, body
+                )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     async def add_finalizer(
         self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str

@@ -14,11 +14,14 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.fairqueue import FairQueue
 from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Outage, Transition
+from cams_webhook_operator.reconcile import Call
+from cams_webhook_operator.state import Key, ObjectState
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,25 @@ class LaneOwner(Protocol[T_contra]):
 
     def release(self, held: Iterable[tuple[Hashable, int]]) -> None:
         """Objects held during an outage (key, priority): decide again, CAMS may answer now."""
+
+
+@dataclass(slots=True, eq=False)
+class CallTicket:
+    """An object's call, waiting in its account's lane."""
+
+    key: Key
+    uid: str
+    flow: str  # the fairness key: the namespace, a tenant
+    priority: int
+    epoch: int  # the object's epoch when decided: a later change makes the ticket stale
+    call: Call
+    queued_at: float
+    probe: bool = False
+
+    @classmethod
+    def of(cls, state: ObjectState, call: Call) -> CallTicket:
+        ref, now = state.snapshot.ref, asyncio.get_running_loop().time()
+        return cls(state.snapshot.key, ref.uid, ref.namespace, call.priority, state.epoch, call, now)
 
 
 def describe(outcome: Outcome) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,12 +10,21 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cams_webhook_operator.api.models import CONDITION_TYPES, PhoneWebhookStatus
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 
 PREFIX = "cams_webhook_operator"
 # CAMS answers in tens to hundreds of milliseconds; waits for a slot range up to minutes in a big rollout.
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 WAIT_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def objects_by_condition(statuses: Iterable[PhoneWebhookStatus]) -> dict[str, int]:
+    """How many objects have each condition True; every condition type is shown, at 0 when none has it."""
+    counts: collections.Counter[str] = collections.Counter(dict.fromkeys(CONDITION_TYPES, 0))
+    for status in statuses:
+        counts.update(c.type for c in status.conditions if c.status == "True")
+    return dict(counts)
 
 
 class _StateCollector(Collector):

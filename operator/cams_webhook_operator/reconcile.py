@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -32,6 +31,7 @@ from cams_webhook_operator.drift import drifted_fields
 from cams_webhook_operator.flow import Outage, backoff_delay
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, ObjectState, Snapshot
+from cams_webhook_operator.tenancy import REFUSALS
 
 
 class Priority(enum.IntEnum):
@@ -71,16 +71,17 @@ def fingerprint(update: WebhookUpdate, *, account: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def owner(claimants: Iterable[Claimant]) -> Claimant | None:
-    """The object that manages a number: the one created first (ties broken by namespace and name, so
-    every replica and every restart picks the same one)."""
-    return min(claimants, default=None)
-
-
-def conflict_message(*, winner: Claimant, space: str, phone_number: str) -> str:
+def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
+    """Names the object that manages the number only when it is in the same namespace: another team's
+    objects are not this team's business (nor are their names)."""
+    who = (
+        f"PhoneWebhook {winner.name}"
+        if winner.namespace == namespace
+        else "A PhoneWebhook of another namespace"
+    )
     return (
-        f"PhoneWebhook {winner.namespace}/{winner.name} already manages the webhook of {phone_number} in "
-        f"space {space}; this one is not applied while that one exists"
+        f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
+        "while that one exists"
     )
 
 
@@ -187,13 +188,14 @@ def previous_status(state: ObjectState) -> PhoneWebhookStatus:
 
 
 def needs_credentials(snapshot: Snapshot) -> bool:
-    """Whether a plan for this object may call CAMS (the controller resolves credentials only then)."""
+    """Whether a plan for this object may call CAMS (the controller resolves credentials only then). An
+    observer reads CAMS: it needs an account that allows it as much as a manager does."""
     spec = snapshot.spec
     if spec is None or snapshot.paused:
         return False
     if snapshot.deleting:
         return CLEAR_FINALIZER in snapshot.finalizers and not snapshot.released
-    return spec.management_mode == "Manage"
+    return True
 
 
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
@@ -217,11 +219,21 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         )
         return Plan("paused", status=status, drift=DriftAction.STOP)
     if spec.management_mode == "Observe":
-        return replace(_observe(state, spec, facts), finalizer=_finalizer(snapshot, wanted=False))
-    if _another_owns(snapshot, facts.owner):
+        observed = (
+            _without_credentials(state, facts, facts.credentials, settings)
+            if isinstance(facts.credentials, CredentialProblem)
+            else _observe(state, spec, facts)
+        )
+        return replace(observed, finalizer=_finalizer(snapshot, wanted=False))
+    refused = isinstance(facts.credentials, CredentialProblem) and facts.credentials.reason in REFUSALS
+    if _another_owns(snapshot, facts.owner) and not refused:
+        # (An object refused its account or space learns nothing about who manages the number.)
         assert facts.owner is not None
         message = conflict_message(
-            winner=facts.owner, space=spec.cust_space_id, phone_number=spec.phone_number
+            winner=facts.owner,
+            space=spec.cust_space_id,
+            phone_number=spec.phone_number,
+            namespace=snapshot.ref.namespace,
         )
         decided = _stall(state, facts, "Conflict", message)
     elif isinstance(facts.credentials, CredentialProblem):
@@ -347,6 +359,9 @@ def _without_credentials(
             requeue_priority=_retry_priority(facts.priority),
         )
     stalled = _stall(state, facts, problem.reason, problem.message)
+    if problem.reason in REFUSALS and stalled.status is not None and stalled.status.live is not None:
+        # What an earlier read showed is of a space this object may no longer see: it goes.
+        stalled = replace(stalled, status=stalled.status.model_copy(update={"live": None}))
     if problem.reason == "RRSAFailed":
         # Fixed outside Kubernetes (a trust policy, a new token): no event tells us, so look again.
         return replace(stalled, requeue_after=settings.retry_max_seconds)

@@ -10,6 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
 
 
+def _own_namespace() -> str:
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return path.read_text().strip() if path.exists() else "default"
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAMS_", frozen=True)
 
@@ -47,6 +52,19 @@ class OperatorSettings(BaseSettings):
         "seconds, spread by +-10 %; 0 turns drift checks off. Per object: the drift-check-interval "
         "annotation.",
     )
+    secret_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the Secrets that accounts and objects name are read again, in seconds: the "
+        "operator gets them by name and watches no Secret, so a rotated key is seen within this time (and "
+        "at once when CAMS refuses the key it holds).",
+    )
+    claim_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="After the object that manages a number is deleted, how long only an object of the same "
+        "namespace and name (re-created: an Argo CD Replace, a restore) may take the number, in seconds.",
+    )
     workers: int = Field(
         default=16,
         ge=1,
@@ -76,9 +94,13 @@ class OperatorSettings(BaseSettings):
     leader_election_id: str = Field(
         default="cams-webhook-operator", description="Name of the Lease; one per operator deployment."
     )
+    operator_namespace: str = Field(
+        default_factory=_own_namespace,
+        description="The operator's namespace: ClusterCamsAccounts may name Secrets here only, and its "
+        "Leases live here. Default: the pod's own, or 'default' outside a cluster.",
+    )
     leader_election_namespace: str | None = Field(
-        default=None,
-        description="Namespace of the Lease; default: the pod's own, or 'default' outside a cluster.",
+        default=None, description="Namespace of the Lease; default: the operator's namespace."
     )
     lease_seconds: float = Field(
         default=15.0, ge=3, description="How long a leader's lease lasts without renewal, in seconds."

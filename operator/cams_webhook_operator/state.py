@@ -4,7 +4,7 @@ about it since, in one record, so that forgetting an object is one removal."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,19 @@ class Claimant:
     created: str  # metadata.creationTimestamp, RFC 3339 in UTC: text order is time order
     namespace: str
     name: str
+    applied: bool = field(default=False, compare=False)  # CAMS holds its spec (status.appliedFingerprint)
+
+
+def holder_id(key: tuple[str, str]) -> str:
+    """How a claim names the object that holds it."""
+    return f"{key[0]}/{key[1]}"
+
+
+def claimant_of(holder: str | None) -> Claimant | None:
+    if holder is None:
+        return None
+    namespace, _, name = holder.partition("/")
+    return Claimant("", namespace, name)
 
 
 def _is_true(annotation: str | None) -> bool:

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import (
     RELEASE_ANNOTATION,
     Condition,
@@ -15,6 +16,7 @@ from cams_webhook_operator.api.models import (
 )
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.credential_sources import AccountVerdict
 
 RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
 
@@ -340,3 +342,21 @@ def status_unavailable(
         f"every {probe_interval:g} s and applies this object as soon as CAMS answers",
         fields={"next_attempt_time": None},
     )
+
+
+def account_status(
+    *, previous: AccountStatus, generation: int, now: datetime, verdict: AccountVerdict
+) -> AccountStatus:
+    """A CamsAccount's or ClusterCamsAccount's status: Ready when its credentials can be used, Stalled
+    when a person must act, Reconciling while something that may pass stands in the way (STS unreachable)."""
+    phase = Phase.READY if verdict.ready else Phase.RECONCILING if verdict.transient else Phase.STALLED
+    conditions = _conditions(
+        previous.conditions,
+        generation=generation,
+        now=now,
+        phase=phase,
+        reason=verdict.reason,
+        message=verdict.message,
+    )
+    update = {"observed_generation": generation, "credentials": verdict.credentials, "conditions": conditions}
+    return previous.model_copy(update=update)

@@ -8,9 +8,12 @@ status decided, not the one written). Every Event is logged as it is posted.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
+from cams_webhook_operator.claims import Claim, ClaimRecord
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.reconcile import Event
 from cams_webhook_operator.state import ObjectRef, ObjectState
@@ -26,6 +29,14 @@ class Kube(Protocol):
         self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
     ) -> None: ...
     async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None: ...
+    async def patch_account_status(
+        self, kind: str, namespace: str, name: str, status: AccountStatus
+    ) -> None: ...
+    async def read_claim(self, claim: Claim) -> ClaimRecord | None: ...
+    async def list_claims(self) -> dict[Claim, ClaimRecord]: ...
+    async def write_claim(
+        self, claim: Claim, *, holder: str, released_at: datetime | None, resource_version: str | None
+    ) -> str | None: ...
 
 
 class ObjectWriter:

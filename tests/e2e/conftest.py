@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import REPO, Kubectl
+from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Kubectl
 
 _namespaces = itertools.count(1)
 
@@ -36,7 +36,8 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     client = Kubectl(kubeconfig)
     try:
         client.run("apply", "-f", str(REPO / "crds"))
-        client.run("wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io")
+        client.run("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
+        client.apply(DEFAULT_ACCOUNT)
         yield client
     finally:
         if not existing:

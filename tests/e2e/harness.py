@@ -21,6 +21,21 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+CRDS = [f"crd/{plural}.camswebhook.io" for plural in ("phonewebhooks", "camsaccounts", "clustercamsaccounts")]
+# The operator never uses its own identity implicitly: the tiers that run it with an AccessKey of its own
+# (or an RRSA role) reach it through this default account, as a platform team would set one up. The
+# tenancy tests take the default mark away for their run.
+DEFAULT_ACCOUNT_NAME = "e2e-operator-identity"
+DEFAULT_ACCOUNT = f"""
+apiVersion: camswebhook.io/v1alpha1
+kind: ClusterCamsAccount
+metadata:
+  name: {DEFAULT_ACCOUNT_NAME}
+  annotations: {{camswebhook.io/default-account: "true"}}
+spec:
+  credentials: {{operatorIdentity: {{}}}}
+  namespaceSelector: {{}}
+"""
 
 
 def free_port() -> int:
@@ -190,6 +205,9 @@ def start_operator(
             "CAMS_METRICS_PORT": str(metrics_port),
             # One Lease per test's namespace: a test never waits on a lease left by another test.
             "CAMS_LEADER_ELECTION_ID": f"cams-webhook-operator-{namespaces[0]}",
+            # The operator's namespace (claims, leader Lease) is the test's own: numbers that several tests
+            # use are claimed afresh in each, as by separate installations.
+            "CAMS_OPERATOR_NAMESPACE": namespaces[0],
             **(extra_env or {}),
         },
         metrics_port=metrics_port,

@@ -54,7 +54,7 @@ GOOD_SPEC = """  custSpaceId: space-1
         (
             '  custSpaceId: s\n  phoneNumber: "8613800001234"\n'
             "  credentialsSecretRef: {name: c, namespace: other}\n",
-            "a PhoneWebhook may only use a Secret in its own namespace",
+            "only a Secret in this object's own namespace may be used",
         ),
         (
             '  custSpaceId: "my space"\n  phoneNumber: "8613800001234"\n',
@@ -150,8 +150,96 @@ def test_explain_shows_field_descriptions(kubectl: Kubectl) -> None:
         "-required-",
         "digits only (E.164 without",
         "HttpFlag Y/N",
-        "Secret with the Alibaba Cloud credentials",
+        "a Secret in this namespace with the Alibaba Cloud credentials",
+        "The CamsAccount or ClusterCamsAccount to call CAMS as",
     ):
         assert text in explained
     status = " ".join(kubectl.run("explain", "phonewebhook.status.observedGeneration").stdout.split())
     assert "-1 until it has seen the object" in status
+
+
+def account(kind: str, name: str, namespace: str, spec: str) -> str:
+    where = f", namespace: {namespace}" if kind == "CamsAccount" else ""
+    return f"""
+apiVersion: camswebhook.io/v1alpha1
+kind: {kind}
+metadata: {{name: {name}{where}}}
+spec:
+{spec}
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "message"),
+    [
+        (
+            "PhoneWebhook",
+            GOOD_SPEC + "  accountRef: {kind: CamsAccount, name: a}\n  credentialsSecretRef: {name: c}\n",
+            "accountRef and credentialsSecretRef are two ways to say which credentials to use",
+        ),
+        (
+            "PhoneWebhook",
+            GOOD_SPEC + "  accountRef: {kind: Secret, name: a}\n",
+            'spec.accountRef.kind: Unsupported value: "Secret"',
+        ),
+        ("CamsAccount", "  spaces: [space-1]\n", "spec.credentials: Required value"),
+        (
+            "CamsAccount",
+            "  credentials: {secretRef: {name: k}}\n  spaces: []\n",
+            "spaces, when given, lists at least one CustSpaceId",
+        ),
+        (
+            "CamsAccount",
+            '  credentials: {secretRef: {name: k}}\n  spaces: ["my space"]\n',
+            "spaces lists CAMS space IDs (CustSpaceId)",
+        ),
+        (
+            "ClusterCamsAccount",
+            "  credentials: {secretRef: {name: k, namespace: ops}, operatorIdentity: {}}\n",
+            "credentials takes exactly one of secretRef",
+        ),
+        ("ClusterCamsAccount", "  credentials: {}\n", "credentials takes exactly one of secretRef"),
+        (
+            "ClusterCamsAccount",
+            "  credentials: {operatorIdentity: {}}\n  qps: 0\n",
+            "spec.qps in body should be greater than 0",
+        ),
+        (
+            "ClusterCamsAccount",
+            "  credentials: {operatorIdentity: {}}\n  namespaces: []\n",
+            "namespaces, when given, lists at least one namespace",
+        ),
+    ],
+    ids=[
+        "account-and-secret",
+        "account-kind",
+        "no-credentials",
+        "empty-spaces",
+        "malformed-space",
+        "two-credential-sources",
+        "no-credential-source",
+        "zero-qps",
+        "empty-namespaces",
+    ],
+)
+def test_bad_account_manifest_is_refused_with_a_clear_message(
+    kubectl: Kubectl, namespace: str, kind: str, spec: str, message: str
+) -> None:
+    bad = "bad"
+    body = manifest(bad, namespace, spec) if kind == "PhoneWebhook" else account(kind, bad, namespace, spec)
+    result = kubectl.apply(body, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_kubectl_get_cams_lists_all_three_kinds_with_their_columns(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply(manifest("listed", namespace, GOOD_SPEC))
+    kubectl.apply(account("CamsAccount", "team", namespace, "  credentials: {secretRef: {name: k}}\n"))
+    listed = kubectl.run("get", "cams", "-A").stdout
+    assert "phonewebhook.camswebhook.io/listed" in listed
+    assert "camsaccount.camswebhook.io/team" in listed
+    assert "clustercamsaccount.camswebhook.io/e2e-operator-identity" in listed
+    header = kubectl.run("get", "camsaccounts", "-n", namespace).stdout.splitlines()[0].split()
+    assert header == ["NAME", "READY", "REASON", "AGE"]
+    header = kubectl.run("get", "ccamsacct", "-o", "wide").stdout.splitlines()[0].split()
+    assert header == ["NAME", "CREDENTIALS", "READY", "REASON", "AGE", "SPACES", "MESSAGE", "NAMESPACES"]

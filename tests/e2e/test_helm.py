@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from .harness import REPO, Kubectl
 
@@ -63,14 +65,18 @@ def test_chart_lints_and_everything_rendered_is_accepted(
         "rolebinding.rbac.authorization.k8s.io",
     }
     assert expected <= kinds, applied.stdout
+    cluster_rules = _operator_cluster_role(rendered)["rules"]
+    cluster_wide = {resource for rule in cluster_rules for resource in rule["resources"]}
     if values:
         assert "poddisruptionbudget.policy" in kinds
-        assert "clusterrole.rbac.authorization.k8s.io" not in kinds, (
-            "watched namespaces: no cluster-wide rights"
+        assert cluster_wide == {"clustercamsaccounts", "clustercamsaccounts/status", "namespaces"}, (
+            "watched namespaces: nothing namespaced is granted cluster-wide"
         )
         assert "pod-identity.alibabacloud.com/role-name: cams-webhook-operator" in rendered
     else:
-        assert "clusterrole.rbac.authorization.k8s.io" in kinds
+        assert {"phonewebhooks", "camsaccounts", "secrets", "clustercamsaccounts"} <= cluster_wide
+    secret_verbs = {v for rule in cluster_rules if "secrets" in rule["resources"] for v in rule["verbs"]}
+    assert secret_verbs <= {"get"}, "Secrets are got by name, never listed or watched"
     for secure in (
         "runAsNonRoot: true",
         "readOnlyRootFilesystem: true",
@@ -81,6 +87,41 @@ def test_chart_lints_and_everything_rendered_is_accepted(
         "readinessProbe:",
     ):
         assert secure in rendered
+
+
+def _operator_cluster_role(rendered: str) -> dict[str, Any]:
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    return next(
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "cwo-cams-webhook-operator"
+    )
+
+
+def test_cluster_accounts_render_from_values_with_the_release_namespace(helm: list[str]) -> None:
+    rendered = _helm(
+        helm,
+        "template",
+        "cwo",
+        str(CHART),
+        "-n",
+        "ops",
+        "--set",
+        "clusterAccounts[0].name=platform",
+        "--set",
+        "clusterAccounts[0].default=true",
+        "--set",
+        "clusterAccounts[0].credentials.secretRef.name=platform-key",
+        "--set",
+        "clusterAccounts[0].namespaces={team-a}",
+    ).stdout
+    account = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterCamsAccount")
+    assert account["metadata"]["annotations"] == {"camswebhook.io/default-account": "true"}
+    assert account["spec"] == {
+        "credentials": {"secretRef": {"name": "platform-key", "namespace": "ops"}},
+        "namespaces": ["team-a"],
+    }
+    assert "kind: ClusterCamsAccount" not in _helm(helm, "template", "cwo", str(CHART)).stdout, (
+        "none by default"
+    )
 
 
 def test_argocd_health_check_renders_the_shipped_lua(helm: list[str]) -> None:
@@ -119,11 +160,37 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
         return kubectl.run("auth", "can-i", "--as", account, *args, check=False).stdout.strip() == "yes"
 
     assert can("patch", "phonewebhooks.camswebhook.io/status", "-n", "anywhere")
-    assert can("watch", "secrets", "-n", "anywhere")
+    assert can("watch", "camsaccounts.camswebhook.io", "-n", "anywhere")
+    assert can("watch", "clustercamsaccounts.camswebhook.io")
+    assert can("patch", "clustercamsaccounts.camswebhook.io", "--subresource=status")
+    assert can("watch", "namespaces")
+    assert can("get", "secrets", "-n", "anywhere")
+    for verb in ("list", "watch"):  # Secrets by name only: none listed or watched, not even its own
+        for where in ("anywhere", namespace):
+            assert not can(verb, "secrets", "-n", where), f"{verb} secrets in {where}"
+    assert not can("update", "clustercamsaccounts.camswebhook.io")
+    assert not can("create", "camsaccounts.camswebhook.io", "-n", "anywhere")
     assert can("create", "events", "-n", "anywhere")
     assert can("update", "leases.coordination.k8s.io", "-n", namespace)
     assert not can("update", "leases.coordination.k8s.io", "-n", "kube-system")
     assert not can("delete", "phonewebhooks.camswebhook.io", "-n", "anywhere")
     assert not can("update", "secrets", "-n", "anywhere")
     assert not can("list", "pods", "-n", namespace)
+    # The chart's aggregated roles: a namespace editor may manage PhoneWebhooks and CamsAccounts, never a
+    # ClusterCamsAccount (kube-controller-manager would aggregate them into edit; the local control plane
+    # has none, so the role is bound directly here).
+    kubectl.run(
+        "create", "rolebinding", "alice-edit", "-n", namespace, "--user", "alice",
+        "--clusterrole", "cwo-cams-webhook-operator-edit",
+    )  # fmt: skip
+    edit_role = kubectl.json("get", "clusterrole", "cwo-cams-webhook-operator-edit")
+    assert edit_role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+
+    def alice(*args: str) -> bool:
+        return kubectl.run("auth", "can-i", "--as", "alice", *args, check=False).stdout.strip() == "yes"
+
+    assert alice("create", "phonewebhooks.camswebhook.io", "-n", namespace)
+    assert alice("delete", "camsaccounts.camswebhook.io", "-n", namespace)
+    assert not alice("create", "clustercamsaccounts.camswebhook.io")
+    assert not alice("create", "phonewebhooks.camswebhook.io", "-n", "anywhere")
     _helm(helm, "uninstall", "cwo", "-n", namespace)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .harness import BIN, Kubectl, start_operator, start_simulator, wait_for
+from .harness import BIN, DEFAULT_ACCOUNT_NAME, Kubectl, start_operator, start_simulator, wait_for
 
 SECRET = "import-secret"
 NUMBERS = ["8613800001111", "8613800002222", "8613800003333"]
@@ -48,16 +48,44 @@ def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: 
         "ALIBABA_CLOUD_ACCESS_KEY_ID": "import-key",
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
     }
-    imported = subprocess.run(
-        [str(BIN / "cams-webhook-operator"), "import", "--space", "legacy", "--namespace", namespace],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
+
+    def run_import(*account: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(BIN / "cams-webhook-operator"),
+                "import",
+                "--space",
+                "legacy",
+                "--namespace",
+                namespace,
+                *account,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env, "KUBECONFIG": str(kubectl.kubeconfig)},
+        )
+
+    # The account rules hold for import too: it refuses to print objects the operator would refuse.
+    missing = run_import("--account", "CamsAccount/nope")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert "CamsAccount nope (or namespace" in missing.stderr
+    kubectl.apply(
+        f"""
+apiVersion: camswebhook.io/v1alpha1
+kind: CamsAccount
+metadata: {{name: elsewhere, namespace: {namespace}}}
+spec: {{credentials: {{secretRef: {{name: k}}}}, spaces: [other-space]}}
+"""
     )
+    foreign = run_import("--account", "CamsAccount/elsewhere")
+    assert foreign.returncode == 1
+    assert "may act only on the spaces other-space, not on legacy" in foreign.stderr
+    imported = run_import("--account", f"ClusterCamsAccount/{DEFAULT_ACCOUNT_NAME}")
     assert imported.returncode == 0, imported.stderr
     objects = [doc for doc in yaml.safe_load_all(imported.stdout) if doc]
     assert [o["spec"]["phoneNumber"] for o in objects] == NUMBERS
+    assert {o["spec"]["accountRef"]["name"] for o in objects} == {DEFAULT_ACCOUNT_NAME}
     assert {o["spec"]["managementMode"] for o in objects} == {"Observe"}
     assert "httpFlag" not in objects[0]["spec"], "the read API has no flags: left unset"
     assert kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=imported.stdout).returncode == 0

@@ -19,7 +19,13 @@ OPERATOR_SECRET = "e2e-operator-secret-Zq81"
 STS_SECRET = "e2e-sts-secret-Pw42"
 STS_TOKEN = "e2e-sts-token-Lm07"
 DENIED_SECRET = "e2e-denied-secret-Kd55"
-OPERATOR_ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET}
+OPERATOR_ENV = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET,
+    # Shorter than the defaults (60 s, 300 s) so that the scenarios below wait seconds, not minutes.
+    "CAMS_SECRET_REFRESH_SECONDS": "3",
+    "CAMS_CLAIM_GRACE_SECONDS": "8",
+}
 SIMULATOR_CONFIG = {
     "qps": 10,
     "accounts": [
@@ -286,11 +292,15 @@ def test_two_objects_for_one_number_the_later_waits_and_takes_over(system: Syste
         statusCallbackUrl="https://team-b.example/status",
     )
     conflict = system.wait_condition("second", "Stalled", "Conflict", namespace=other)
-    assert (
-        f"PhoneWebhook {system.namespace}/first already manages the webhook of 8613800007777"
-        in (conflict["message"])
-    )
+    assert conflict["message"].startswith(
+        "A PhoneWebhook of another namespace already manages the webhook of 8613800007777"
+    ), "another team's objects are not named"
     assert len(system.simulator.calls("8613800007777")) == 1
+    # The claim is a Lease in the operator's namespace, naming its holder.
+    (lease,) = kubectl.json("get", "leases", "-n", system.namespace, "-l", "camswebhook.io/claim=true")[
+        "items"
+    ]
+    assert lease["spec"]["holderIdentity"] == f"{system.namespace}/first"
 
     # A restart lists both objects in any order; the later one must still not be applied.
     system.restart_operator(system.namespace, other)
@@ -298,15 +308,46 @@ def test_two_objects_for_one_number_the_later_waits_and_takes_over(system: Syste
     wait_for(lambda: system.get("first")["status"]["observedGeneration"] == 2, what="first's change")
     assert system.condition("second", "Stalled", namespace=other)["reason"] == "Conflict"  # type: ignore[index]
 
+    # Deleted and created again at once (an Argo CD Replace, a restore): the number stays with it.
+    replaced = system.get("first")
     system.kubectl.run("delete", "phonewebhook", "first", "-n", system.namespace)
+    system.apply("first", phoneNumber="8613800007777", statusCallbackUrl="https://team-a.example/v2")
+    wait_for(lambda: system.get("first")["metadata"]["uid"] != replaced["metadata"]["uid"], what="re-created")
+    system.wait_condition("first", "Ready")
+    time.sleep(10)  # beyond the grace period (8 s): the re-created owner kept the claim
+    assert system.condition("second", "Stalled", namespace=other)["reason"] == "Conflict"  # type: ignore[index]
+
+    # Deleted for good: the waiting object takes over once the grace period is over.
+    system.kubectl.run("delete", "phonewebhook", "first", "-n", system.namespace)
+    deleted_at = time.monotonic()
     system.wait_condition("second", "Ready", namespace=other)
+    assert time.monotonic() - deleted_at >= 8 - 1, "not before the grace period"
     assert system.simulator.webhook("space-e2e", "8613800007777")["StatusCallbackUrl"] == (  # type: ignore[index]
         "https://team-b.example/status"
     )
     assert [c["params"]["StatusCallbackUrl"] for c in system.simulator.calls("8613800007777")] == [
         "https://team-a.example/status",
         "https://team-a.example/v2",
+        "https://team-a.example/v2",  # the re-created object, applied once
         "https://team-b.example/status",
+    ]
+
+
+def test_an_older_observer_switched_to_manage_does_not_take_the_number(system: System) -> None:
+    system.apply("observer", phoneNumber="8613800006666", managementMode="Observe")
+    system.wait_condition("observer", "Ready", "Observed")
+    system.apply("owner", phoneNumber="8613800006666", statusCallbackUrl="https://owner.example/status")
+    system.wait_condition("owner", "Ready", "Applied")
+    system.apply(
+        "observer",
+        phoneNumber="8613800006666",
+        managementMode="Manage",
+        statusCallbackUrl="https://observer.example/status",
+    )
+    conflict = system.wait_condition("observer", "Stalled", "Conflict")
+    assert "PhoneWebhook owner already manages" in conflict["message"], "same namespace: named"
+    assert [c["params"]["StatusCallbackUrl"] for c in system.simulator.calls("8613800006666")] == [
+        "https://owner.example/status"
     ]
 
 
@@ -449,7 +490,7 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(system: Sys
 
         def holder() -> str:
             return system.kubectl.run(
-                "get", lease, "-n", "default", "-o", "jsonpath={.spec.holderIdentity}", check=False
+                "get", lease, "-n", system.namespace, "-o", "jsonpath={.spec.holderIdentity}", check=False
             ).stdout
 
         assert first.popen is not None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookStatus
+from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
@@ -19,20 +21,24 @@ from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, ObjectRef
 
+from .test_claims import FakeClaimApi
+
 pytestmark = pytest.mark.looptime
 
 SECRET_VALUE = "very-secret-value-123"
 TOKEN_VALUE = "sts-token-value-456"
 
 
-class FakeKube:
+class FakeKube(FakeClaimApi):
     def __init__(self) -> None:
+        super().__init__()
         self.statuses: dict[str, PhoneWebhookStatus] = {}
         self.patches = 0
         self.events: list[tuple[str, str, str]] = []
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.secret_reads = 0
         self.finalizers: dict[str, list[str]] = {}
+        self.account_statuses: dict[tuple[str, str, str], AccountStatus] = {}
 
     fail_patches = 0  # how many of the next status patches fail, as an API server that is restarting
 
@@ -61,6 +67,9 @@ class FakeKube:
 
     async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None:
         self.finalizers[ref.name] = [f for f in current if f != finalizer]
+
+    async def patch_account_status(self, kind: str, namespace: str, name: str, status: AccountStatus) -> None:
+        self.account_statuses[(kind, namespace, name)] = status
 
 
 class FakeCams:
@@ -110,6 +119,34 @@ def _settings(**overrides: Any) -> OperatorSettings:
         "retry_max_seconds": 0.05,
     }
     return OperatorSettings(**{**values, **overrides})
+
+
+DEFAULT_ACCOUNT = {
+    "metadata": {
+        "name": "platform",
+        "uid": "uid-platform",
+        "generation": 1,
+        "annotations": {"camswebhook.io/default-account": "true"},
+    },
+    "spec": {"credentials": {"operatorIdentity": {}}, "namespaceSelector": {}},
+}
+
+
+EPOCH = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def _loop_clock() -> datetime:
+    """Wall-clock time that follows the fake loop time, so that waits on timestamps (a claim's grace
+    period, a refusal's long retry) pass as fast as the loop's."""
+    return (EPOCH + timedelta(seconds=asyncio.get_running_loop().time())).replace(microsecond=0)
+
+
+def _controller(**kwargs: Any) -> Controller:
+    """A controller that knows the default ClusterCamsAccount of these tests: the operator's identity, for
+    every namespace (objects that name no account use it)."""
+    controller = Controller(**{"wall_clock": _loop_clock, **kwargs})
+    controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
+    return controller
 
 
 def _body(
@@ -168,7 +205,7 @@ def _ready(kube: FakeKube, name: str = "pwh") -> str | None:
 
 async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 1
@@ -182,22 +219,24 @@ async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> 
 
 async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     written = kube.statuses["pwh"]
     controller.observe(_body(status=written))  # the watch echoes our status write
-    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
     patches_before = kube.patches
     restarted.observe(_body(status=written))
     await _settle(restarted, lambda: True)
     assert len(cams.calls) == 1
     assert kube.patches == patches_before, "an in-sync object needs no status write either"
+    assert kube.claim_reads == 0, "the claims were listed once, not read one by one"
+    assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
 
 
 async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: len(cams.calls) == 1 and _ready(kube) is not None)
     controller.observe(_body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u"))
@@ -208,7 +247,7 @@ async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
 
 async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "System.LimitControl", "OK")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 3
@@ -217,35 +256,53 @@ async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKu
 
 async def test_permanent_refusal_stalls_without_a_hot_retry(kube: FakeKube) -> None:
     cams = FakeCams("Ram.PermissionDeny")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     status = kube.statuses["pwh"]
     assert {c.type: c.status for c in status.conditions}["Stalled"] == "True"
     assert status.next_attempt_time is not None
     # A restart over the stalled object waits for the long retry instead of calling again.
-    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
     restarted.observe(_body(status=status))
     await _settle(restarted, lambda: True, limit=1)
     assert len(cams.calls) == 1
 
 
-async def test_a_fixed_secret_retries_a_refusal_at_once(kube: FakeKube) -> None:
+async def test_a_fixed_secret_is_read_again_within_a_minute_and_retried_at_once(kube: FakeKube) -> None:
+    """Secrets are got by name, never watched: the refresh reads them again every minute."""
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     assert kube.statuses["pwh"].conditions[0].reason == "InvalidCredentials"
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
-    controller.secret_changed("ns", "c", "2")
+    fixed = asyncio.get_running_loop().time()
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right"]
+    assert cams.call_times[1] - fixed <= 60, "picked up by the next refresh, not the hour-long retry"
+
+
+async def test_a_key_cams_refuses_makes_its_secret_be_read_again_at_once(kube: FakeKube) -> None:
+    kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "old"}
+
+    class RotatedWhileCalling(FakeCams):
+        async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
+            kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "new"}
+            return await super().update_phone_webhook(update, credentials)
+
+    cams = RotatedWhileCalling("InvalidAccessKeyId.NotFound")
+    controller = _controller(settings=_settings(secret_refresh_seconds=3600), cams=cams, kube=kube)
+    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [credentials.access_key_secret for _, credentials in cams.calls] == ["old", "new"]
+    assert cams.call_times[1] - cams.call_times[0] < 5, "no refresh interval waited"
 
 
 async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "cams-creds"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     stalled = kube.statuses["pwh"]
@@ -259,27 +316,28 @@ async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) ->
         "accessKeySecret": SECRET_VALUE,
         "securityToken": TOKEN_VALUE,
     }
-    controller.secret_changed("ns", "cams-creds", "42")
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await _settle(controller, lambda: _ready(kube) == "Applied")  # within the next refresh
     assert cams.calls[0][1] == Credentials("STS.key", SECRET_VALUE, TOKEN_VALUE)
 
 
-async def test_secret_event_of_the_version_already_read_changes_nothing(kube: FakeKube) -> None:
+async def test_reading_an_unchanged_secret_again_changes_nothing(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "c"}))
-    controller.secret_changed("ns", "unrelated", "1")
     await _settle(controller, lambda: _ready(kube) == "Applied")
-    reads = kube.secret_reads
-    controller.secret_changed("ns", "c", None)  # deleted: read again, and the object is re-checked
-    await _settle(controller, lambda: kube.secret_reads == reads + 1)
-    assert len(cams.calls) == 1
+    reads, patches = kube.secret_reads, kube.patches
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(185)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert kube.secret_reads == reads + 3, "one read per minute"
+    assert (len(cams.calls), kube.patches) == (1, patches)
 
 
 async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeKube) -> None:
     settings = OperatorSettings(qps=1000.0)
-    controller = Controller(settings=settings, cams=FakeCams(), kube=kube)
+    controller = _controller(settings=settings, cams=FakeCams(), kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
@@ -290,7 +348,7 @@ async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeK
 async def test_deleted_object_is_forgotten(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl")
     settings = _settings(retry_base_seconds=30, retry_max_seconds=60)
-    controller = Controller(settings=settings, cams=cams, kube=kube)
+    controller = _controller(settings=settings, cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: len(cams.calls) == 1)  # its retry is due 15-30 s later
     controller.forget("ns", "pwh")
@@ -306,7 +364,7 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
         "securityToken": TOKEN_VALUE,
     }
     cams = FakeCams("Ram.PermissionDeny")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     written = json.dumps([s.model_dump(mode="json") for s in kube.statuses.values()]) + json.dumps(
@@ -320,7 +378,7 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
 
 async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "OK")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     registry = controller.metrics.registry
@@ -341,19 +399,19 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
 
 async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
-    controller = Controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     reads = kube.secret_reads
     controller.forget("ns", "pwh")
-    controller.observe(_body(name="other", credentialsSecretRef={"name": "c"}))
+    controller.observe(_body(name="other", phoneNumber="8613800004321", credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube, "other") == "Applied")
     assert kube.secret_reads == reads + 1, "the cached data went with the last object that named it"
 
 
 async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_deleted(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(name="first", created="2026-11-27T10:00:00Z"))
     controller.observe(
         _body(name="second", created="2026-11-27T10:05:00Z", statusCallbackUrl="https://b.example/s")
@@ -361,27 +419,72 @@ async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_de
     await _settle(controller, lambda: _ready(kube, "first") == "Applied" and "second" in kube.statuses)
     conflict = kube.statuses["second"].conditions[0]
     assert (conflict.status, conflict.reason) == ("False", "Conflict")
-    assert "PhoneWebhook ns/first already manages" in conflict.message
+    assert "PhoneWebhook first already manages" in conflict.message
     assert len(cams.calls) == 1
     assert ("Warning", "Conflict") in [(t, r) for t, r, _ in kube.events]
 
     controller.forget("ns", "first")
+    deleted = asyncio.get_running_loop().time()
     await _settle(controller, lambda: _ready(kube, "second") == "Applied")
     assert [update.status_callback_url for update, _ in cams.calls] == [None, "https://b.example/s"]
+    assert cams.call_times[1] - deleted >= 300, "the number waited out the grace period for a re-creation"
 
 
-async def test_a_claimant_known_from_the_index_but_not_yet_observed_wins(kube: FakeKube) -> None:
-    """After a restart, the later object may be listed first; the index already knows the earlier one."""
-    earlier = Claimant("2026-11-27T09:00:00Z", "other-ns", "original")
-    later = Claimant("2026-11-27T10:00:00Z", "ns", "pwh")
+async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_first_recorded(
+    kube: FakeKube,
+) -> None:
+    """Objects applied before claims existed: the index says which one CAMS holds the spec of, and it keeps
+    the number whichever object is decided first."""
+    holder = Claimant("2026-11-27T10:00:00Z", "other-ns", "original", applied=True)
+    newcomer = Claimant("2026-11-27T09:00:00Z", "ns", "pwh")  # older, but never applied
     cams = FakeCams()
-    controller = Controller(
-        settings=_settings(), cams=cams, kube=kube, claimants_of=lambda claim: [later, earlier]
+    controller = _controller(
+        settings=_settings(), cams=cams, kube=kube, claimants_of=lambda claim: [newcomer, holder]
     )
     controller.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
-    assert kube.statuses["pwh"].conditions[0].reason == "Conflict"
-    assert cams.calls == []
+    conflict = kube.statuses["pwh"].conditions[0]
+    assert conflict.reason == "Conflict"
+    assert conflict.message.startswith("A PhoneWebhook of another namespace"), "other teams are not named"
+    assert (cams.calls, kube.records) == ([], {}), "nothing claimed on the holder's behalf either"
+
+
+async def test_switching_an_older_observer_to_manage_never_takes_the_number(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(name="observer", created="2026-11-27T09:00:00Z", managementMode="Observe"))
+    controller.observe(_body(name="owner", created="2026-11-27T10:00:00Z"))
+    await _settle(controller, lambda: _ready(kube, "owner") == "Applied" and "observer" in kube.statuses)
+    controller.observe(
+        _body(name="observer", generation=2, created="2026-11-27T09:00:00Z", statusCallbackUrl="https://x")
+    )
+    await _settle(controller, lambda: _reason(kube, "observer") == "Conflict")
+    assert len(cams.calls) == 1
+    assert [record.holder for record in kube.records.values()] == ["ns/owner"]
+
+
+async def test_an_owner_created_again_under_its_name_keeps_its_number(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    running = asyncio.create_task(controller.run())
+    try:
+        controller.observe(_body(name="owner"))
+        await _until(lambda: _ready(kube, "owner") == "Applied")
+        controller.observe(_body(name="waiter", statusCallbackUrl="https://waiter.example"))
+        await _until(lambda: _reason(kube, "waiter") == "Conflict")
+        controller.forget("ns", "owner")  # an Argo CD Replace: deleted ...
+        recreated = _body(name="owner")
+        recreated["metadata"]["uid"] = "uid-owner-2"
+        controller.observe(recreated)  # ... and created again at once,
+        await controller.reconcile(("ns", "owner"))  # and decided before the release goes out
+        await asyncio.sleep(3600)  # long after the grace period
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert "https://waiter.example" not in [update.status_callback_url for update, _ in cams.calls]
+    assert _reason(kube, "waiter") == "Conflict"
+    (claim,) = kube.records.values()
+    assert (claim.holder, claim.released_at) == ("ns/owner", None)
 
 
 PAUSED = {"camswebhook.io/paused": "true"}
@@ -389,7 +492,7 @@ PAUSED = {"camswebhook.io/paused": "true"}
 
 async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(annotations=PAUSED))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
@@ -403,7 +506,7 @@ async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> N
 
 async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     controller.observe(_body(status=kube.statuses["pwh"], annotations=PAUSED))
@@ -414,7 +517,7 @@ async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
 
 async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     request = {"camswebhook.io/reconcile-requested-at": "2026-11-27T12:00:00Z"}
@@ -423,7 +526,7 @@ async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube)
         controller, lambda: kube.statuses["pwh"].last_handled_reconcile_at == "2026-11-27T12:00:00Z"
     )
     assert len(cams.calls) == 2
-    restarted = Controller(settings=_settings(), cams=cams, kube=kube)
+    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
     restarted.observe(_body(status=kube.statuses["pwh"], annotations=request))
     await _settle(restarted, lambda: True)
     assert len(cams.calls) == 2, "a request already handled is not handled again"
@@ -433,7 +536,7 @@ FINALIZER = "camswebhook.io/clear-webhook"
 
 
 async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube) -> None:
-    controller = Controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
     controller.observe(_body(deletionPolicy="Clear"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert kube.finalizers["pwh"] == [FINALIZER]
@@ -444,7 +547,7 @@ async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube
 
 async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     controller.observe(
@@ -470,7 +573,7 @@ async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKu
 
 async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kube: FakeKube) -> None:
     cams = FakeCams("OK", "Ram.PermissionDeny")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(deletionPolicy="Clear"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
 
@@ -496,7 +599,7 @@ async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kub
 
 async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.finalizers["pwh"] = [FINALIZER]
     controller.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
     await _settle(controller, lambda: kube.finalizers["pwh"] == [])
@@ -506,7 +609,7 @@ async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: Fak
 async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: FakeKube) -> None:
     cams = FakeCams()
     settings = _settings(drift_interval_seconds=60)
-    controller = Controller(settings=settings, cams=cams, kube=kube)
+    controller = _controller(settings=settings, cams=cams, kube=kube)
     for i in range(5):
         controller.observe(
             _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
@@ -524,7 +627,7 @@ async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: Fa
 
 async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     off = {"camswebhook.io/drift-check-interval": "off"}
     controller.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
     controller.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
@@ -554,7 +657,7 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
     cams = FakeCams("InvalidSecurityToken.Expired")
     rrsa = FakeRrsa()
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=0.01, retry_max_seconds=0.05)
-    controller = Controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]
@@ -563,7 +666,7 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
 async def test_an_observed_object_reads_but_never_updates_until_switched_to_manage(kube: FakeKube) -> None:
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
-    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     status = kube.statuses["pwh"]
@@ -591,7 +694,7 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://ours.example", "", "VERIFIED")
-    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     assert any(c.type == "InSync" and c.status == "True" for c in kube.statuses["pwh"].conditions)
@@ -604,7 +707,7 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
 async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
     controller.observe(
         _body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
@@ -615,7 +718,7 @@ async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKu
 
 async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
@@ -631,18 +734,17 @@ async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube)
 async def test_a_fixed_secret_whose_retry_is_throttled_is_still_applied(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch", "System.LimitControl")
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
-    controller.secret_changed("ns", "c", "2")
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right", "right"]
 
 
 async def test_a_failed_status_patch_is_written_later_without_calling_cams_again(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.fail_patches = 2  # the patches after the accepted call fail
     controller.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
@@ -653,7 +755,7 @@ async def test_a_failed_status_patch_is_written_later_without_calling_cams_again
 async def test_one_accounts_backlog_never_delays_another_account(kube: FakeKube) -> None:
     kube.secrets[("ns", "b")] = {"accessKeyId": "LTAI-b", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = Controller(settings=_settings(qps=1.0), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(qps=1.0), cams=cams, kube=kube)
     for i in range(40):  # 40 s of account A's quota, more than there are workers
         controller.observe(_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
     controller.observe(_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"}))
@@ -671,7 +773,7 @@ async def test_an_outage_holds_objects_probes_slowly_and_releases_them_when_cams
 ) -> None:
     cams = FakeCams()
     cams.down = True
-    controller = Controller(settings=_settings(qps=10.0), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(qps=10.0), cams=cams, kube=kube)
     loop = asyncio.get_running_loop()
     running = asyncio.create_task(controller.run())
     try:
@@ -708,11 +810,11 @@ async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_
     kube: FakeKube,
 ) -> None:
     leader_kube = FakeKube()
-    leader = Controller(settings=_settings(), cams=FakeCams(), kube=leader_kube)
+    leader = _controller(settings=_settings(), cams=FakeCams(), kube=leader_kube)
     leader.observe(_body())
     await _settle(leader, lambda: _ready(leader_kube) == "Applied")
     follower_cams = FakeCams()
-    follower = Controller(settings=_settings(), cams=follower_cams, kube=kube)
+    follower = _controller(settings=_settings(), cams=follower_cams, kube=kube)
     follower.observe(_body())  # listed before the leader's status write ...
     follower.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
     await _settle(follower, lambda: True)  # the leader dies; the follower's workers start
@@ -722,7 +824,7 @@ async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_
 async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeKube) -> None:
     """The annotation promises no CAMS call for the object: no update and no drift read for it."""
     cams = FakeCams()
-    controller = Controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.observe(_body(statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     controller.observe(
@@ -737,3 +839,105 @@ async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeK
     assert cams.queries == []
     assert len(cams.calls) == 1
     assert "DriftDetected" not in [reason for _, reason, _ in kube.events]
+
+
+TEAM_ACCOUNT: dict[str, Any] = {
+    "metadata": {"name": "team", "namespace": "ns", "uid": "uid-team", "generation": 1},
+    "spec": {"credentials": {"secretRef": {"name": "team-key"}}, "spaces": ["space"]},
+}
+
+
+async def test_a_refused_account_route_makes_no_call_and_is_decided_again_when_the_account_changes(
+    kube: FakeKube,
+) -> None:
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    other_space = {
+        "metadata": TEAM_ACCOUNT["metadata"],
+        "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["elsewhere"]},
+    }
+    controller.observe_account(other_space, "CamsAccount")
+    controller.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    stalled = kube.statuses["pwh"].conditions[2]
+    assert (stalled.status, stalled.reason) == ("True", "SpaceNotAllowed")
+    assert cams.calls == []
+    assert [r for _, r, _ in kube.events] == ["SpaceNotAllowed"]
+    controller.observe_account(
+        {**TEAM_ACCOUNT, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
+    )
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team"]
+
+
+async def test_accounts_report_whether_their_credentials_can_be_used(kube: FakeKube) -> None:
+    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    team = ("CamsAccount", "ns", "team")
+    await _settle(controller, lambda: team in kube.account_statuses)
+    assert kube.account_statuses[team].conditions[0].reason == "SecretNotFound"
+    assert (
+        kube.account_statuses[("ClusterCamsAccount", "", "platform")].conditions[0].reason
+        == "CredentialsFound"
+    )
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    await _settle(controller, lambda: kube.account_statuses[team].conditions[0].status == "True")
+    status = kube.account_statuses[team]
+    assert (status.credentials, status.observed_generation) == ("Secret ns/team-key", 1)
+    assert "S" not in json.dumps(status.model_dump(mode="json")).replace("Secret", "").replace("Stalled", "")
+
+
+async def test_an_observer_of_a_space_its_account_does_not_allow_reads_nothing(kube: FakeKube) -> None:
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    cams = FakeCams()
+    cams.live["8613800001234"] = LiveNumber("8613800001234", "https://other-team.example/?token=t", "")
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    ref = {"kind": "CamsAccount", "name": "team"}
+    controller.observe(_body(managementMode="Observe", accountRef=ref, custSpaceId="space"))
+    await _settle(controller, lambda: kube.statuses.get("pwh") and kube.statuses["pwh"].live is not None)
+    # The platform team takes the space away from the account: what was read goes with it.
+    controller.observe_account(
+        {
+            "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2},
+            "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["x"]},
+        },
+        "CamsAccount",
+    )
+    reads = len(cams.queries)
+    await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
+    assert kube.statuses["pwh"].live is None
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(3600)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert (len(cams.queries), cams.calls) == (reads, [])
+
+
+async def test_an_accounts_quota_paces_its_calls_and_two_accounts_on_one_key_share_the_smaller(
+    kube: FakeKube,
+) -> None:
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    kube.secrets[("ns", "same-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    slow = {"metadata": {**TEAM_ACCOUNT["metadata"]}, "spec": {**TEAM_ACCOUNT["spec"], "qps": 2}}
+    fast = {
+        "metadata": {**TEAM_ACCOUNT["metadata"], "name": "fast", "uid": "uid-fast"},
+        "spec": {"credentials": {"secretRef": {"name": "same-key"}}, "qps": 50},
+    }
+    controller.observe_account(slow, "CamsAccount")
+    controller.observe_account(fast, "CamsAccount")
+    for i in range(10):
+        account = "team" if i % 2 else "fast"
+        controller.observe(
+            _body(
+                name=f"o{i}",
+                phoneNumber=f"861380000{i:04d}",
+                accountRef={"kind": "CamsAccount", "name": account},
+            )
+        )
+    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+    span = max(cams.call_times) - min(cams.call_times)
+    assert 9 / 2 - 1 <= span <= 9 / 2 + 1, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces both"

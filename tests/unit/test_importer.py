@@ -32,3 +32,14 @@ def test_imported_objects_observe_and_carry_only_what_cams_holds() -> None:
     text = render(space="s1", objects=objects)
     assert text.startswith("# Imported from CAMS space s1")
     assert len([doc for doc in yaml.safe_load_all(text) if doc]) == 2
+
+
+def test_imported_objects_name_the_account_they_were_imported_for() -> None:
+    numbers = {"8613800001111": LiveNumber("8613800001111", "https://a.example/status", "", "VERIFIED")}
+    (obj,) = manifests(
+        space="s1", namespace="team", numbers=numbers, account=("ClusterCamsAccount", "shared")
+    )
+    spec = PhoneWebhookSpec.model_validate(obj["spec"])
+    assert spec.account_ref is not None
+    assert (spec.account_ref.kind, spec.account_ref.name) == ("ClusterCamsAccount", "shared")
+    assert spec.credentials_secret_ref is None

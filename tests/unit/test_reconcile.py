@@ -79,15 +79,6 @@ def test_a_changed_secret_retries_a_recent_refusal_but_not_an_in_sync_object() -
     ).action is (reconcile.Action.IN_SYNC)
 
 
-def test_the_first_created_claimant_owns_the_number_and_ties_are_stable() -> None:
-    early = Claimant("2026-11-27T10:00:00Z", "team-b", "z")
-    late = Claimant("2026-11-27T11:00:00Z", "team-a", "a")
-    same_time = Claimant("2026-11-27T10:00:00Z", "team-a", "y")
-    assert reconcile.owner([late, early]) == early
-    assert reconcile.owner([early, same_time, late]) == same_time
-    assert reconcile.owner([]) is None
-
-
 def test_a_reconcile_request_applies_even_in_sync() -> None:
     in_sync = PhoneWebhookStatus(applied_fingerprint="F")
     decision = reconcile.decide(

@@ -26,18 +26,36 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules the operator needs on the objects it watches, wherever it watches them. */}}
+{{/* The rules the operator needs in the namespaces it watches. Secrets: get by name only, the ones that
+CamsAccounts and PhoneWebhooks name; the operator never lists or watches a Secret. */}}
 {{- define "cwo.watchRules" -}}
 - apiGroups: [camswebhook.io]
   resources: [phonewebhooks]
   verbs: [get, list, watch, patch]
 - apiGroups: [camswebhook.io]
-  resources: [phonewebhooks/status]
+  resources: [camsaccounts]
+  verbs: [get, list, watch]
+- apiGroups: [camswebhook.io]
+  resources: [phonewebhooks/status, camsaccounts/status]
   verbs: [get, patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [get]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- end -}}
+
+{{/* Cluster-scoped reads, in either mode: ClusterCamsAccounts, and namespaces' labels (which
+ClusterCamsAccounts admit which namespace). */}}
+{{- define "cwo.clusterScopedRules" -}}
+- apiGroups: [camswebhook.io]
+  resources: [clustercamsaccounts]
+  verbs: [get, list, watch]
+- apiGroups: [camswebhook.io]
+  resources: [clustercamsaccounts/status]
+  verbs: [get, patch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
 {{- end -}}

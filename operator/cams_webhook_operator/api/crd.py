@@ -1,46 +1,121 @@
-"""Generate the PhoneWebhook CustomResourceDefinition from the pydantic models.
+"""Generate the CustomResourceDefinitions (PhoneWebhook, CamsAccount, ClusterCamsAccount) from the pydantic
+models.
 
-`python -m cams_webhook_operator.api.crd` rewrites every committed copy of the CRD; `--check` exits 1 when
+`python -m cams_webhook_operator.api.crd` rewrites every committed copy of the CRDs; `--check` exits 1 when
 a copy drifted from the models. Pydantic's JSON schema is not a structural CRD schema as it is, so it is
 rewritten here: `$ref`s inlined, titles dropped, `X | None` turned into a plain optional property,
 `additionalProperties: false` dropped (the API server prunes unknown fields and kubectl's strict field
-validation reports them), and `null` defaults dropped.
+validation reports them; a map's `additionalProperties` schema stays), and `null` defaults dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
+from cams_webhook_operator.api.accounts import AccountStatus, CamsAccountSpec, ClusterCamsAccountSpec
 from cams_webhook_operator.api.models import (
-    API_VERSION,
+    ACCOUNT_KIND,
     CATEGORY,
+    CLUSTER_ACCOUNT_KIND,
     GROUP,
     KIND,
     PLURAL,
     SHORT_NAME,
-    SINGULAR,
     VERSION,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CRD_PATHS = (
-    REPO_ROOT / "crds" / f"{PLURAL}.{GROUP}.yaml",
-    REPO_ROOT / "helm" / "cams-webhook-operator" / "crds" / f"{PLURAL}.{GROUP}.yaml",
-)
-KIND_DESCRIPTION = (
-    "The webhooks (status-report URL, inbound-message URL and delivery flags) of one Alibaba Cloud CAMS "
-    "phone number, applied with UpdatePhoneWebhook."
-)
+CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "helm" / "cams-webhook-operator" / "crds")
 _DROPPED_KEYS = {"title", "additionalProperties"}
+_READY = '.status.conditions[?(@.type=="Ready")]'
 
 JsonSchema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One custom resource of the API and what its CRD says beyond the schema."""
+
+    kind: str
+    plural: str
+    scope: str
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    short_names: tuple[str, ...]
+    columns: tuple[JsonSchema, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+_ACCOUNT_COLUMNS: tuple[JsonSchema, ...] = (
+    {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+    {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Spaces", "type": "string", "jsonPath": ".spec.spaces", "priority": 1},
+    {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
+)
+KINDS = (
+    Kind(
+        kind=KIND,
+        plural=PLURAL,
+        scope="Namespaced",
+        spec=PhoneWebhookSpec,
+        status=PhoneWebhookStatus,
+        description="The webhooks (status-report URL, inbound-message URL and delivery flags) of one Alibaba "
+        "Cloud CAMS phone number, applied with UpdatePhoneWebhook.",
+        short_names=(SHORT_NAME,),
+        columns=(
+            {"name": "Phone", "type": "string", "jsonPath": ".spec.phoneNumber"},
+            {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+            {"name": "Code", "type": "string", "jsonPath": ".status.code"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            {"name": "Space", "type": "string", "jsonPath": ".spec.custSpaceId", "priority": 1},
+            {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason", "priority": 1},
+            {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
+        ),
+    ),
+    Kind(
+        kind=ACCOUNT_KIND,
+        plural="camsaccounts",
+        scope="Namespaced",
+        spec=CamsAccountSpec,
+        status=AccountStatus,
+        description="An Alibaba Cloud account's credentials for the CAMS calls of the PhoneWebhooks of this "
+        "namespace, optionally limited to some spaces.",
+        short_names=("camsacct",),
+        columns=_ACCOUNT_COLUMNS,
+    ),
+    Kind(
+        kind=CLUSTER_ACCOUNT_KIND,
+        plural="clustercamsaccounts",
+        scope="Cluster",
+        spec=ClusterCamsAccountSpec,
+        status=AccountStatus,
+        description="An Alibaba Cloud account that the platform team makes available to chosen namespaces, "
+        "optionally limited to some spaces; the only way a PhoneWebhook can use the operator's own identity.",
+        short_names=("ccamsacct",),
+        columns=(
+            {"name": "Credentials", "type": "string", "jsonPath": ".status.credentials"},
+            *_ACCOUNT_COLUMNS,
+            {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces", "priority": 1},
+        ),
+    ),
+)
+
+
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -62,50 +137,50 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         return _structural({**non_null[0], **rest}, defs)
     out: JsonSchema = {}
     for key, value in node.items():
-        if key in _DROPPED_KEYS or key == "$defs" or (key == "default" and value is None):
+        # additionalProperties stays only where it is a schema: the values of a map (matchLabels).
+        droppable = key != "additionalProperties" or not isinstance(value, dict)
+        if (key in _DROPPED_KEYS and droppable) or key == "$defs" or (key == "default" and value is None):
             continue
         if key == "properties":
             out[key] = {name: _structural(sub, defs) for name, sub in value.items()}
+        elif key in _EXCLUSIVE_BOUNDS and not isinstance(value, bool):
+            # JSON Schema 2020-12 (pydantic) gives the bound; OpenAPI v3.0 (a CRD) a flag beside it.
+            out[_EXCLUSIVE_BOUNDS[key]], out[key] = value, True
         else:
             out[key] = _structural(value, defs)
     return out
 
 
-def _schema_of(model: type[PhoneWebhookSpec] | type[PhoneWebhookStatus]) -> JsonSchema:
+def _schema_of(model: type[BaseModel]) -> JsonSchema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema: JsonSchema = _structural(raw, raw.get("$defs", {}))
     schema.pop("default", None)
     return schema
 
 
-def _status_schema() -> JsonSchema:
-    schema = _schema_of(PhoneWebhookStatus)
+def _status_schema(kind: Kind) -> JsonSchema:
+    schema = _schema_of(kind.status)
     # A new object gets status.observedGeneration -1 from the API server, so kstatus reads it as
     # InProgress (generation 1 != -1) until the operator has processed it, never as Current.
     schema["default"] = {"observedGeneration": -1}
     return schema
 
 
-def build_crd() -> JsonSchema:
+def build_crd(kind: Kind) -> JsonSchema:
     """The CustomResourceDefinition object, as a dict ready to be dumped to YAML."""
-    spec_schema = _schema_of(PhoneWebhookSpec)
-    ready = '.status.conditions[?(@.type=="Ready")]'
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
-            "labels": {"app.kubernetes.io/name": "cams-webhook-operator"},
-        },
+        "metadata": {"name": kind.name, "labels": {"app.kubernetes.io/name": "cams-webhook-operator"}},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": kind.scope,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": [SHORT_NAME],
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.kind.lower(),
+                "shortNames": list(kind.short_names),
                 "categories": [CATEGORY],
             },
             "versions": [
@@ -114,26 +189,18 @@ def build_crd() -> JsonSchema:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Phone", "type": "string", "jsonPath": ".spec.phoneNumber"},
-                        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
-                        {"name": "Code", "type": "string", "jsonPath": ".status.code"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                        {"name": "Space", "type": "string", "jsonPath": ".spec.custSpaceId", "priority": 1},
-                        {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1},
-                        {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
-                    ],
+                    "additionalPrinterColumns": list(kind.columns),
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": KIND_DESCRIPTION,
+                            "description": kind.description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": _status_schema(),
+                                "spec": _schema_of(kind.spec),
+                                "status": _status_schema(kind),
                             },
                         }
                     },
@@ -143,10 +210,15 @@ def build_crd() -> JsonSchema:
     }
 
 
-def render_crd() -> str:
-    header = f"# Generated from the pydantic models of {API_VERSION} {KIND}; do not edit.\n"
+def render_crd(kind: Kind) -> str:
+    header = f"# Generated from the pydantic models of {GROUP}/{VERSION} {kind.kind}; do not edit.\n"
     header += "# Regenerate with: python -m cams_webhook_operator.api.crd\n"
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+    return header + yaml.safe_dump(build_crd(kind), sort_keys=False, width=120)
+
+
+def rendered() -> dict[Path, str]:
+    """Every committed CRD file and what it must hold."""
+    return {directory / f"{kind.name}.yaml": render_crd(kind) for directory in CRD_DIRS for kind in KINDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="fail if a committed CRD differs from the models"
     )
     args = parser.parse_args(argv)
-    wanted = render_crd()
-    stale = [path for path in CRD_PATHS if not path.exists() or path.read_text() != wanted]
+    wanted = rendered()
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if args.check:
         for path in stale:
             print(
@@ -167,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(wanted)
+        path.write_text(wanted[path])
         print(f"wrote {path.relative_to(REPO_ROOT)}")
     return 0
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "camswebhook.io"
@@ -45,9 +45,17 @@ CUST_SPACE_ID_MESSAGE = "custSpaceId must be the CAMS space ID: letters, digits,
 URL_MAX_LENGTH = 1024
 URL_MESSAGE = "must be an absolute http:// or https:// URL with a host, for example https://example.com/cams"
 SECRET_NAMESPACE_MESSAGE = (
-    "credentialsSecretRef.namespace is not allowed: a PhoneWebhook may only use a Secret in its own "
-    "namespace; remove the field and create the Secret next to the PhoneWebhook"
+    "secretRef.namespace is not allowed here: only a Secret in this object's own namespace may be used; "
+    "remove the field and create the Secret next to the object"
 )
+ACCOUNT_REF_MESSAGE = (
+    "accountRef and credentialsSecretRef are two ways to say which credentials to use: give one of them"
+)
+# An admin marks one ClusterCamsAccount as the account of PhoneWebhooks that name none (as a default
+# StorageClass is marked); the account's namespace rules still apply.
+DEFAULT_ACCOUNT_ANNOTATION = f"{GROUP}/default-account"
+ACCOUNT_KIND = "CamsAccount"
+CLUSTER_ACCOUNT_KIND = "ClusterCamsAccount"
 
 
 def _immutable(field: str) -> dict[str, Any]:
@@ -65,26 +73,26 @@ def _url_rule(field: str) -> dict[str, Any]:
     }
 
 
-class _CamelModel(BaseModel):
+class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
-class SecretReference(_CamelModel):
-    """A Secret in the PhoneWebhook's own namespace."""
+class SecretReference(CamelModel):
+    """A Secret in this object's own namespace."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         min_length=1,
         max_length=253,
-        description="Name of a Secret in the same namespace as this PhoneWebhook, with the keys "
-        "accessKeyId and accessKeySecret, and securityToken when the key is an STS temporary credential.",
+        description="Name of a Secret in the same namespace as this object, with the keys accessKeyId and "
+        "accessKeySecret, and securityToken when the key is an STS temporary credential.",
     )
     # Declared only to be refused with a message a person understands; without it a namespace would be
     # pruned silently or refused as an "unknown field" with no reason given.
     namespace: str | None = Field(
         default=None,
-        description="Not supported: the Secret must be in the PhoneWebhook's own namespace.",
+        description="Not supported: the Secret must be in this object's own namespace.",
         json_schema_extra={
             "x-kubernetes-validations": [{"rule": "false", "message": SECRET_NAMESPACE_MESSAGE}]
         },
@@ -98,10 +106,32 @@ class SecretReference(_CamelModel):
         return value
 
 
-class PhoneWebhookSpec(_CamelModel):
-    """The webhook configuration wanted in CAMS for one WhatsApp/Viber business number."""
+class AccountReference(CamelModel):
+    """The account whose credentials and rules a PhoneWebhook uses."""
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["CamsAccount", "ClusterCamsAccount"] = Field(
+        description="CamsAccount (in this namespace) or ClusterCamsAccount (made available to this "
+        "namespace by the platform team)."
+    )
+    name: str = Field(min_length=1, max_length=253, description="The account's name.")
+
+
+class PhoneWebhookSpec(CamelModel):
+    """The webhook configuration wanted in CAMS for one WhatsApp/Viber business number."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.accountRef) && has(self.credentialsSecretRef))",
+                    "message": ACCOUNT_REF_MESSAGE,
+                }
+            ]
+        },
+    )
 
     cust_space_id: str = Field(
         min_length=1,
@@ -165,11 +195,23 @@ class PhoneWebhookSpec(_CamelModel):
         "it is. Clear: the operator clears the callback URLs and sets both flags to N before the object "
         f"goes; if CAMS refuses for good, the annotation {RELEASE_ANNOTATION}=true lets it go anyway.",
     )
+    account_ref: AccountReference | None = Field(
+        default=None,
+        description="The CamsAccount or ClusterCamsAccount to call CAMS as. Unset, and without "
+        "credentialsSecretRef: the ClusterCamsAccount marked as the default, if the platform team marked one "
+        "and it allows this namespace. The operator's own identity is never used otherwise.",
+    )
     credentials_secret_ref: SecretReference | None = Field(
         default=None,
-        description="Secret with the Alibaba Cloud credentials to call CAMS with. Unset: the operator's own "
-        "credentials are used.",
+        description="Shorthand for an account of this object's own: a Secret in this namespace with the "
+        "Alibaba Cloud credentials to call CAMS with, any space. Not together with accountRef.",
     )
+
+    @model_validator(mode="after")
+    def _one_credentials_source(self) -> PhoneWebhookSpec:
+        if self.account_ref is not None and self.credentials_secret_ref is not None:
+            raise ValueError(ACCOUNT_REF_MESSAGE)
+        return self
 
     @field_validator("phone_number")
     @classmethod
@@ -200,7 +242,7 @@ ConditionType = Literal["Ready", "Reconciling", "Stalled", "InSync"]
 CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 
 
-class Condition(_CamelModel):
+class Condition(CamelModel):
     """A condition in the Kubernetes convention (metav1.Condition)."""
 
     type: ConditionType = Field(
@@ -213,7 +255,7 @@ class Condition(_CamelModel):
     observed_generation: int = Field(description="The metadata.generation this condition was computed for.")
 
 
-class LiveWebhook(_CamelModel):
+class LiveWebhook(CamelModel):
     """The number's webhook as CAMS reported it (QueryChatappPhoneNumbers has no HttpFlag or QueueFlag)."""
 
     status_callback_url: str = Field(default="", description="StatusCallbackUrl that CAMS holds.")
@@ -222,7 +264,7 @@ class LiveWebhook(_CamelModel):
     found: bool = Field(default=True, description="False when the space does not list the number.")
 
 
-class PhoneWebhookStatus(_CamelModel):
+class PhoneWebhookStatus(CamelModel):
     """What the operator observed and did; written only by the operator."""
 
     observed_generation: int = Field(

@@ -1,0 +1,175 @@
+"""Who manages which number: one claim per (space, number), recorded in the API server.
+
+A claim is a Lease in the operator's namespace, created only if absent and changed only with the version
+read (so two writers never both win), naming its holder as `namespace/name`. It survives restarts and
+does not depend on the order in which a watch lists objects. Only an object that its account allows on the
+space gets as far as claiming (the controller checks tenancy first); an observer claims nothing, so
+switching an object from Observe to Manage never takes a number from its holder.
+
+When the holder is deleted, the claim is marked released and stays reserved for an object of the same
+namespace and name (an Argo CD Replace or a restore re-creates it): any other object may take the number
+only `grace` after the release. `decide` is pure; `ClaimStore` reads and writes the Leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A claim as the API server holds it."""
+
+    holder: str  # "namespace/name" of the PhoneWebhook that manages the number
+    released_at: datetime | None  # when the holder was deleted (or stopped managing the number)
+    resource_version: str
+
+
+class Step(enum.Enum):
+    HOLD = "hold"  # the claim is this object's: nothing to write
+    CREATE = "create"  # nobody claims the number: create the claim
+    TAKE = "take"  # the holder let go more than `grace` ago: write this object in
+    RECLAIM = "reclaim"  # this object (re-created, or managing again) takes back its released claim
+    CONFLICT = "conflict"  # another object holds the number
+
+
+@dataclass(frozen=True)
+class ClaimDecision:
+    step: Step
+    holder: str | None = None  # with CONFLICT: who holds it
+    free_at: datetime | None = None  # with CONFLICT: when a released claim may be taken
+
+
+def decide(
+    record: ClaimRecord | None,
+    me: str,
+    *,
+    now: datetime,
+    grace: timedelta,
+    previous_owner: str | None = None,
+) -> ClaimDecision:
+    """`previous_owner`: another object that CAMS already holds the spec of, when no claim exists yet
+    (objects applied before claims existed): it keeps the number rather than whoever is decided first."""
+    if record is None:
+        if previous_owner is not None and previous_owner != me:
+            return ClaimDecision(Step.CONFLICT, holder=previous_owner)
+        return ClaimDecision(Step.CREATE)
+    if record.holder == me:
+        return ClaimDecision(Step.RECLAIM if record.released_at is not None else Step.HOLD)
+    if record.released_at is not None:
+        free_at = record.released_at + grace
+        if now >= free_at:
+            return ClaimDecision(Step.TAKE)
+        return ClaimDecision(Step.CONFLICT, holder=record.holder, free_at=free_at)
+    return ClaimDecision(Step.CONFLICT, holder=record.holder)
+
+
+def lease_name(claim: Claim) -> str:
+    """A DNS-safe name per (space, number): space IDs and numbers need not be valid names themselves."""
+    digest = hashlib.sha256(f"{claim[0]}\0{claim[1]}".encode()).hexdigest()[:32]
+    return f"cams-claim-{digest}"
+
+
+class ClaimApi(Protocol):
+    async def read_claim(self, claim: Claim) -> ClaimRecord | None: ...
+
+    async def list_claims(self) -> dict[Claim, ClaimRecord]: ...
+
+    async def write_claim(
+        self, claim: Claim, *, holder: str, released_at: datetime | None, resource_version: str | None
+    ) -> str | None:
+        """Create (resource_version None) or replace the claim; its new version, or None when another
+        writer changed it first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What claiming told: who holds the number now, and when a released claim may be taken."""
+
+    holder: str | None
+    free_at: datetime | None = None
+
+
+class ClaimStore:
+    """The claims, read through a cache. Only the leader's workers write, so its cache stays true while it
+    leads; a new leader starts empty and reads each claim once."""
+
+    def __init__(self, api: ClaimApi, *, grace: timedelta, now: Callable[[], datetime]) -> None:
+        self._api = api
+        self._grace = grace
+        self._now = now
+        self._cache: dict[Claim, ClaimRecord | None] = {}
+        self._complete = False  # the cache holds every claim: one it lacks does not exist
+        self._locks: defaultdict[Claim, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def warm(self) -> None:
+        """Read every claim in one call when this replica starts to act, so that a restart over many
+        objects reads none of them one by one."""
+        listed: dict[Claim, ClaimRecord | None] = dict(await self._api.list_claims())
+        self._cache = {**listed, **self._cache}
+        self._complete = True
+
+    async def _record(self, claim: Claim) -> ClaimRecord | None:
+        if claim not in self._cache:
+            self._cache[claim] = None if self._complete else await self._api.read_claim(claim)
+        return self._cache[claim]
+
+    async def holder(self, claim: Claim) -> str | None:
+        """Who holds the number (released or not), without claiming it."""
+        async with self._locks[claim]:
+            record = await self._record(claim)
+        return record.holder if record else None
+
+    async def acquire(self, claim: Claim, me: str, *, previous_owner: str | None = None) -> Holding:
+        async with self._locks[claim]:  # one decision per claim at a time, so a release in flight is seen
+            return await self._acquire(claim, me, previous_owner)
+
+    async def _acquire(self, claim: Claim, me: str, previous_owner: str | None) -> Holding:
+        for _ in range(3):  # each lost race means someone else wrote: read again and decide again
+            record = await self._record(claim)
+            decision = decide(record, me, now=self._now(), grace=self._grace, previous_owner=previous_owner)
+            if decision.step is Step.HOLD:
+                return Holding(me)
+            if decision.step is Step.CONFLICT:
+                return Holding(decision.holder, decision.free_at)
+            version = await self._api.write_claim(
+                claim,
+                holder=me,
+                released_at=None,
+                resource_version=record.resource_version if record else None,
+            )
+            if version is not None:
+                self._cache[claim] = ClaimRecord(me, None, version)
+                return Holding(me)
+            self._cache[claim] = await self._api.read_claim(claim)
+        raise RuntimeError(f"the claim of {claim[1]} in space {claim[0]} kept changing under us")
+
+    async def release(self, claim: Claim, me: str, *, unless: Callable[[], bool] = lambda: False) -> None:
+        """`me` no longer manages the number (deleted, or switched to Observe, or refused its space).
+        `unless` is asked once the claim is this caller's alone: true when `me` claims it again by then."""
+        async with self._locks[claim]:
+            if not unless():
+                await self._release(claim, me)
+
+    async def _release(self, claim: Claim, me: str) -> None:
+        record = await self._record(claim)
+        if record is None or record.holder != me or record.released_at is not None:
+            return
+        now = self._now()
+        version = await self._api.write_claim(
+            claim, holder=me, released_at=now, resource_version=record.resource_version
+        )
+        if version is None:
+            self._cache[claim] = await self._api.read_claim(claim)
+        else:
+            self._cache[claim] = ClaimRecord(me, now, version)

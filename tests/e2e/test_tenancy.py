@@ -1,0 +1,243 @@
+"""Two teams on one Alibaba account, on the real API server: each team's numbers converge, and every way
+of reaching the other team's numbers is refused with its own reason before any CAMS call (the simulator's
+call log is the witness)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .harness import (
+    DEFAULT_ACCOUNT_NAME,
+    Kubectl,
+    OperatorProcess,
+    SimulatorProcess,
+    start_operator,
+    start_simulator,
+    wait_for,
+)
+
+SHARED_SECRET = "e2e-shared-secret-Hq30"
+SIMULATOR_CONFIG = {
+    "qps": 10,
+    "accounts": [
+        {
+            "accessKeyId": "LTAI-shared",
+            "accessKeySecret": SHARED_SECRET,
+            "uid": "7",
+            "spaces": [{"id": "space-a"}, {"id": "space-b"}],
+        }
+    ],
+}
+DEFAULT_MARK = "camswebhook.io/default-account"
+
+
+@dataclass
+class Teams:
+    kubectl: Kubectl
+    ops: str  # the operator's namespace, where the platform team keeps the shared key
+    team_a: str
+    team_b: str
+    suffix: str
+    simulator: SimulatorProcess
+    operator: OperatorProcess
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.kubectl.apply(json.dumps(obj))
+
+    def phone_webhook(self, namespace: str, name: str, space: str, number: str, **spec: Any) -> None:
+        self.apply(
+            {
+                "apiVersion": "camswebhook.io/v1alpha1",
+                "kind": "PhoneWebhook",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "custSpaceId": space,
+                    "phoneNumber": number,
+                    "statusCallbackUrl": f"https://{name}.example.com/status",
+                    **spec,
+                },
+            }
+        )
+
+    def condition(self, namespace: str, name: str, kind: str) -> dict[str, Any] | None:
+        obj = self.kubectl.json("get", "phonewebhook", name, "-n", namespace)
+        return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), None)
+
+    def wait(self, namespace: str, name: str, kind: str, reason: str) -> dict[str, Any]:
+        def holds() -> dict[str, Any] | None:
+            found = self.condition(namespace, name, kind)
+            return found if found and found["status"] == "True" and found["reason"] == reason else None
+
+        return wait_for(holds, timeout=30, what=f"{kind}={reason} on {namespace}/{name}")
+
+    def events(self, namespace: str, name: str) -> list[str]:
+        items = self.kubectl.json(
+            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+        )["items"]
+        return [event["reason"] for event in items]
+
+
+def _secret(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": {"accessKeyId": "LTAI-shared", "accessKeySecret": SHARED_SECRET},
+    }
+
+
+def _cluster_account(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "ClusterCamsAccount",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+@pytest.fixture
+def teams(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[Teams]:
+    suffix = namespace.removeprefix("e2e-")
+    ops, team_a, team_b = namespace, f"team-a-{suffix}", f"team-b-{suffix}"
+    kubectl.run("create", "namespace", team_a)
+    kubectl.run("create", "namespace", team_b)
+    kubectl.run("label", "namespace", team_a, f"tenant=a-{suffix}")
+    config = tmp_path / "simulator.yaml"
+    config.write_text(yaml.safe_dump(SIMULATOR_CONFIG))
+    simulator = start_simulator(config, tmp_path / "simulator.log")
+    # For this run there is no default account: objects that name none must be refused.
+    kubectl.run("annotate", "clustercamsaccount", DEFAULT_ACCOUNT_NAME, f"{DEFAULT_MARK}-")
+    operator = start_operator(
+        kubeconfig=kubectl.kubeconfig,
+        endpoint=simulator.endpoint,
+        namespace=[team_a, team_b],
+        log=tmp_path / "operator.log",
+        # The operator's own identity is not the shared account: nothing may fall back to it.
+        extra_env={
+            "CAMS_OPERATOR_NAMESPACE": ops,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-operator-own",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "operator-own-secret",
+        },
+    )
+    running = Teams(kubectl, ops, team_a, team_b, suffix, simulator, operator)
+    try:
+        yield running
+        running.operator.scrape()
+    finally:
+        operator.stop()
+        simulator.stop()
+        kubectl.run("annotate", "clustercamsaccount", DEFAULT_ACCOUNT_NAME, f"{DEFAULT_MARK}=true")
+        kubectl.run("delete", "clustercamsaccount", "-l", f"e2e-run={suffix}", check=False)
+    assert SHARED_SECRET not in operator.output()
+
+
+def test_two_teams_on_one_account_reach_only_their_own_numbers(teams: Teams) -> None:
+    kubectl, suffix = teams.kubectl, teams.suffix
+    # The platform team: the shared key in the operator's namespace, one ClusterCamsAccount per team.
+    teams.apply(_secret("shared-key", teams.ops))
+    shared_key = {"secretRef": {"name": "shared-key", "namespace": teams.ops}}
+    for account in (
+        _cluster_account(
+            f"for-a-{suffix}",
+            credentials=shared_key,
+            spaces=["space-a"],
+            namespaceSelector={"matchLabels": {"tenant": f"a-{suffix}"}},
+        ),
+        _cluster_account(
+            f"for-b-{suffix}", credentials=shared_key, spaces=["space-b"], namespaces=[teams.team_b]
+        ),
+        _cluster_account(
+            f"misplaced-{suffix}",
+            credentials={"secretRef": {"name": "shared-key", "namespace": teams.team_a}},
+            namespaces=[teams.team_a],
+        ),
+    ):
+        account["metadata"]["labels"] = {"e2e-run": suffix}
+        teams.apply(account)
+    # Team B also brings an account of its own, for its own space.
+    teams.apply(_secret("b-key", teams.team_b))
+    teams.apply(
+        {
+            "apiVersion": "camswebhook.io/v1alpha1",
+            "kind": "CamsAccount",
+            "metadata": {"name": "own", "namespace": teams.team_b},
+            "spec": {"credentials": {"secretRef": {"name": "b-key"}}, "spaces": ["space-b"]},
+        }
+    )
+    a_account = {"kind": "ClusterCamsAccount", "name": f"for-a-{suffix}"}
+    b_account = {"kind": "ClusterCamsAccount", "name": f"for-b-{suffix}"}
+    own_account = {"kind": "CamsAccount", "name": "own"}
+    missing_account = {"kind": "CamsAccount", "name": "nope"}
+
+    # Each team's own numbers converge.
+    teams.phone_webhook(teams.team_a, "a-line", "space-a", "6590000001", accountRef=a_account)
+    teams.phone_webhook(teams.team_b, "b-line", "space-b", "6590000002", accountRef=b_account)
+    teams.phone_webhook(teams.team_b, "b-own-line", "space-b", "6590000003", accountRef=own_account)
+    for namespace, name in ((teams.team_a, "a-line"), (teams.team_b, "b-line"), (teams.team_b, "b-own-line")):
+        teams.wait(namespace, name, "Ready", "Applied")
+
+    # Every route to team A's numbers from team B, refused with its reason.
+    refused: dict[str, tuple[str, dict[str, Any], str]] = {
+        "b-uses-a-account": ("AccountNotAllowed", {"accountRef": a_account}, "6590000011"),
+        "b-foreign-space": ("SpaceNotAllowed", {"accountRef": own_account}, "6590000012"),
+        "b-no-account": ("NoAccount", {}, "6590000013"),
+        "b-missing-account": ("AccountNotFound", {"accountRef": missing_account}, "6590000014"),
+        "b-observes-a": (
+            "SpaceNotAllowed",
+            {"accountRef": b_account, "managementMode": "Observe"},
+            "6590000001",  # team A's number
+        ),
+    }
+    for name, (_, spec, number) in refused.items():
+        teams.phone_webhook(teams.team_b, name, "space-a", number, **spec)
+    for name, (reason, _, _) in refused.items():
+        stalled = teams.wait(teams.team_b, name, "Stalled", reason)
+        assert teams.team_a not in stalled["message"], "a refusal never names another team's namespace"
+        assert teams.events(teams.team_b, name) == [reason]
+    observer = kubectl.json("get", "phonewebhook", "b-observes-a", "-n", teams.team_b)
+    assert "live" not in observer["status"], "an observer of a foreign space reads nothing"
+
+    # Observe -> Manage on team A's number: still refused, and team A's webhook is untouched.
+    teams.phone_webhook(
+        teams.team_b, "b-observes-a", "space-a", "6590000001", accountRef=b_account, managementMode="Manage"
+    )
+    wait_for(
+        lambda: (
+            kubectl.json("get", "phonewebhook", "b-observes-a", "-n", teams.team_b)["status"].get(
+                "observedGeneration"
+            )
+            == 2
+        ),
+        what="the switch to Manage to be decided",
+    )
+    teams.wait(teams.team_b, "b-observes-a", "Stalled", "SpaceNotAllowed")
+    assert teams.simulator.webhook("space-a", "6590000001")["StatusCallbackUrl"] == (  # type: ignore[index]
+        "https://a-line.example.com/status"
+    )
+    for _, _, number in refused.values():
+        expected = 1 if number == "6590000001" else 0  # a-line's own call
+        assert len(teams.simulator.calls(number)) == expected, number
+    assert not [c for c in teams.simulator.get("/_simulator/calls") if c["action"] != "UpdatePhoneWebhook"], (
+        "no read of any space on behalf of a refused object"
+    )
+
+    # The accounts say whether their credentials can be used.
+    def ready(name: str) -> tuple[str, str] | None:
+        conditions = kubectl.json("get", "clustercamsaccount", name).get("status", {}).get("conditions", [])
+        found = next((c for c in conditions if c["type"] == "Ready"), None)
+        return (found["status"], found["reason"]) if found else None
+
+    wait_for(lambda: ready(f"for-a-{suffix}") == ("True", "CredentialsFound"), what="team A's account Ready")
+    wait_for(lambda: ready(f"misplaced-{suffix}") == ("False", "AccountNotReady"), what="misplaced refused")
+
+    # A decision is taken again as soon as a namespace's labels change: team B joins team A's tenancy.
+    kubectl.run("label", "namespace", teams.team_b, f"tenant=a-{suffix}")
+    teams.wait(teams.team_b, "b-uses-a-account", "Ready", "Applied")
+    assert len(teams.simulator.calls("6590000011")) == 1
