@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from cams_webhook_operator.api import PhoneWebhookStatus
+from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.credential_sources import SecretData
+from cams_webhook_operator.reconcile import fingerprint, webhook_update
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, ObjectRef
 
@@ -941,3 +942,33 @@ async def test_an_accounts_quota_paces_its_calls_and_two_accounts_on_one_key_sha
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
     assert 9 / 2 - 1 <= span <= 9 / 2 + 1, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces both"
+
+
+async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_through_the_default_account(
+    kube: FakeKube,
+) -> None:
+    """Upgrading from 0.1.0: the digest that release wrote (spec, and the operator's AccessKey ID as the
+    account) is what the default ClusterCamsAccount with operatorIdentity yields: no call, only a claim."""
+    spec = PhoneWebhookSpec.model_validate({"custSpaceId": "space", "phoneNumber": "8613800001234"})
+    written_by_0_1_0 = PhoneWebhookStatus.model_validate(
+        {
+            "observedGeneration": 1,
+            "appliedFingerprint": fingerprint(webhook_update(spec), account="ak:LTAI-operator"),
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Applied",
+                    "message": "applied",
+                    "lastTransitionTime": "2026-11-27T10:00:00Z",
+                    "observedGeneration": 1,
+                },
+            ],
+        }
+    )
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(status=written_by_0_1_0))
+    await _settle(controller, lambda: bool(kube.records))
+    assert cams.calls == []
+    assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
