@@ -53,9 +53,13 @@ _UNITS = {"s": 1, "m": 60, "h": 3600}
 _OFF = {"0", "off", "false", "no", "disabled", "never"}
 
 
+MIN_DRIFT_INTERVAL_SECONDS = 30.0  # a read per space per interval: more often buys nothing and costs quota
+
+
 def drift_interval(annotation: str | None, *, default: float) -> float | None:
     """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
-    "off") or the operator default; None means never. A value that does not parse keeps the default."""
+    "off") or the operator default; None means never. A value that does not parse keeps the default; one
+    under MIN_DRIFT_INTERVAL_SECONDS is raised to it."""
     if annotation is None:
         return default or None
     value = annotation.strip().lower()
@@ -65,7 +69,9 @@ def drift_interval(annotation: str | None, *, default: float) -> float | None:
         seconds = float(value[:-1]) * _UNITS[value[-1]] if value[-1:] in _UNITS else float(value)
     except ValueError:
         return default or None
-    return seconds if seconds > 0 else None
+    if not math.isfinite(seconds):
+        return default or None
+    return max(seconds, MIN_DRIFT_INTERVAL_SECONDS) if seconds > 0 else None
 
 
 class CamsApi(Protocol):

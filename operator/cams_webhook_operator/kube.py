@@ -73,6 +73,13 @@ SPACE_ANNOTATION = f"{GROUP}/space"
 NUMBER_ANNOTATION = f"{GROUP}/phone-number"
 
 
+def event_name(object_name: str, suffix: str) -> str:
+    """`<object>.<suffix>` as client-go names Events, cut so that it stays a valid name of at most 253
+    characters even for the longest object names (a cut part must still end with a letter or digit)."""
+    head = object_name[: 253 - len(suffix) - 1].rstrip("-.")
+    return f"{head}.{suffix}"
+
+
 def _claim_record(lease: Any) -> ClaimRecord:
     released = (lease.metadata.annotations or {}).get(RELEASED_ANNOTATION)
     return ClaimRecord(
@@ -235,7 +242,7 @@ class KubeApi:
         now = datetime.now(UTC)
         event = kubernetes.client.CoreV1Event(
             metadata=kubernetes.client.V1ObjectMeta(
-                name=f"{ref.name}.{secrets.token_hex(8)}", namespace=ref.namespace
+                name=event_name(ref.name, secrets.token_hex(8)), namespace=ref.namespace
             ),
             involved_object=kubernetes.client.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",

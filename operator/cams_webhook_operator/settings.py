@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
@@ -21,6 +22,11 @@ class OperatorSettings(BaseSettings):
     endpoint: str = Field(
         default="https://cams.ap-southeast-1.aliyuncs.com",
         description="CAMS API endpoint (CAMS_ENDPOINT). An operator setting, never a field of the resource.",
+    )
+    allow_http: bool = Field(
+        default=False,
+        description="Accept plain-http CAMS and STS endpoints (CAMS_ALLOW_HTTP): for the simulator and local "
+        "tests only, since every call carries credentials.",
     )
     qps: float = Field(default=10.0, gt=0, description="CAMS calls per second per account (CAMS_QPS).")
     burst: int = Field(
@@ -135,6 +141,32 @@ class OperatorSettings(BaseSettings):
         description="Lifetime asked of RRSA's temporary credentials (STS allows 900 and up).",
     )
 
+    @model_validator(mode="after")
+    def _endpoints_are_safe(self) -> OperatorSettings:
+        """Refused at start-up: an endpoint without a scheme (every call would fail as unreachable) and,
+        unless asked for, plain http (the signed request carries the STS token; STS gets the OIDC token)."""
+        for variable, value, host_alone_ok in (
+            ("CAMS_ENDPOINT", self.endpoint, False),
+            ("ALIBABA_CLOUD_STS_ENDPOINT", self.sts_endpoint, True),
+        ):
+            if host_alone_ok and "://" not in value:
+                continue  # a host name: https is implied
+            url = urlsplit(value)
+            if url.scheme == "https" and url.hostname:
+                continue
+            if url.scheme == "http" and url.hostname:
+                if self.allow_http:
+                    continue
+                raise ValueError(
+                    f"{variable} is plain http ({value}), and every call carries credentials: use https://, "
+                    "or set CAMS_ALLOW_HTTP=true for a local simulator"
+                )
+            raise ValueError(
+                f"{variable} must be an https:// URL with a host, for example "
+                f"https://cams.ap-southeast-1.aliyuncs.com (got {value!r})"
+            )
+        return self
+
     def rrsa_config(self) -> RrsaConfig | None:
         """RRSA (pod identity on ACK), when the webhook injected its three variables."""
         if not (self.role_arn and self.oidc_provider_arn and self.oidc_token_file):
@@ -148,11 +180,11 @@ class OperatorSettings(BaseSettings):
         )
 
     def operator_credentials(self) -> Credentials | None:
-        """The operator's own credentials, used by objects without credentialsSecretRef."""
-        if not self.access_key_id or self.access_key_secret is None:
+        """The operator's own credentials (for ClusterCamsAccounts with operatorIdentity), read as a Secret's
+        are: surrounding whitespace (a trailing newline from a file) dropped, an empty value unset."""
+        key_id = (self.access_key_id or "").strip()
+        secret = self.access_key_secret.get_secret_value().strip() if self.access_key_secret else ""
+        if not key_id or not secret:
             return None
-        return Credentials(
-            access_key_id=self.access_key_id,
-            access_key_secret=self.access_key_secret.get_secret_value(),
-            security_token=self.security_token.get_secret_value() if self.security_token else None,
-        )
+        token = self.security_token.get_secret_value().strip() if self.security_token else ""
+        return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token or None)

@@ -40,6 +40,11 @@ GOOD_SPEC = """  custSpaceId: space-1
             "upCallbackUrl must be an absolute http:// or https:// URL",
         ),
         (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n'
+            "  statusCallbackUrl: https://hook:s3cret@hooks.example.com/status\n",
+            "statusCallbackUrl must not carry a user name or password",
+        ),
+        (
             '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  upCallbackUrl: https://x.example/'
             + "a" * 1100
             + "\n",
@@ -65,6 +70,7 @@ GOOD_SPEC = """  custSpaceId: space-1
         "bad-phone-number",
         "ftp-url",
         "not-a-url",
+        "url-with-password",
         "over-long-url",
         "unknown-field",
         "missing-phone-number",

@@ -45,6 +45,7 @@ def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: 
         )
     env = {
         "CAMS_ENDPOINT": simulator.endpoint,
+        "CAMS_ALLOW_HTTP": "true",
         "ALIBABA_CLOUD_ACCESS_KEY_ID": "import-key",
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
     }

@@ -38,8 +38,27 @@ def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveWebhook | None
         ("off", None),
         ("0", None),
         ("soon", 600.0),
+        ("1", 30.0),
+        ("0.5", 30.0),
+        ("1e-3s", 30.0),
+        ("inf", 600.0),
+        ("nan", 600.0),
     ],
-    ids=["default", "seconds", "minutes", "hours", "plain", "off", "zero", "unparsable-keeps-default"],
+    ids=[
+        "default",
+        "seconds",
+        "minutes",
+        "hours",
+        "plain",
+        "off",
+        "zero",
+        "unparsable-keeps-default",
+        "one-second-raised-to-the-minimum",
+        "fraction-raised",
+        "exponent-raised",
+        "infinite-keeps-default",
+        "nan-keeps-default",
+    ],
 )
 def test_drift_interval_annotation(annotation: str | None, seconds: float | None) -> None:
     assert drift_interval(annotation, default=600) == seconds

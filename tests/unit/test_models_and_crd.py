@@ -26,6 +26,7 @@ VALID = {"custSpaceId": "space-1", "phoneNumber": "8613800001234"}
         ({"credentialsSecretRef": {"name": "s", "namespace": "other"}}, "own namespace"),
         ({"custSpaceId": "space 1"}, "CAMS space ID"),
         ({"unknownField": 1}, "Extra inputs"),
+        ({"upCallbackUrl": "https://hook:s3cret@example.com/in"}, "must not carry a user name or password"),
     ],
     ids=[
         "plus-sign",
@@ -37,6 +38,7 @@ VALID = {"custSpaceId": "space-1", "phoneNumber": "8613800001234"}
         "secret-namespace",
         "space-with-blank",
         "unknown-field",
+        "url-with-password",
     ],
 )
 def test_invalid_spec_is_refused_with_a_clear_message(change: dict[str, Any], message: str) -> None:

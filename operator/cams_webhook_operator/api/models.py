@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "camswebhook.io"
@@ -66,11 +66,19 @@ def _immutable(field: str) -> dict[str, Any]:
     }
 
 
-def _url_rule(field: str) -> dict[str, Any]:
-    return {
-        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
-        "message": f"{field} {URL_MESSAGE}",
-    }
+USERINFO_MESSAGE = (
+    "must not carry a user name or password (user:password@host): they would be stored and shown in "
+    "clear; let the receiver check a token in the path or query instead"
+)
+_USERINFO = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"
+_HTTP_URL = "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''"
+
+
+def _url_rules(field: str) -> list[JsonValue]:
+    return [
+        {"rule": _HTTP_URL, "message": f"{field} {URL_MESSAGE}"},
+        {"rule": f"!self.matches('{_USERINFO}')", "message": f"{field} {USERINFO_MESSAGE}"},
+    ]
 
 
 class CamelModel(BaseModel):
@@ -164,14 +172,14 @@ class PhoneWebhookSpec(CamelModel):
         max_length=URL_MAX_LENGTH,
         description="HTTP(S) URL that CAMS calls with message status reports (StatusCallbackUrl). "
         "Unset leaves the value in CAMS unchanged.",
-        json_schema_extra={"x-kubernetes-validations": [_url_rule("statusCallbackUrl")]},
+        json_schema_extra={"x-kubernetes-validations": _url_rules("statusCallbackUrl")},
     )
     up_callback_url: str | None = Field(
         default=None,
         max_length=URL_MAX_LENGTH,
         description="HTTP(S) URL that CAMS calls with inbound (upstream) messages (UpCallbackUrl). "
         "Unset leaves the value in CAMS unchanged.",
-        json_schema_extra={"x-kubernetes-validations": [_url_rule("upCallbackUrl")]},
+        json_schema_extra={"x-kubernetes-validations": _url_rules("upCallbackUrl")},
     )
     http_flag: bool | None = Field(
         default=None,
@@ -235,6 +243,8 @@ class PhoneWebhookSpec(CamelModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(URL_MESSAGE)
+        if re.match(_USERINFO, value):
+            raise ValueError(USERINFO_MESSAGE)
         return value
 
 

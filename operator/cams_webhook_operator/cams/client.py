@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -54,15 +55,21 @@ def _body_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def _answer_of(response: httpx.Response, body: Mapping[str, Any]) -> Answer:
+    # Key case varies between Alibaba's gateways (`Code` or `code`); the official SDK reads either.
+    fields = {str(key).lower(): value for key, value in body.items()}
+
     def text(key: str) -> str | None:
-        value = body.get(key)
-        return None if value is None else str(value)
+        value = fields.get(key.lower())
+        if value is None:
+            return None
+        # AccessDeniedDetail comes as an object from some gateways: kept as JSON, not a Python repr.
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
     return Answer(
         http_status=response.status_code,
         code=text("Code"),
         message=text("Message"),
-        request_id=text("RequestId"),
+        request_id=text("RequestId") or response.headers.get("x-acs-request-id"),
         access_denied_detail=text("AccessDeniedDetail"),
     )
 
@@ -133,6 +140,8 @@ class CamsClient:
             return no_answer(f"CAMS did not answer in time ({type(exc).__name__})"), {}
         except httpx.TransportError as exc:
             return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})"), {}
+        except httpx.HTTPError as exc:  # an answer httpx could not read (bad encoding, redirect loop)
+            return no_answer(f"CAMS's answer could not be read ({type(exc).__name__})"), {}
         body = _body_of(response)
         return classify(_answer_of(response, body)), body
 
