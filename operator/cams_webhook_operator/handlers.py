@@ -63,7 +63,14 @@ async def start_controller(
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
     rrsa_config = operator_settings.rrsa_config()
     rrsa = (
-        RrsaProvider(rrsa_config, timeout_seconds=operator_settings.timeout_seconds) if rrsa_config else None
+        RrsaProvider(
+            rrsa_config,
+            timeout_seconds=operator_settings.timeout_seconds,
+            retry_base_seconds=operator_settings.retry_base_seconds,
+            retry_max_seconds=operator_settings.retry_max_seconds,
+        )
+        if rrsa_config
+        else None
     )
     memo.rrsa = rrsa
     controller = Controller(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
@@ -132,14 +132,45 @@ class OperatorSettings(BaseSettings):
     oidc_token_file: Path | None = Field(
         default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
     )
-    sts_endpoint: str = Field(
-        default=DEFAULT_STS_ENDPOINT, validation_alias=AliasChoices("ALIBABA_CLOUD_STS_ENDPOINT")
+    sts_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_STS_ENDPOINT")
+    )
+    # As the official credentials provider reads them: a region picks sts.<region>.aliyuncs.com, or the
+    # VPC endpoint sts-vpc.<region>.aliyuncs.com when enabled; an explicit endpoint wins over both.
+    sts_region: str | None = Field(default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_STS_REGION"))
+    vpc_endpoint_enabled: bool = Field(
+        default=False, validation_alias=AliasChoices("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED")
+    )
+    role_session_name: str = Field(
+        default="cams-webhook-operator",
+        pattern=r"^[A-Za-z0-9.@_-]{2,64}$",
+        validation_alias=AliasChoices("ALIBABA_CLOUD_ROLE_SESSION_NAME"),
+        description="RRSA's RoleSessionName: 2 to 64 of letters, digits and . @ _ -",
     )
     rrsa_duration_seconds: int = Field(
         default=3600,
-        ge=1,
-        description="Lifetime asked of RRSA's temporary credentials (STS allows 900 and up).",
+        description="Lifetime asked of RRSA's temporary credentials: 900 (STS's minimum) up to the role's "
+        "maximum.",
     )
+
+    @field_validator("rrsa_duration_seconds")
+    @classmethod
+    def _sts_minimum(cls, value: int) -> int:
+        if value < 900:
+            raise ValueError(
+                f"CAMS_RRSA_DURATION_SECONDS is {value}: STS issues credentials for 900 seconds at least"
+            )
+        return value
+
+    @property
+    def sts_host(self) -> str:
+        """Where RRSA's exchange goes."""
+        if self.sts_endpoint:
+            return self.sts_endpoint
+        if self.sts_region:
+            prefix = "sts-vpc" if self.vpc_endpoint_enabled else "sts"
+            return f"{prefix}.{self.sts_region}.aliyuncs.com"
+        return DEFAULT_STS_ENDPOINT
 
     @model_validator(mode="after")
     def _endpoints_are_safe(self) -> OperatorSettings:
@@ -147,7 +178,7 @@ class OperatorSettings(BaseSettings):
         unless asked for, plain http (the signed request carries the STS token; STS gets the OIDC token)."""
         for variable, value, host_alone_ok in (
             ("CAMS_ENDPOINT", self.endpoint, False),
-            ("ALIBABA_CLOUD_STS_ENDPOINT", self.sts_endpoint, True),
+            ("ALIBABA_CLOUD_STS_ENDPOINT", self.sts_host, True),
         ):
             if host_alone_ok and "://" not in value:
                 continue  # a host name: https is implied
@@ -175,7 +206,8 @@ class OperatorSettings(BaseSettings):
             role_arn=self.role_arn,
             oidc_provider_arn=self.oidc_provider_arn,
             token_file=self.oidc_token_file,
-            sts_endpoint=self.sts_endpoint,
+            sts_endpoint=self.sts_host,
+            session_name=self.role_session_name,
             duration_seconds=self.rrsa_duration_seconds,
         )
 

@@ -94,6 +94,8 @@ async def test_credentials_are_refreshed_before_they_expire(sts: Served, tmp_pat
         first = await provider.credentials()
         await asyncio.sleep(2.2)  # less than a third of the 3 s left: time to refresh
         token.write_text("token-2")  # the kubelet rotated the token: it is read anew
+        assert await provider.credentials() == first, "still valid: used while the refresh runs"
+        await asyncio.sleep(0.3)
         second = await provider.credentials()
         assert second.access_key_id != first.access_key_id
         await asyncio.sleep(1.0)  # the first set has now expired

@@ -45,3 +45,53 @@ def test_environment_credentials_are_read_as_a_secrets_are() -> None:
     )
     empty = OperatorSettings(ALIBABA_CLOUD_ACCESS_KEY_ID="LTAI", ALIBABA_CLOUD_ACCESS_KEY_SECRET="")
     assert empty.operator_credentials() is None, "an empty secret is no secret: unset"
+
+
+RRSA = {
+    "ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r",
+    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/p",
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/secrets/tokens/oidc-token",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        ({}, "sts.aliyuncs.com"),
+        ({"ALIBABA_CLOUD_STS_REGION": "ap-southeast-1"}, "sts.ap-southeast-1.aliyuncs.com"),
+        (
+            {"ALIBABA_CLOUD_STS_REGION": "ap-southeast-1", "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED": "true"},
+            "sts-vpc.ap-southeast-1.aliyuncs.com",
+        ),
+        (
+            {"ALIBABA_CLOUD_STS_REGION": "cn-hangzhou", "ALIBABA_CLOUD_STS_ENDPOINT": "sts.example.com"},
+            "sts.example.com",
+        ),
+    ],
+    ids=["default", "region", "region-vpc", "explicit-endpoint-wins"],
+)
+def test_the_sts_endpoint_follows_what_the_official_provider_reads(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], host: str
+) -> None:
+    for name, value in {**RRSA, **env}.items():
+        monkeypatch.setenv(name, value)
+    config = OperatorSettings().rrsa_config()
+    assert config is not None
+    assert config.sts_endpoint == host
+
+
+def test_the_role_session_name_is_honoured_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in RRSA.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ALIBABA_CLOUD_ROLE_SESSION_NAME", "team-a.operator")
+    config = OperatorSettings().rrsa_config()
+    assert config is not None
+    assert config.session_name == "team-a.operator"
+    monkeypatch.setenv("ALIBABA_CLOUD_ROLE_SESSION_NAME", "has spaces")
+    with pytest.raises(ValidationError, match="ALIBABA_CLOUD_ROLE_SESSION_NAME"):
+        OperatorSettings()
+
+
+def test_an_rrsa_duration_sts_would_refuse_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="STS issues credentials for 900 seconds at least"):
+        OperatorSettings(rrsa_duration_seconds=600)

@@ -20,11 +20,35 @@ from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, Rrsa
 STS_VERSION = "2015-04-01"
 
 
+# STS answers that trying again may cure, whatever their HTTP status (Throttling.User comes as 400). An
+# expired OIDC token is one: the kubelet rotates the projected token, and each exchange reads it anew.
+_TRANSIENT_STS_CODES = frozenset(
+    {
+        "Throttling",
+        "Throttling.User",
+        "Throttling.Api",
+        "ServiceUnavailable",
+        "InternalError",
+        "UnknownError",
+        "AuthenticationFail.OIDCToken.Expired",
+    }
+)
+# Credentials are used until this many seconds (or a tenth of their life) before they expire, even when a
+# refresh keeps failing.
+EXPIRY_MARGIN_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class TemporaryCredentials:
     credentials: Credentials
     expires_at: float  # on the provider's monotonic clock
     lifetime: float
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: RrsaError
+    retry_at: float  # no new exchange before this (monotonic clock)
 
 
 def _expiration(text: str) -> datetime:
@@ -33,7 +57,13 @@ def _expiration(text: str) -> datetime:
 
 class RrsaProvider:
     """Temporary credentials for one role, refreshed when less than a third of their life is left.
-    Concurrent callers share one exchange."""
+
+    One exchange at a time, whatever the number of callers. While the credentials held are still valid, a
+    refresh runs in the background and callers keep using them, even when the refresh fails (until a
+    minute before they expire). A failed exchange is remembered for a backoff step (doubling from
+    `retry_base_seconds` to `retry_max_seconds`): until then callers get the same error at once, and no
+    caller ever waits on STS except for the very first credentials.
+    """
 
     def __init__(
         self,
@@ -42,31 +72,65 @@ class RrsaProvider:
         timeout_seconds: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        retry_base_seconds: float = 1.0,
+        retry_max_seconds: float = 300.0,
     ) -> None:
         self.config = config
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), transport=transport)
         self._clock = clock
+        self._retry_base = retry_base_seconds
+        self._retry_max = retry_max_seconds
         self._current: TemporaryCredentials | None = None
-        self._lock = asyncio.Lock()
+        self._exchanging: asyncio.Task[None] | None = None
+        self._failure: _Failure | None = None
+        self._failures = 0
+        self.exchanges = 0  # AssumeRoleWithOIDC calls made so far
 
     async def aclose(self) -> None:
+        if self._exchanging is not None:
+            self._exchanging.cancel()
+            await asyncio.gather(self._exchanging, return_exceptions=True)
         await self._http.aclose()
 
-    def _fresh(self) -> bool:
+    def _fresh(self, now: float) -> bool:
         current = self._current
-        return current is not None and current.expires_at - self._clock() > current.lifetime / 3
+        return current is not None and current.expires_at - now > current.lifetime / 3
+
+    def _usable(self, now: float) -> bool:
+        current = self._current
+        margin = min(EXPIRY_MARGIN_SECONDS, current.lifetime / 10) if current else 0.0
+        return current is not None and current.expires_at - now > margin
 
     def invalidate(self) -> None:
         """CAMS refused the cached credentials' token: exchange anew at the next call."""
         self._current = None
+        self._failure = None
 
     async def credentials(self) -> Credentials:
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    self._current = await self._exchange()
+        now = self._clock()
+        if not self._fresh(now):
+            due = self._failure is None or now >= self._failure.retry_at
+            if due and (self._exchanging is None or self._exchanging.done()):
+                self._exchanging = asyncio.create_task(self._refresh(), name="rrsa-exchange")
+            if not self._usable(now) and self._failure is None and self._exchanging is not None:
+                # Nothing to use yet and nothing known to be wrong: wait for the one exchange.
+                await asyncio.shield(self._exchanging)
+            if not self._usable(self._clock()):
+                assert self._failure is not None
+                raise self._failure.error
         assert self._current is not None
         return self._current.credentials
+
+    async def _refresh(self) -> None:
+        self.exchanges += 1
+        try:
+            self._current = await self._exchange()
+        except RrsaError as exc:
+            self._failures += 1
+            step = min(self._retry_max, self._retry_base * 2 ** (self._failures - 1))
+            self._failure = _Failure(exc, self._clock() + step)
+        else:
+            self._failure, self._failures = None, 0
 
     async def _exchange(self) -> TemporaryCredentials:
         config = self.config
@@ -106,11 +170,13 @@ class RrsaProvider:
             body = {}
         issued = body.get("Credentials")
         if response.status_code != 200 or not isinstance(issued, dict):
-            code = body.get("Code", f"HTTP {response.status_code}")
+            code = str(body.get("Code") or f"HTTP {response.status_code}")
             message = body.get("Message", "")
             raise RrsaError(
                 f"STS refused AssumeRoleWithOIDC for {config.role_arn}: {code} {message}".strip(),
-                transient=response.status_code >= 500 or response.status_code == 429,
+                transient=response.status_code >= 500
+                or response.status_code == 429
+                or code in _TRANSIENT_STS_CODES,
             )
         try:
             remaining = (_expiration(str(issued["Expiration"])) - datetime.now(UTC)).total_seconds()
