@@ -140,6 +140,7 @@ class Controller:
         if old.triggers != snapshot.triggers:
             if old.drift_interval != snapshot.drift_interval:
                 state.drift_due = None  # scheduled anew with the new interval
+            self._read_again_if_refused(state)
             state.epoch += 1
             self._queue.add(key, Priority.CHANGE)
 
@@ -194,9 +195,16 @@ class Controller:
             if s.snapshot.spec and refers(s.snapshot.spec, k[0], key, default)
         }
 
+    def _read_again_if_refused(self, state: ObjectState) -> None:
+        """A refused read is tried again when the object or its account changed, not an hour later."""
+        if state.read_refusal is not None:
+            state.read_refusal = None
+            self._drift.schedule(state, now=True)
+
     def _requeue(self, keys: Iterable[Key], *, secret_changed: bool = False) -> None:
         for key in keys:
             if (state := self._states.get(key)) is not None:
+                self._read_again_if_refused(state)
                 state.attempts, state.epoch = 0, state.epoch + 1
                 state.secret_changed |= secret_changed
                 self._queue.add(key, Priority.CHANGE)

@@ -15,19 +15,19 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookSpec
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.credential_sources import CredentialProblem
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.flow import AdaptiveRate
 from cams_webhook_operator.metrics import Metrics
 from cams_webhook_operator.resolver import CredentialResolver
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import DriftReport, Key, ObjectState
+from cams_webhook_operator.state import DriftReport, Key, ObjectState, ReadRefusal
 from cams_webhook_operator.status import live_webhook
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class DriftChecker:
         self._cams = cams
         self._resolver = resolver
         self._default = settings.drift_interval_seconds
+        self._permanent_retry = settings.permanent_retry_seconds
         self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
         self._reconcile = reconcile  # queue the object for a routine reconcile
@@ -178,20 +179,43 @@ class DriftChecker:
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
         self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, asyncio.get_running_loop().time() - started)
         if outcome.verdict is not Verdict.OK:
-            code = outcome.answer.code if outcome.answer else outcome.error
-            if outcome.verdict is Verdict.THROTTLED:
-                pacer.on_throttled(asyncio.get_running_loop().time())
-            logger.warning("Drift check of space %s failed (%s); trying again later", space, code)
-            retry = asyncio.get_running_loop().time() + min(
-                FAILED_READ_RETRY_SECONDS, self._default or math.inf
-            )
-            for member in members:
-                member.drift_due = retry
-            self._next_due = min(self._next_due, retry)
+            self._read_failed(space, members, outcome, resolved, pacer)
             return
         checked_at = self._now()
         for member in members:
+            member.read_refusal = None
             await self._compare(member, live, checked_at)
+
+    def _read_failed(
+        self,
+        space: str,
+        members: list[ObjectState],
+        outcome: Outcome,
+        resolved: Resolved,
+        pacer: AdaptiveRate,
+    ) -> None:
+        """When to read again depends on why the read failed: a refusal waits like a refused update, a
+        refused RRSA token is renewed and read again at once, anything else is tried again in a minute.
+        A refusal also reaches the objects' status (an observer shows CAMS's code and an Event)."""
+        loop_now = asyncio.get_running_loop().time()
+        code = outcome.answer.code if outcome.answer else outcome.error
+        if outcome.verdict is Verdict.THROTTLED:
+            pacer.on_throttled(loop_now)
+        if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(resolved):
+            wait = 0.0  # RRSA's credentials are ours to renew: read again with new ones
+        elif outcome.verdict is Verdict.PERMANENT:
+            wait = self._permanent_retry
+        else:
+            wait = min(FAILED_READ_RETRY_SECONDS, self._default or math.inf)
+        logger.warning("Reading space %s failed (%s); reading it again in %.0f s", space, code, wait)
+        refused = outcome.verdict is Verdict.PERMANENT and wait > 0
+        retry_at = self._now() + timedelta(seconds=wait)
+        for member in members:
+            member.drift_due = loop_now + wait
+            member.read_refusal = ReadRefusal(outcome, retry_at) if refused else None
+            if refused:
+                self._reconcile(member.snapshot.key)
+        self._next_due = min(self._next_due, loop_now + wait)
 
     async def _compare(
         self, state: ObjectState, live: Mapping[str, LiveNumber], checked_at: datetime

@@ -306,6 +306,21 @@ def _finalize(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
 def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
     """Observe mode: never UpdatePhoneWebhook; report what the space's shared reads show."""
     previous, generation = previous_status(state), state.snapshot.generation
+    if (refusal := state.read_refusal) is not None:
+        status = st.status_read_refused(
+            previous=previous,
+            generation=generation,
+            now=facts.now,
+            outcome=refusal.outcome,
+            retry_at=refusal.retry_at,
+        )
+        already = previous.observed_generation == generation and any(
+            c.type == "Stalled" and c.status == "True" and c.reason == refusal.outcome.reason
+            for c in previous.conditions
+        )
+        message = status.conditions[0].message if status.conditions else refusal.outcome.reason
+        events = () if already else (Event("Warning", refusal.outcome.reason, message),)
+        return Plan("refused", status=status, events=events, drift=DriftAction.KEEP)
     if previous.last_drift_check_time is None:
         status = st.status_observing(previous=previous, generation=generation, now=facts.now)
         return Plan("observing", status=status, drift=DriftAction.NOW)

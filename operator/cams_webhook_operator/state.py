@@ -19,6 +19,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
+from cams_webhook_operator.cams.outcomes import Outcome
 
 Key = tuple[str, str]  # (namespace, name)
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
@@ -134,6 +135,14 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadRefusal:
+    """CAMS refused to show the object's space (QueryChatappPhoneNumbers), for good until `retry_at`."""
+
+    outcome: Outcome
+    retry_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DriftReport:
     """What the last read of the space showed for an object's number."""
 
@@ -167,5 +176,6 @@ class ObjectState:
     drifted: bool = False  # a drift check found CAMS no longer holds the spec
     drift_due: float | None = None  # loop time of the next drift check; None: none scheduled
     last_read: DriftReport | None = None  # merged into the status by every plan
+    read_refusal: ReadRefusal | None = None  # the last read of the space was refused
     unavailable_episode: int = 0  # the last CAMS outage this object was told about (one Event each)
     held_by: str | None = None  # the account whose lane holds it during an outage

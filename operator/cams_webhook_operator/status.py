@@ -267,6 +267,36 @@ def live_webhook(live: LiveNumber | None) -> LiveWebhook:
     )
 
 
+def status_read_refused(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    outcome: Outcome,
+    retry_at: datetime,
+) -> PhoneWebhookStatus:
+    """Observe mode: CAMS refused to show the space (QueryChatappPhoneNumbers). Its answer is shown as an
+    update's is; what an earlier read showed is kept, with the time of that read."""
+    answer = outcome.answer
+    said = f"{answer.code}: {answer.message}" if answer else outcome.error
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.STALLED,
+        reason=outcome.reason,
+        message=f"CAMS refused to show this number's space (QueryChatappPhoneNumbers: {said}); reading "
+        f"it again at {retry_at.isoformat().replace('+00:00', 'Z')}, or when the spec or its account changes",
+        fields={
+            "code": answer.code if answer else None,
+            "message": answer.message if answer else None,
+            "request_id": answer.request_id if answer else None,
+            "access_denied_detail": answer.access_denied_detail if answer else None,
+            "next_attempt_time": retry_at,
+        },
+    )
+
+
 def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
     """Observe mode, before the first read of the space."""
     return _verdict(

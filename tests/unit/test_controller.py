@@ -83,6 +83,8 @@ class FakeCams:
         self.calls: list[tuple[WebhookUpdate, Credentials]] = []
         self.call_times: list[float] = []
         self.queries: list[str] = []
+        self.query_codes = []
+        self.query_credentials: list[Credentials] = []
         self.reads_before_call: list[int] = []  # how many space reads had happened at each update
         self.live: dict[str, LiveNumber] = {}
 
@@ -104,10 +106,16 @@ class FakeCams:
             )
         return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
 
+    query_codes: list[str]  # the answers to the next reads (then OK)
+
     async def query_phone_numbers(
         self, cust_space_id: str, credentials: Credentials
     ) -> tuple[Outcome, dict[str, LiveNumber]]:
         self.queries.append(cust_space_id)
+        self.query_credentials.append(credentials)
+        code = self.query_codes.pop(0) if self.query_codes else "OK"
+        if code != "OK":
+            return classify(Answer(400 if code != "Ram.PermissionDeny" else 403, code, "refused", "rq")), {}
         return classify(Answer(200, "OK")), dict(self.live)
 
 
@@ -972,3 +980,53 @@ async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_throug
     await _settle(controller, lambda: bool(kube.records))
     assert cams.calls == []
     assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
+
+
+async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refused_update(
+    kube: FakeKube,
+) -> None:
+    cams = FakeCams()
+    cams.query_codes = ["Ram.PermissionDeny"]
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(managementMode="Observe"))
+    await _settle(controller, lambda: _reason(kube, "pwh") == "PermissionDenied")
+    status = kube.statuses["pwh"]
+    assert (status.code, status.request_id) == ("Ram.PermissionDeny", "rq")
+    assert "QueryChatappPhoneNumbers: Ram.PermissionDeny" in status.conditions[0].message
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(3000)  # less than CAMS_PERMANENT_RETRY_SECONDS
+    assert len(cams.queries) == 1, "not read again every minute"
+    # The spec changes: read again at once, and the refusal is over.
+    controller.observe(
+        _body(generation=2, status=kube.statuses["pwh"], managementMode="Observe", httpFlag=True)
+    )
+    await _until(lambda: _ready(kube) == "Observed")
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert len(cams.queries) == 2
+    assert [reason for _, reason, _ in kube.events] == ["PermissionDenied"], "one Event for the refusal"
+
+
+async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_once(kube: FakeKube) -> None:
+    cams = FakeCams()
+    cams.query_codes = ["InvalidSecurityToken.Expired"]
+    settings = OperatorSettings(qps=1000.0)  # no AccessKey of its own: the operator's identity is RRSA
+    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=FakeRrsa())
+    controller.observe(_body(managementMode="Observe"))
+    await _settle(controller, lambda: _ready(kube) == "Observed")
+    assert [credentials.access_key_id for credentials in cams.query_credentials] == ["STS.1", "STS.2"]
+
+
+async def test_an_observer_without_credentials_waits_instead_of_reading_every_second(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = Controller(
+        settings=OperatorSettings(qps=1000.0), cams=cams, kube=kube, wall_clock=_loop_clock
+    )  # no account at all: the object is refused before any read
+    controller.observe(_body(managementMode="Observe"))
+    running = asyncio.create_task(controller.run())
+    await asyncio.sleep(600)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert cams.queries == []
+    assert _reason(kube, "pwh") == "NoAccount"
+    assert kube.patches <= 2
