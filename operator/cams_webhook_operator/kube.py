@@ -11,6 +11,7 @@ import binascii
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
+from cams_webhook_operator.events import EventSeries, Posted
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class KubeApi:
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._leases = kubernetes.client.CoordinationV1Api(api_client)
         self._namespace = namespace
+        self._events = EventSeries()
 
     async def read_claim(self, claim: Claim) -> ClaimRecord | None:
         try:
@@ -237,13 +240,46 @@ class KubeApi:
     async def post_event(
         self, ref: ObjectRef, *, type_: Literal["Normal", "Warning"], reason: str, message: str
     ) -> None:
-        """Post a core/v1 Event about a PhoneWebhook. Failures are logged, never raised: an Event is
-        a courtesy, and losing one must not stop a reconcile."""
+        """Post a core/v1 Event about a PhoneWebhook, or count it on the same Event posted lately (see
+        events.py). Failures are logged, never raised: an Event is a courtesy, and losing one must not
+        stop a reconcile."""
         now = datetime.now(UTC)
-        event = kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(
-                name=event_name(ref.name, secrets.token_hex(8)), namespace=ref.namespace
-            ),
+        key = (ref.uid, type_, reason)
+        try:
+            repeat = self._events.repeat_of(key, now)
+            if repeat is not None:
+                try:
+                    await self._count_again(repeat, message=message, now=now)
+                    self._events.posted(key, replace(repeat, count=repeat.count + 1, last=now))
+                    return
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    self._events.forget(key)  # expired: post a new one
+            name = event_name(ref.name, secrets.token_hex(8))
+            await write(
+                self._core.create_namespaced_event,
+                ref.namespace,
+                self._event(ref, name, type_, reason, message, now),
+            )
+            self._events.posted(key, Posted(name, ref.namespace, 1, now, now))
+        except ApiException as exc:
+            logger.warning(
+                "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status
+            )
+
+    async def _count_again(self, posted: Posted, *, message: str, now: datetime) -> None:
+        body = {
+            "count": posted.count + 1,
+            "lastTimestamp": now.isoformat().replace("+00:00", "Z"),
+            "message": message[:1024],
+        }
+        await write(self._core.patch_namespaced_event, posted.name, posted.namespace, body)
+
+    @staticmethod
+    def _event(ref: ObjectRef, name: str, type_: str, reason: str, message: str, now: datetime) -> Any:
+        return kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=ref.namespace),
             involved_object=kubernetes.client.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",
                 kind=KIND,
@@ -261,9 +297,3 @@ class KubeApi:
             reporting_component=REPORTING_COMPONENT,
             reporting_instance=REPORTING_COMPONENT,
         )
-        try:
-            await write(self._core.create_namespaced_event, ref.namespace, event)
-        except ApiException as exc:
-            logger.warning(
-                "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status
-            )

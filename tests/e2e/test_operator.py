@@ -422,6 +422,26 @@ def test_deletion_policy_clear_clears_cams_and_can_be_released(system: System) -
     assert system.simulator.webhook("space-e2e", "8613800009998")["HttpFlag"] == "Y"  # type: ignore[index]
 
 
+def test_a_failure_that_repeats_is_counted_on_one_event(system: System) -> None:
+    """client-go's recorder aggregates repeats; so does the operator: one Event per object and reason,
+    its count going up, however many retries a long failure makes."""
+    system.restart_operator(
+        extra_env={**OPERATOR_ENV, "CAMS_RETRY_BASE_SECONDS": "0.2", "CAMS_RETRY_MAX_SECONDS": "0.4"}
+    )
+    system.simulator.post("/_simulator/faults", {"failRate": 1.0})
+    number = "8613800004444"
+    system.apply("flaky", phoneNumber=number, statusCallbackUrl="https://flaky.example/s")
+    wait_for(lambda: len(system.simulator.calls(number)) >= 8, timeout=30, what="eight failed calls")
+    system.simulator.post("/_simulator/faults", {"failRate": 0.0})
+    system.wait_condition("flaky", "Ready", "Applied")
+    failures = len(system.simulator.calls(number)) - 1
+    events = {event["reason"]: event for event in system.events("flaky")}
+    assert len(system.events("flaky")) == 2, "one Event per reason, not one per retry"
+    assert events["TransientError"]["count"] == failures
+    assert events["TransientError"]["type"] == "Warning"
+    assert events["Applied"]["count"] == 1
+
+
 def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:
     numbers = ["8613800006661", "8613800006662"]
     for i, number in enumerate(numbers):
