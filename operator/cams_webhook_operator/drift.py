@@ -53,13 +53,11 @@ _UNITS = {"s": 1, "m": 60, "h": 3600}
 _OFF = {"0", "off", "false", "no", "disabled", "never"}
 
 
-MIN_DRIFT_INTERVAL_SECONDS = 30.0  # a read per space per interval: more often buys nothing and costs quota
-
-
-def drift_interval(annotation: str | None, *, default: float) -> float | None:
+def drift_interval(annotation: str | None, *, default: float, minimum: float = 30.0) -> float | None:
     """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
     "off") or the operator default; None means never. A value that does not parse keeps the default; one
-    under MIN_DRIFT_INTERVAL_SECONDS is raised to it."""
+    under `minimum` (CAMS_MIN_DRIFT_INTERVAL_SECONDS: a platform's floor for what a namespace may ask)
+    is raised to it."""
     if annotation is None:
         return default or None
     value = annotation.strip().lower()
@@ -71,7 +69,7 @@ def drift_interval(annotation: str | None, *, default: float) -> float | None:
         return default or None
     if not math.isfinite(seconds):
         return default or None
-    return max(seconds, MIN_DRIFT_INTERVAL_SECONDS) if seconds > 0 else None
+    return max(seconds, minimum) if seconds > 0 else None
 
 
 class CamsApi(Protocol):
@@ -103,6 +101,7 @@ class DriftChecker:
         self._resolver = resolver
         self._default = settings.drift_interval_seconds
         self._permanent_retry = settings.permanent_retry_seconds
+        self._minimum = settings.min_drift_interval_seconds
         self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
         self._reconcile = reconcile  # queue the object for a routine reconcile
@@ -117,7 +116,7 @@ class DriftChecker:
         """Check `state` one interval from now (spread by +-10 %, so objects applied together are not all
         checked in the same second), at the next tick if `now`, or never if its interval is off."""
         loop_now = asyncio.get_running_loop().time()
-        interval = drift_interval(state.snapshot.drift_interval, default=self._default)
+        interval = drift_interval(state.snapshot.drift_interval, default=self._default, minimum=self._minimum)
         if now:
             state.drift_due = loop_now
         elif interval is None:

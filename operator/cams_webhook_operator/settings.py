@@ -58,6 +58,12 @@ class OperatorSettings(BaseSettings):
         "seconds, spread by +-10 %; 0 turns drift checks off. Per object: the drift-check-interval "
         "annotation.",
     )
+    min_drift_interval_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="The shortest drift-check-interval an object's annotation may ask for, in seconds; a "
+        "shorter one is raised to it.",
+    )
     secret_refresh_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -186,6 +186,7 @@ def start_operator(
     namespace: str | list[str],
     log: Path,
     extra_env: dict[str, str] | None = None,
+    verbose: bool = False,
 ) -> OperatorProcess:
     port = free_port()
     metrics_port = free_port()
@@ -196,7 +197,7 @@ def start_operator(
             *(arg for ns in namespaces for arg in ("--namespace", ns)),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
-            *(["--verbose"] if os.environ.get("CAMS_E2E_VERBOSE") else []),
+            *(["--verbose"] if verbose or os.environ.get("CAMS_E2E_VERBOSE") else []),
         ],
         log=log,
         env={

@@ -156,3 +156,27 @@ async def test_an_expired_token_is_read_again_from_the_file(token: Path) -> None
     assert (await provider.credentials()).access_key_id == "key-1"
     assert sts.tokens == ["token-1", "token-2"]
     await provider.aclose()
+
+
+async def test_a_slow_first_exchange_holds_no_caller_for_long(token: Path) -> None:
+    """STS unreachable from the start (a 10 s connect timeout): callers are told to come back after a
+    second instead of holding the operator's workers for the whole timeout."""
+    answer = asyncio.Event()
+
+    async def slow(_: httpx.Request) -> httpx.Response:
+        await answer.wait()
+        return _issued("key-1")
+
+    provider = RrsaProvider(
+        RrsaConfig("acs:ram::1:role/r", "acs:ram::1:oidc-provider/p", token),
+        transport=httpx.MockTransport(slow),
+        clock=asyncio.get_running_loop().time,
+    )
+    started = asyncio.get_running_loop().time()
+    results = await asyncio.gather(*(provider.credentials() for _ in range(16)), return_exceptions=True)
+    assert asyncio.get_running_loop().time() - started <= 1.5
+    assert all(isinstance(r, RrsaError) and r.transient for r in results)
+    answer.set()
+    await asyncio.sleep(0.1)
+    assert (await provider.credentials()).access_key_id == "key-1", "the one exchange went on meanwhile"
+    await provider.aclose()

@@ -33,6 +33,8 @@ _TRANSIENT_STS_CODES = frozenset(
         "AuthenticationFail.OIDCToken.Expired",
     }
 )
+# How long a caller waits for an exchange in flight before it is told to try again later.
+FIRST_EXCHANGE_WAIT_SECONDS = 1.0
 # Credentials are used until this many seconds (or a tenth of their life) before they expire, even when a
 # refresh keeps failing.
 EXPIRY_MARGIN_SECONDS = 60.0
@@ -113,8 +115,16 @@ class RrsaProvider:
             if due and (self._exchanging is None or self._exchanging.done()):
                 self._exchanging = asyncio.create_task(self._refresh(), name="rrsa-exchange")
             if not self._usable(now) and self._failure is None and self._exchanging is not None:
-                # Nothing to use yet and nothing known to be wrong: wait for the one exchange.
-                await asyncio.shield(self._exchanging)
+                # Nothing to use yet and nothing known to be wrong: wait for the one exchange, but not
+                # for a slow STS: a caller holds a worker that objects with other credentials need.
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exchanging), FIRST_EXCHANGE_WAIT_SECONDS)
+                except TimeoutError:
+                    raise RrsaError(
+                        f"STS has not answered AssumeRoleWithOIDC for {self.config.role_arn} yet; "
+                        "trying again",
+                        transient=True,
+                    ) from None
             if not self._usable(self._clock()):
                 assert self._failure is not None
                 raise self._failure.error
