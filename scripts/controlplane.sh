@@ -27,7 +27,9 @@ build() {
     echo "controlplane: cached binaries in $BIN_DIR"; return 0
   fi
   command -v go >/dev/null || die "Go is not installed. Install Go >= 1.26 (https://go.dev/doc/install), or point KUBECONFIG at an existing cluster (kind, k3d, ...) instead."
-  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+  local work; work="$(mktemp -d)"
+  # One-shot: a RETURN trap outlives the function and would fire again, on a `work` no longer set.
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   echo "controlplane: building kube-apiserver $K8S_VERSION and etcd $ETCD_VERSION (cold: several minutes, ~2 GiB RAM)"
   # k8s.io/kubernetes replaces its staging modules with local paths, which a dependent module cannot see.
   # Replace each with its published k8s.io/<name> of the same release (v1.X.Y -> v0.X.Y).
@@ -66,23 +68,49 @@ start() {
   mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"
   [[ -f "$dir/apiserver.pid" ]] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null && die "already running in $dir"
   local etcd_port etcd_peer api_port token
-  etcd_port="$(free_port)"; etcd_peer="$(free_port)"; api_port="$(free_port)"
   token="$(openssl rand -hex 16)"
   rm -rf "$dir/etcd-data" "$dir/certs"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
   echo "$token,admin,admin,system:masters" > "$dir/tokens.csv"
 
+  # Free ports are picked, then bound by another process: another process may take one in between. A
+  # bind failure is retried with new ports (it raced about once in twenty runs).
+  local attempt
+  for attempt in 1 2 3; do
+    etcd_port="$(free_port)"; etcd_peer="$(free_port)"
+    launch_etcd "$dir" "$etcd_port" "$etcd_peer"
+    sleep 0.5
+    kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null && break
+    grep -q "address already in use" "$dir/etcd.log" && (( attempt < 3 )) && continue
+    tail -n 20 "$dir/etcd.log" >&2; die "etcd did not start (log: $dir/etcd.log)"
+  done
+  for attempt in 1 2 3; do
+    api_port="$(free_port)"
+    printf 'etcd_port=%s\napi_port=%s\n' "$etcd_port" "$api_port" > "$dir/ports"
+    write_kubeconfig "$dir" "$api_port" "$token"
+    launch_apiserver "$dir"
+    if wait_ready "$dir"; then break; fi
+    (( attempt < 3 )) || { stop "$dir"; die "kube-apiserver could not bind a port (log: $dir/apiserver.log)"; }
+  done
+  # Namespaces are created by kube-apiserver's bootstrap controller; wait for `default` so callers can use it.
+  until KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; do sleep 0.2; done
+  echo "$dir/kubeconfig"
+}
+
+launch_etcd() {
+  local dir="$1" port="$2" peer="$3"
+  rm -rf "$dir/etcd-data"
   "$BIN_DIR/etcd" --data-dir "$dir/etcd-data" --name local \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-    --initial-cluster "local=http://127.0.0.1:$etcd_peer" --log-level warn \
+    --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "local=http://127.0.0.1:$peer" --log-level warn \
     > "$dir/etcd.log" 2>&1 &
   echo $! > "$dir/etcd.pid"
+}
 
-  printf 'etcd_port=%s\napi_port=%s\n' "$etcd_port" "$api_port" > "$dir/ports"
-  launch_apiserver "$dir"
-
+write_kubeconfig() {
+  local dir="$1" api_port="$2" token="$3"
   cat > "$dir/kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
@@ -97,11 +125,6 @@ contexts:
   context: {cluster: local, user: admin, namespace: default}
 current-context: local
 KUBECONFIG
-
-  wait_ready "$dir"
-  # Namespaces are created by kube-apiserver's bootstrap controller; wait for `default` so callers can use it.
-  until KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; do sleep 0.2; done
-  echo "$dir/kubeconfig"
 }
 
 launch_apiserver() {
@@ -118,9 +141,13 @@ launch_apiserver() {
   echo $! > "$dir/apiserver.pid"
 }
 
+# Ready: returns 0. The port was taken by someone else: returns 1 (the caller tries another). Else dies.
 wait_ready() {
   local dir="$1" deadline=$((SECONDS + 90))
   until KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null && grep -q "address already in use" "$dir/apiserver.log"; then
+      : > "$dir/apiserver.log"; return 1
+    fi
     if (( SECONDS > deadline )) || ! kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
       tail -n 30 "$dir/apiserver.log" >&2; stop "$dir"; die "kube-apiserver did not become ready (log: $dir/apiserver.log)"
     fi
@@ -134,7 +161,7 @@ restart_apiserver() {
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   launch_apiserver "$dir"
-  wait_ready "$dir"
+  wait_ready "$dir" || die "kube-apiserver's port was taken while it restarted (log: $dir/apiserver.log)"
 }
 
 stop() {

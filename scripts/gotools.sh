@@ -7,7 +7,8 @@ set -euo pipefail
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE_ROOT="${CAMS_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cams-webhook-operator}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-KSTATUS_SUM="$(sha256sum "$REPO/tests/e2e/kstatus/go.mod" "$REPO/tests/e2e/kstatus/go.sum" "$REPO/tests/e2e/kstatus/main.go" | sha256sum | cut -c1-12)"
+# The helper's sources, hashed by content only (not by path): every clone of the same sources shares the cache.
+KSTATUS_SUM="$(cat "$REPO/tests/e2e/kstatus/go.mod" "$REPO/tests/e2e/kstatus/go.sum" "$REPO/tests/e2e/kstatus/main.go" | sha256sum | cut -c1-12)"
 BIN_DIR="$CACHE_ROOT/gotools/helm-$HELM_VERSION-kstatus-$KSTATUS_SUM"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
@@ -16,7 +17,9 @@ die() { echo "gotools: $*" >&2; exit 1; }
 build() {
   [[ -x "$BIN_DIR/helm" && -x "$BIN_DIR/kstatus" ]] && return 0
   command -v go >/dev/null || die "Go is not installed. Install Go >= 1.26 (https://go.dev/doc/install)."
-  local work; work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
+  local work; work="$(mktemp -d)"
+  # One-shot: a RETURN trap outlives the function and would fire again, on a `work` no longer set.
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   mkdir -p "$BIN_DIR.tmp"
   echo "gotools: building helm $HELM_VERSION and the kstatus helper (cold: a few minutes)" >&2
   printf 'module local/gotools\ngo 1.26\n' > "$work/go.mod"
