@@ -31,9 +31,15 @@ class AccountStatusApi(Protocol):
 
 class AccountStatusWriter:
     def __init__(
-        self, *, resolver: CredentialResolver, kube: AccountStatusApi, wall_clock: Callable[[], datetime]
+        self,
+        *,
+        resolver: CredentialResolver,
+        kube: AccountStatusApi,
+        wall_clock: Callable[[], datetime],
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._resolver = resolver
+        self._leading = leading
         self._kube = kube
         self._now = wall_clock
         self._written: dict[AccountKey, AccountStatus] = {}
@@ -84,7 +90,7 @@ class AccountStatusWriter:
         status = account_status(
             previous=previous, generation=account.generation, now=self._now(), verdict=verdict
         )
-        if status == previous:
+        if status == previous or not self._leading():
             return
         await self._kube.patch_account_status(key.kind, key.namespace, key.name, status)
         self._written[key] = status

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
 import sys
 from typing import Any
 
@@ -174,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     from kopf._core.engines.peering import Identity  # kopf types the argument but does not export it
 
     from cams_webhook_operator import handlers  # noqa: F401 -- registers the handlers
+    from cams_webhook_operator.leader import process_identity
     from cams_webhook_operator.settings import OperatorSettings
 
     settings = OperatorSettings()  # fail now, with pydantic's message, on a bad setting
+    identity = process_identity()  # one per process: kopf's peering and the leader Lease share it
     kopf.configure(verbose=args.verbose, quiet=args.quiet)
     if not args.verbose:
         # One line per watch event and per HTTP call drowns the lines that matter at hundreds of objects.
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             standalone=True,
             # Given, not detected: kopf's detection asks the passwd database for the user's name, and the
             # image's numeric user (65532) has no entry there.
-            identity=Identity(f"{socket.gethostname()}_{os.getpid()}"),
-            memo=kopf.Memo(),
+            identity=Identity(identity),
+            memo=kopf.Memo(identity=identity),
         )
     )
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 from cams_webhook_operator import reconcile
 from cams_webhook_operator.account_status import AccountStatusWriter
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.claims import ClaimStore
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved, account_label
 from cams_webhook_operator.drift import CamsApi, DriftChecker
@@ -67,6 +67,7 @@ class Controller:
         claimants_of: ClaimantsOf | None = None,
         drift_tick: float = 1.0,
         rrsa: TemporaryCredentialSource | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         """`claimants_of` lists the objects that claim a number (Manage mode), and whether CAMS holds their
         spec. Who holds a number is the claim's Lease (claims.py); this list says whether a holder still
@@ -74,6 +75,7 @@ class Controller:
         index, which kopf fills from the initial listing before it reports any object, so that neither
         depends on the listing's order. By default: the known objects."""
         self._settings = settings
+        self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
         self._cams = cams
         self._write = ObjectWriter(kube)
         self._now = wall_clock
@@ -88,7 +90,9 @@ class Controller:
         self._background: set[asyncio.Task[None]] = set()
         self._claims = ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock)
         self._acting = False  # whether this replica's workers run (it leads): only then are claims written
-        self._account_status = AccountStatusWriter(resolver=self._resolver, kube=kube, wall_clock=wall_clock)
+        self._account_status = AccountStatusWriter(
+            resolver=self._resolver, kube=kube, wall_clock=wall_clock, leading=self._leading
+        )
         self.metrics = metrics or Metrics()
         self._drift = DriftChecker(
             states=self._states,
@@ -101,6 +105,7 @@ class Controller:
             wall_clock=wall_clock,
             rng=self._rng,
             tick=drift_tick,
+            leading=self._leading,
         )
         # Scrapes run in the metrics server's thread while the event loop changes these maps: each is
         # copied in one step (tuple() of a dict view holds the GIL throughout) before it is read.
@@ -286,7 +291,7 @@ class Controller:
         """Decide what one object needs and carry it out; True when its call went to its account's lane
         (which then owns the key until `finish`)."""
         state = self._states.get(key)
-        if state is None:
+        if state is None or not self._leading():
             return False
         facts = await self._facts(state, priority)
         decided = reconcile.plan(state, facts, self._settings)
@@ -355,7 +360,7 @@ class Controller:
             state = self._states.get(key)
             return state is not None and state.snapshot.claim == claim
 
-        if self._acting:
+        if self._acting and self._leading():
             self._background_task(self._claims.release(claim, holder_id(key), unless=back))
 
     def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
@@ -443,6 +448,8 @@ class Controller:
                 self._queue.add(key, priority)
 
     async def call(self, ticket: CallTicket) -> Outcome:
+        if not self._leading():  # checked right before the call: another replica may lead by now
+            return no_answer("this replica no longer holds the leader lease; the call was not sent")
         loop = asyncio.get_running_loop()
         self.metrics.limiter_wait.observe(loop.time() - ticket.queued_at)
         started = loop.time()
@@ -453,8 +460,8 @@ class Controller:
     async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:
         try:
             state = self._states.get(ticket.key)
-            if state is None or state.snapshot.ref.uid != ticket.uid:
-                return  # deleted (and perhaps created again) while the call was out
+            if state is None or state.snapshot.ref.uid != ticket.uid or not self._leading():
+                return  # deleted (and perhaps created again) while the call was out, or no longer leading
             if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(ticket.call.resolved):
                 # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
                 outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)

@@ -95,7 +95,9 @@ class DriftChecker:
         wall_clock: Callable[[], datetime],
         rng: random.Random,
         tick: float = 1.0,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._leading = leading
         self._states = states
         self._cams = cams
         self._resolver = resolver
@@ -159,6 +161,8 @@ class DriftChecker:
         await asyncio.gather(*due)
 
     async def _check_space(self, space: str, members: list[ObjectState]) -> None:
+        if not self._leading():
+            return  # a replica that may no longer lead reads nothing; the next leader will
         first = members[0].snapshot
         assert first.spec is not None
         resolved = await self._resolver.resolve(first.key, first.spec)

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 from typing import Any
 
 import kopf
@@ -73,26 +72,29 @@ async def start_controller(
         else None
     )
     memo.rrsa = rrsa
+    elector = None
+    if operator_settings.leader_election:
+        namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
+        elector = LeaderElector(
+            KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
+            identity=memo.identity,
+            lease_seconds=operator_settings.lease_seconds,
+        )
+    memo.elector = elector
     controller = Controller(
         settings=operator_settings,
         cams=cams,
         kube=KubeApi(api_client, namespace=operator_settings.operator_namespace),
         claimants_of=lambda claim: list(claims.get(claim, ())),
         rrsa=rrsa,
+        # Asked right before every CAMS call and every write: a leader whose lease may have run out
+        # (a paused or partitioned process that resumes) acts no more.
+        leading=elector.leading if elector else None,
     )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller
     memo.cams = cams
-    elector = None
-    if operator_settings.leader_election:
-        namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
-        elector = LeaderElector(
-            KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
-            identity=f"{socket.gethostname()}_{os.getpid()}",
-            lease_seconds=operator_settings.lease_seconds,
-        )
-    memo.elector = elector
     # Followers watch and keep their snapshots warm, but only the leader's workers act.
     memo.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
     logger.info(

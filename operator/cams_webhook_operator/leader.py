@@ -1,15 +1,25 @@
 """Leader election on a coordination.k8s.io Lease, so that of several replicas exactly one acts.
 
 The rules are client-go's: a holder renews well within the lease duration; a candidate takes the lease
-only when its record has not changed for a whole duration *as observed on the candidate's own clock*, so
-clock skew between replicas does not matter. A graceful leader releases the lease on the way out, and a
-successor takes over within one retry period; a crashed one is replaced within duration + retry period.
+only when its record has not changed for a whole duration, the one the holder recorded, *as observed on the
+candidate's own clock*, so clock skew between replicas does not matter. A graceful leader releases the
+lease on the way out, and a successor takes over within one retry period; a crashed one is replaced within
+duration + retry period.
+
+Never two leaders: a candidate cannot see a renewal before the holder sent it, so it cannot take over before
+(send time + duration). The holder therefore counts its leadership from the moment it *sent* its last
+successful renewal, gives every renewal only the time left (a hung call cannot carry it past the deadline),
+and stops acting a retry period before the deadline. `leading()` says whether that time is still ahead:
+the controller asks it right before every CAMS call and every write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +39,13 @@ class LeaseRecord:
     holder: str | None
     renew_time: str | None  # as written by the holder; only compared for change, never as a clock
     resource_version: str | None  # None: the Lease does not exist yet
+    duration_seconds: float | None = None  # the holder's leaseDurationSeconds: candidates honour it
+
+
+def process_identity() -> str:
+    """Unique per process: host (the pod's name), process ID and a random part (two processes of one
+    pod, or a restarted one with the same PID, are never taken for each other)."""
+    return f"{socket.gethostname()}_{os.getpid()}_{secrets.token_hex(4)}"
 
 
 def may_acquire(*, record: LeaseRecord, me: str, unchanged_for: float, lease_seconds: float) -> bool:
@@ -62,7 +79,8 @@ class KubeLeaseApi:
         spec = lease.spec
         renew = spec.renew_time.isoformat() if spec and spec.renew_time else None
         version = lease.metadata.resource_version if lease.metadata else None
-        return LeaseRecord(spec.holder_identity if spec else None, renew, version)
+        duration = spec.lease_duration_seconds if spec else None
+        return LeaseRecord(spec.holder_identity if spec else None, renew, version, duration)
 
     async def write(self, record: LeaseRecord, *, holder: str | None, lease_seconds: int) -> bool:
         client = kubernetes.client
@@ -108,6 +126,7 @@ class LeaderElector:
         self._clock = clock
         self._seen: LeaseRecord | None = None
         self._seen_since = clock()
+        self._valid_until = float("-inf")
 
     def _observe(self, record: LeaseRecord) -> None:
         if self._seen is None or (record.holder, record.renew_time) != (
@@ -117,15 +136,27 @@ class LeaderElector:
             self._seen_since = self._clock()
         self._seen = record
 
+    def leading(self) -> bool:
+        """Whether this replica may act now: its last renewal, counted from when it was sent, is still
+        good for more than a retry period."""
+        return self._clock() < self._valid_until
+
     async def _try(self) -> bool:
+        sent = self._clock()
         record = await self._api.read()
         self._observe(record)
         unchanged_for = self._clock() - self._seen_since
         if not may_acquire(
-            record=record, me=self.identity, unchanged_for=unchanged_for, lease_seconds=self._lease_seconds
+            record=record,
+            me=self.identity,
+            unchanged_for=unchanged_for,
+            lease_seconds=record.duration_seconds or self._lease_seconds,
         ):
             return False
-        return await self._api.write(record, holder=self.identity, lease_seconds=int(self._lease_seconds))
+        if not await self._api.write(record, holder=self.identity, lease_seconds=int(self._lease_seconds)):
+            return False
+        self._valid_until = sent + self._lease_seconds - self._retry_seconds
+        return True
 
     async def acquire(self) -> None:
         """Return once this replica holds the lease."""
@@ -145,21 +176,25 @@ class LeaderElector:
             await asyncio.sleep(self._retry_seconds)
 
     async def hold(self) -> None:
-        """Renew the lease until it cannot be renewed within the lease duration, then return (lost)."""
-        last_renewed = self._clock()
+        """Renew the lease until it cannot be renewed in time, then return (lost). Every renewal gets only
+        the time left before `leading()` turns false: a hung call cannot keep a replica acting."""
         while True:
-            await asyncio.sleep(self._renew_every)
+            await asyncio.sleep(max(0.0, min(self._renew_every, self._valid_until - self._clock())))
+            left = self._valid_until - self._clock()
+            if left <= 0:
+                logger.error("Could not renew the leader lease in time")
+                return
             try:
-                if await self._try():
-                    last_renewed = self._clock()
-                    continue
-                logger.error("Lost the leader lease to %s", self._seen.holder if self._seen else "?")
+                async with asyncio.timeout(left):
+                    renewed = await self._try()
+            except TimeoutError:
+                logger.error("Renewing the leader lease did not finish in time")
                 return
             except Exception:
                 logger.exception("Could not renew the leader lease")
-            # Stop acting before another replica may take over: never two leaders at once.
-            if self._clock() - last_renewed >= self._lease_seconds - self._retry_seconds:
-                logger.error("Could not renew the leader lease in time")
+                continue
+            if not renewed:
+                logger.error("Lost the leader lease to %s", self._seen.holder if self._seen else "?")
                 return
 
     async def release(self) -> None:

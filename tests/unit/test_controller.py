@@ -1030,3 +1030,18 @@ async def test_an_observer_without_credentials_waits_instead_of_reading_every_se
     assert cams.queries == []
     assert _reason(kube, "pwh") == "NoAccount"
     assert kube.patches <= 2
+
+
+async def test_a_replica_that_may_no_longer_lead_neither_calls_nor_writes(kube: FakeKube) -> None:
+    cams = FakeCams()
+    leading = True
+    controller = _controller(settings=_settings(), cams=cams, kube=kube, leading=lambda: leading)
+    controller.observe(_body(name="before"))
+    await _settle(controller, lambda: _ready(kube, "before") == "Applied")
+    patches, claims = kube.patches, dict(kube.records)
+    leading = False  # the lease may have run out: a paused process resumes, or the network healed
+    controller.observe(_body(name="after", phoneNumber="8613800009876"))
+    controller.observe(_body(name="before", generation=2, status=kube.statuses["before"], httpFlag=True))
+    await _settle(controller, lambda: True, limit=60)
+    assert len(cams.calls) == 1
+    assert (kube.patches, kube.records) == (patches, claims)

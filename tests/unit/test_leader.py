@@ -4,10 +4,11 @@ a time, takeover after expiry or release, loss detected."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
-from cams_webhook_operator.leader import LeaderElector, LeaseRecord, may_acquire
+from cams_webhook_operator.leader import LeaderElector, LeaseRecord, may_acquire, process_identity
 
 pytestmark = pytest.mark.looptime
 
@@ -19,16 +20,19 @@ class FakeLease:
         self.record = LeaseRecord(None, None, None)
         self.version = 0
         self.writes = 0
+        self.stalled: set[str] = set()  # holders whose requests hang (a partition, an API server stall)
 
     async def read(self) -> LeaseRecord:
         return self.record
 
     async def write(self, record: LeaseRecord, *, holder: str | None, lease_seconds: int) -> bool:
+        if holder in self.stalled:
+            await asyncio.Event().wait()  # never answered: only the caller's own deadline ends it
         if record.resource_version != self.record.resource_version:
             return False
         self.version += 1
         self.writes += 1
-        self.record = LeaseRecord(holder, f"renewed-{self.version}", str(self.version))
+        self.record = LeaseRecord(holder, f"renewed-{self.version}", str(self.version), lease_seconds)
         return True
 
 
@@ -109,3 +113,55 @@ async def test_two_candidates_never_both_win() -> None:
     for task in pending:
         task.cancel()
     assert lease.writes == 1
+
+
+async def test_a_hung_renewal_stops_the_leader_before_anyone_may_take_over() -> None:
+    """A renewal that never returns (a 25 s hang was seen) must not keep the leader acting: it stops a
+    retry period before the lease could have expired for anyone, and the candidate starts after that."""
+    lease = FakeLease()
+    leader, candidate = _elector(lease, "a"), _elector(lease, "b")
+    loop = asyncio.get_running_loop()
+    await leader.acquire()
+    holding = asyncio.create_task(leader.hold())
+    await asyncio.sleep(20)  # renewed every 5 s meanwhile
+    last_renewal_sent = loop.time() - 20 % 5
+    lease.stalled.add("a")
+    waiting = asyncio.create_task(candidate.acquire())
+    await asyncio.wait_for(holding, 30)
+    stopped = loop.time()
+    assert not leader.leading()
+    assert stopped <= last_renewal_sent + 15 - 2 + 0.01
+    await asyncio.wait_for(waiting, 30)
+    assert loop.time() >= stopped + 2, "the candidate took over a retry period after the leader stopped"
+
+
+async def test_a_candidate_honours_the_duration_the_holder_recorded() -> None:
+    """A rolling upgrade that shortens CAMS_LEASE_SECONDS must not let a new pod take a healthy lease."""
+    lease = FakeLease()
+    loop = asyncio.get_running_loop()
+    old = LeaderElector(lease, identity="old", lease_seconds=30, retry_seconds=2, clock=loop.time)
+    new = LeaderElector(lease, identity="new", lease_seconds=6, retry_seconds=2, clock=loop.time)
+    await old.acquire()
+    holding = asyncio.create_task(old.hold())  # renews every 10 s
+    waiting = asyncio.create_task(new.acquire())
+    await asyncio.sleep(60)
+    assert not waiting.done(), "6 s without change happen between renewals, 30 s never do"
+    holding.cancel()
+    await asyncio.wait_for(waiting, 40)
+    assert lease.record.holder == "new"
+
+
+async def test_leading_is_false_before_acquiring_and_after_the_deadline() -> None:
+    lease = FakeLease()
+    leader = _elector(lease, "a")
+    assert not leader.leading()
+    await leader.acquire()
+    assert leader.leading()
+    await asyncio.sleep(15 - 2 + 0.1)  # no renewal at all
+    assert not leader.leading()
+
+
+def test_identities_are_unique_per_process_start() -> None:
+    first, second = process_identity(), process_identity()
+    assert first != second
+    assert f"_{os.getpid()}_" in first
