@@ -23,6 +23,8 @@ from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant
 
+logger = logging.getLogger(__name__)
+
 # Every handler is `async def` although none awaits: kopf runs a plain `def` in a thread pool, and the
 # round trip to a thread for each watch event cost more CPU than the handler itself.
 
@@ -55,6 +57,10 @@ async def start_controller(
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    # Without a client-side timeout, a connection dropped without a word (a NAT, a proxy) leaves a watch
+    # waiting forever while the Lease is still renewed: the operator would see no change again.
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
 
     operator_settings = OperatorSettings()
@@ -108,18 +114,40 @@ async def start_controller(
 
 
 async def _lead(controller: Controller, elector: LeaderElector | None) -> None:
+    """Run the workers while this replica leads. If the workers stop (a bug), the lease is not held on
+    for nothing: the task ends, /healthz fails, and the replica is restarted."""
     if elector is None:
         await controller.run()
         return
     await elector.acquire()
     workers = asyncio.create_task(controller.run(), name="reconcilers")
+    holding = asyncio.create_task(elector.hold(), name="leader-lease")
     try:
-        await elector.hold()
+        await asyncio.wait({workers, holding}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        workers.cancel()
-        await asyncio.gather(workers, return_exceptions=True)
-    # Lost the lease: stop, and let Kubernetes restart this replica as a follower.
+        for task in (workers, holding):
+            task.cancel()
+        await asyncio.gather(workers, holding, return_exceptions=True)
+    if workers.done() and not workers.cancelled() and workers.exception() is not None:
+        logger.error("The workers stopped: %r; releasing the lease", workers.exception())
+        await elector.release()
+    # Lost the lease, or the workers stopped: stop, and let Kubernetes restart this replica as a follower.
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def controller_state(task: asyncio.Task[None] | None) -> str:
+    """What /healthz says of the controller; "stopped" once its task has ended (its workers died, or it
+    lost the lease and is on its way out)."""
+    return "stopped" if task is not None and task.done() else "running"
+
+
+@kopf.on.probe(id="controller")
+async def controller_alive(memo: kopf.Memo, **_: Any) -> str:
+    """Part of /healthz: fails (HTTP 500, so Kubernetes restarts the pod) once the controller stopped."""
+    state = controller_state(getattr(memo, "controller_task", None))
+    if state == "stopped":
+        raise kopf.PermanentError("the controller's workers have stopped")
+    return state
 
 
 @kopf.on.cleanup()
