@@ -311,7 +311,9 @@ class Controller:
         snapshot = state.snapshot
         credentials = None
         if with_credentials and snapshot.spec is not None and reconcile.needs_credentials(snapshot):
-            credentials = await self._resolver.resolve(snapshot.key, snapshot.spec)
+            credentials = await self._resolver.resolve(
+                snapshot.key, snapshot.spec, deleting=snapshot.deleting
+            )
         claim = snapshot.claim
         return Facts(
             now=self._now(),

@@ -58,6 +58,7 @@ class CredentialResolver:
         self._secret_users: dict[Key, set[Key]] = defaultdict(set)  # Secret -> objects that used it
         self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
         self._used: dict[Key, tuple[Key | None, AccountKey | None]] = {}  # object -> (Secret, account)
+        self._kept: dict[Key, Resolved] = {}  # Clear objects: the credentials to clear with when deleted
 
     @classmethod
     def of(
@@ -104,8 +105,23 @@ class CredentialResolver:
     def _operator_source(self) -> str:
         return f"rrsa:{self._rrsa.config.role_arn}" if self._rrsa is not None else "operator"
 
-    async def resolve(self, obj: Key, spec: PhoneWebhookSpec) -> Resolved | CredentialProblem:
-        """The credentials object `obj` may call CAMS with, or why it may not call."""
+    async def resolve(
+        self, obj: Key, spec: PhoneWebhookSpec, *, deleting: bool = False
+    ) -> Resolved | CredentialProblem:
+        """The credentials object `obj` may call CAMS with, or why it may not call.
+
+        A `deletionPolicy: Clear` object keeps the credentials it last used for its deletion: deleting a
+        namespace deletes its Secrets and accounts too, in no set order, and the object must still be able
+        to clear its own webhook with what it was allowed to use a moment before."""
+        resolved = await self._resolve(obj, spec)
+        if isinstance(resolved, Resolved):
+            if spec.deletion_policy == "Clear":
+                self._kept[obj] = resolved
+            return resolved
+        kept = self._kept.get(obj) if deleting else None
+        return kept if kept is not None else resolved
+
+    async def _resolve(self, obj: Key, spec: PhoneWebhookSpec) -> Resolved | CredentialProblem:
         choice = choose(namespace=obj[0], spec=spec, accounts=self.accounts, labels=self._labels.get(obj[0]))
         if isinstance(choice, CredentialProblem):
             self._use(obj, None, None)
@@ -217,6 +233,7 @@ class CredentialResolver:
     def forget(self, obj: Key) -> None:
         """An object is gone."""
         self._use(obj, None, None)
+        self._kept.pop(obj, None)
 
     def secret_changed(
         self, namespace: str, name: str, resource_version: str | None

@@ -450,6 +450,24 @@ def test_a_failure_that_repeats_is_counted_on_one_event(system: System) -> None:
     assert events["Applied"]["count"] == 1
 
 
+def test_a_clear_object_whose_secret_went_first_is_still_cleared_and_deleted(system: System) -> None:
+    """What deleting a namespace does: the Secret goes first (in no set order with the objects)."""
+    number = "8613800003333"
+    system.apply_secret("gone-first", accessKeyId="LTAI-e2e", accessKeySecret=OPERATOR_SECRET)
+    system.apply(
+        "leaving",
+        phoneNumber=number,
+        deletionPolicy="Clear",
+        statusCallbackUrl="https://leaving.example/s",
+        credentialsSecretRef={"name": "gone-first"},
+    )
+    system.wait_condition("leaving", "Ready", "Applied")
+    system.kubectl.run("delete", "secret", "gone-first", "-n", system.namespace)
+    time.sleep(4)  # beyond CAMS_SECRET_REFRESH_SECONDS (3 s here): the operator has seen it gone
+    system.kubectl.run("delete", "phonewebhook", "leaving", "-n", system.namespace, "--timeout=30s")
+    assert system.simulator.webhook("space-e2e", number)["StatusCallbackUrl"] == ""  # type: ignore[index]
+
+
 def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:
     numbers = ["8613800006661", "8613800006662"]
     for i, number in enumerate(numbers):

@@ -1045,3 +1045,26 @@ async def test_a_replica_that_may_no_longer_lead_neither_calls_nor_writes(kube: 
     await _settle(controller, lambda: True, limit=60)
     assert len(cams.calls) == 1
     assert (kube.patches, kube.records) == (patches, claims)
+
+
+async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clears_cams(
+    kube: FakeKube,
+) -> None:
+    """Deleting a namespace deletes its Secrets, accounts and PhoneWebhooks in no set order: a Clear object
+    clears its webhook with the credentials it was using, and its deletion completes."""
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    spec: dict[str, Any] = {"deletionPolicy": "Clear", "accountRef": {"kind": "CamsAccount", "name": "team"}}
+    controller.observe(_body(**spec))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    del kube.secrets[("ns", "team-key")]  # the namespace's deletion removes the Secret ...
+    controller.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
+    await _settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
+    controller.observe(  # ... and marks the PhoneWebhook deleted
+        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **spec)
+    )
+    await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
+    assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team", "LTAI-team"]
+    assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
