@@ -40,6 +40,9 @@ class RoleConfig(_Model):
     uid: str
     spaces: list[SpaceConfig] = Field(default_factory=list)
     max_duration_seconds: int = 3600
+    # A test knob STS does not have: issue credentials that expire this many seconds after issue, whatever
+    # DurationSeconds asked (which must still be valid), so refreshing is tested in seconds, not minutes.
+    issued_lifetime_seconds: int | None = Field(default=None, ge=1)
 
 
 class SimulatorConfig(_Model):

@@ -260,7 +260,8 @@ class Simulator:
                     spaces=role.spaces,
                 )
                 self._accounts[key] = account
-                self._expires[key] = now + timedelta(seconds=duration)
+                lifetime = role.issued_lifetime_seconds or duration
+                self._expires[key] = now + timedelta(seconds=lifetime)
                 body = {
                     "Credentials": {
                         "AccessKeyId": key,
