@@ -87,6 +87,8 @@ class Controller:
         self._claimants_of = claimants_of or self._known_claimants
         self._read_secret = kube.read_secret
         self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
+        if rrsa is not None:
+            rrsa.on_recovered = self._rrsa_recovered
         self._background: set[asyncio.Task[None]] = set()
         self._claims = ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock)
         self._acting = False  # whether this replica's workers run (it leads): only then are claims written
@@ -205,6 +207,14 @@ class Controller:
         if state.read_refusal is not None:
             state.read_refusal = None
             self._drift.schedule(state, now=True)
+
+    def _rrsa_recovered(self) -> None:
+        """STS answers again: the objects that were refused RRSA credentials try again now."""
+        self._requeue(
+            key
+            for key, state in self._states.items()
+            if any(c.reason == "RRSAFailed" and c.status == "True" for c in state.status.conditions)
+        )
 
     def _requeue(self, keys: Iterable[Key], *, secret_changed: bool = False) -> None:
         for key in keys:

@@ -122,6 +122,9 @@ class LeaderElector:
         self.identity = identity
         self._lease_seconds = lease_seconds
         self._renew_every = lease_seconds / 3
+        # Stop acting this long before the lease could expire for anyone: a retry period, but never so much
+        # that a renewal (every third of the lease) finds no time left.
+        self._margin = min(retry_seconds, lease_seconds / 3)
         self._retry_seconds = retry_seconds
         self._clock = clock
         self._seen: LeaseRecord | None = None
@@ -138,7 +141,7 @@ class LeaderElector:
 
     def leading(self) -> bool:
         """Whether this replica may act now: its last renewal, counted from when it was sent, is still
-        good for more than a retry period."""
+        good for more than the margin (a retry period, at most a third of the lease)."""
         return self._clock() < self._valid_until
 
     async def _try(self) -> bool:
@@ -155,7 +158,7 @@ class LeaderElector:
             return False
         if not await self._api.write(record, holder=self.identity, lease_seconds=int(self._lease_seconds)):
             return False
-        self._valid_until = sent + self._lease_seconds - self._retry_seconds
+        self._valid_until = sent + self._lease_seconds - self._margin
         return True
 
     async def acquire(self) -> None:

@@ -33,6 +33,8 @@ SecretReader = Callable[[str, str], Awaitable[SecretData | None]]
 class TemporaryCredentialSource(Protocol):
     """RRSA: credentials the operator obtains and renews itself."""
 
+    on_recovered: Callable[[], None] | None
+
     @property
     def config(self) -> RrsaConfig: ...
     async def credentials(self) -> Credentials: ...

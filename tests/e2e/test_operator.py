@@ -449,6 +449,22 @@ def test_a_failure_that_repeats_is_counted_on_one_event(system: System) -> None:
     assert events["TransientError"]["type"] == "Warning"
     assert events["Applied"]["count"] == 1
 
+    # An outage of the account (every call of several objects fails): still one Event per object and
+    # reason, however long it lasts.
+    numbers = [f"861380000450{i}" for i in range(4)]
+    system.simulator.post("/_simulator/faults", {"failRate": 1.0})
+    for i, number in enumerate(numbers):
+        system.apply(f"outage{i}", phoneNumber=number, statusCallbackUrl="https://outage.example/s")
+    wait_for(
+        lambda: sum(len(system.simulator.calls(n)) for n in numbers) >= 20, timeout=60, what="20 failed calls"
+    )
+    time.sleep(5)  # probes go on, one every 2 s
+    system.simulator.post("/_simulator/faults", {"failRate": 0.0})
+    for i in range(4):
+        system.wait_condition(f"outage{i}", "Ready", "Applied", timeout=60)
+        reasons = [event["reason"] for event in system.events(f"outage{i}")]
+        assert len(reasons) == len(set(reasons)), f"outage{i}: {reasons}"
+
 
 def test_a_clear_object_whose_secret_went_first_is_still_cleared_and_deleted(system: System) -> None:
     """What deleting a namespace does: the Secret goes first (in no set order with the objects)."""

@@ -100,7 +100,7 @@ def test_rrsa_credentials_are_used_refreshed_and_refusals_shown(
         assert exchanges.get("AssumeRoleWithOIDC/OK", 0) >= 2
 
         token.write_text("a-token-sts-refuses")  # e.g. the role's trust policy no longer matches
-        time.sleep(3)
+        time.sleep(5)  # the credentials held (4 s) have expired: a refresh is needed, and refused
         apply("third", "8613800002003")
 
         def refused() -> dict[str, Any] | None:

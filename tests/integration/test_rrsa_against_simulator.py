@@ -88,17 +88,17 @@ async def test_exchanged_credentials_call_cams_and_are_cached(sts: Served, tmp_p
 async def test_credentials_are_refreshed_before_they_expire(sts: Served, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("token-1")
-    provider = _provider(sts, token, duration=3)
+    provider = _provider(sts, token, duration=9)
     cams = CamsClient(endpoint=sts.endpoint, timeout_seconds=5)
     try:
         first = await provider.credentials()
-        await asyncio.sleep(2.2)  # less than a third of the 3 s left: time to refresh
+        await asyncio.sleep(6.3)  # less than a third of the 9 s left: time to refresh (1.8 s of slack)
         token.write_text("token-2")  # the kubelet rotated the token: it is read anew
         assert await provider.credentials() == first, "still valid: used while the refresh runs"
         await asyncio.sleep(0.3)
         second = await provider.credentials()
         assert second.access_key_id != first.access_key_id
-        await asyncio.sleep(1.0)  # the first set has now expired
+        await asyncio.sleep(3.0)  # the first set has now expired
         update = WebhookUpdate("rrsa-space", "8613800001234")
         expired = await cams.update_phone_webhook(update, first)
         fresh = await cams.update_phone_webhook(update, second)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
@@ -16,6 +17,7 @@ from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
+from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.reconcile import fingerprint, webhook_update
@@ -660,6 +662,7 @@ class FakeRrsa:
         self.stale = True
 
     stale = False
+    on_recovered = None
 
 
 async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: FakeKube) -> None:
@@ -1068,3 +1071,55 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
     await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team", "LTAI-team"]
     assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
+
+
+async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_again(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    """40 objects on an RRSA role while STS is down: one exchange per retry step (not 40), and when STS
+    answers again they all converge at once, not each after its own backoff (up to 300 s)."""
+    token = tmp_path / "token"
+    token.write_text("oidc-token")
+    sts_up = False
+    exchanges = 0
+
+    def sts(_: httpx.Request) -> httpx.Response:
+        nonlocal exchanges
+        exchanges += 1
+        if not sts_up:
+            return httpx.Response(503, json={"Code": "ServiceUnavailable", "Message": "down"})
+        expiration = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        issued = {
+            "AccessKeyId": "STS.x",
+            "AccessKeySecret": "s",
+            "SecurityToken": "t",
+            "Expiration": expiration,
+        }
+        return httpx.Response(200, json={"Credentials": issued})
+
+    loop = asyncio.get_running_loop()
+    rrsa = RrsaProvider(
+        RrsaConfig("acs:ram::1:role/r", "acs:ram::1:oidc-provider/p", token),
+        transport=httpx.MockTransport(sts),
+        clock=loop.time,
+        retry_base_seconds=1,
+        retry_max_seconds=300,
+    )
+    settings = OperatorSettings(qps=1000.0, retry_base_seconds=1, retry_max_seconds=300)
+    cams = FakeCams()
+    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    for i in range(40):
+        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+    running = asyncio.create_task(controller.run())
+    try:
+        await asyncio.sleep(600)  # ten minutes of STS down
+        assert exchanges <= 600 / 30 + 10, f"{exchanges} exchanges: one per retry step, not one per object"
+        assert cams.calls == []
+        sts_up = True
+        back = loop.time()
+        await _until(lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(40)))
+        assert loop.time() - back <= 30 + 5, "within one retry step of STS's return"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await rrsa.aclose()

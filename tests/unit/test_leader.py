@@ -165,3 +165,17 @@ def test_identities_are_unique_per_process_start() -> None:
     first, second = process_identity(), process_identity()
     assert first != second
     assert f"_{os.getpid()}_" in first
+
+
+async def test_a_short_lease_is_held_for_as_long_as_renewals_succeed() -> None:
+    """CAMS_LEASE_SECONDS=3 (the chaos test's) with the 2 s retry period: renewals every second must
+    keep the lease, not find it gone after the first sleep."""
+    lease = FakeLease()
+    loop = asyncio.get_running_loop()
+    leader = LeaderElector(lease, identity="a", lease_seconds=3, retry_seconds=2, clock=loop.time)
+    await leader.acquire()
+    holding = asyncio.create_task(leader.hold())
+    await asyncio.sleep(60)
+    assert not holding.done()
+    assert leader.leading()
+    holding.cancel()

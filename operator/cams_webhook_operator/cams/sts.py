@@ -81,14 +81,21 @@ class RrsaProvider:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), transport=transport)
         self._clock = clock
         self._retry_base = retry_base_seconds
-        self._retry_max = retry_max_seconds
+        # An exchange is cheap and STS's recovery is worth noticing soon: steps stop growing at 30 s.
+        self._retry_max = min(retry_max_seconds, 30.0)
         self._current: TemporaryCredentials | None = None
         self._exchanging: asyncio.Task[None] | None = None
         self._failure: _Failure | None = None
         self._failures = 0
+        self._retry_timer: asyncio.TimerHandle | None = None
         self.exchanges = 0  # AssumeRoleWithOIDC calls made so far
+        # Called when an exchange succeeds after failures: the objects that were refused credentials
+        # meanwhile need not wait out their own backoff.
+        self.on_recovered: Callable[[], None] | None = None
 
     async def aclose(self) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
         if self._exchanging is not None:
             self._exchanging.cancel()
             await asyncio.gather(self._exchanging, return_exceptions=True)
@@ -139,8 +146,18 @@ class RrsaProvider:
             self._failures += 1
             step = min(self._retry_max, self._retry_base * 2 ** (self._failures - 1))
             self._failure = _Failure(exc, self._clock() + step)
+            # Try again at the end of the step even if nobody asks: recovery is then noticed at once.
+            self._retry_timer = asyncio.get_running_loop().call_later(step, self._retry)
         else:
+            recovered = self._failures > 0
             self._failure, self._failures = None, 0
+            if recovered and self.on_recovered is not None:
+                self.on_recovered()
+
+    def _retry(self) -> None:
+        self._retry_timer = None
+        if self._failure is not None and (self._exchanging is None or self._exchanging.done()):
+            self._exchanging = asyncio.create_task(self._refresh(), name="rrsa-exchange")
 
     async def _exchange(self) -> TemporaryCredentials:
         config = self.config
