@@ -120,16 +120,8 @@ async def _import(args: argparse.Namespace) -> int:
             return 1
     settings = OperatorSettings()
     rrsa_config = settings.rrsa_config()
-    rrsa = (
-        RrsaProvider(
-            rrsa_config,
-            timeout_seconds=settings.timeout_seconds,
-            retry_base_seconds=settings.retry_base_seconds,
-            retry_max_seconds=settings.retry_max_seconds,
-        )
-        if rrsa_config
-        else None
-    )
+    # One exchange and done: no retry policy to set (the operator's own provider is built in handlers.py).
+    rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
     try:
         # The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it.
         resolved = await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).operator()
