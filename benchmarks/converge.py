@@ -164,6 +164,7 @@ class MachineLoad:
             "operator": operator.popen.pid,
             "kube-apiserver": int((controlplane / "apiserver.pid").read_text()),
             "etcd": int((controlplane / "etcd.pid").read_text()),
+            "kube-controller-manager": int((controlplane / "controller-manager.pid").read_text()),
             "simulator": simulator.popen.pid,
         }
         return cls(processes, {k: cpu_seconds(p) for k, p in processes.items()}, time.monotonic())

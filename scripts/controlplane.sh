@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A local Kubernetes control plane (kube-apiserver + etcd) for the end-to-end tests and the demo.
+# A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) for the end-to-end tests
+# and the demo. The controller manager is what makes namespace deletion and garbage collection real.
 #
 #   scripts/controlplane.sh build          build the binaries from the Go module proxy into the cache
 #   scripts/controlplane.sh start DIR      start them on 127.0.0.1, write DIR/kubeconfig, print it
 #   scripts/controlplane.sh stop DIR       stop what `start DIR` started
 #   scripts/controlplane.sh restart-apiserver DIR   restart kube-apiserver alone (etcd keeps the data)
+#   scripts/controlplane.sh bin-dir        where the binaries are cached
 #
 # Why built from source: no Docker here and no download site but the Go module proxy. The binaries are
 # cached outside the repository, keyed by version, so only the first run pays for the build.
@@ -14,7 +16,7 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${CAMS_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cams-webhook-operator}"
 # The suffix changes when the build itself changes, so a stale cache is never used.
-BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-b2"
+BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-b3"
 
 die() { echo "controlplane: $*" >&2; exit 1; }
 
@@ -23,14 +25,14 @@ die() { echo "controlplane: $*" >&2; exit 1; }
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
 build() {
-  if [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/etcd" ]]; then
+  if [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kube-controller-manager" && -x "$BIN_DIR/etcd" ]]; then
     echo "controlplane: cached binaries in $BIN_DIR"; return 0
   fi
   command -v go >/dev/null || die "Go is not installed. Install Go >= 1.26 (https://go.dev/doc/install), or point KUBECONFIG at an existing cluster (kind, k3d, ...) instead."
   local work; work="$(mktemp -d)"
   # One-shot: a RETURN trap outlives the function and would fire again, on a `work` no longer set.
   trap 'rm -rf "$work"; trap - RETURN' RETURN
-  echo "controlplane: building kube-apiserver $K8S_VERSION and etcd $ETCD_VERSION (cold: several minutes, ~2 GiB RAM)"
+  echo "controlplane: building kube-apiserver, kube-controller-manager $K8S_VERSION and etcd $ETCD_VERSION (cold: ~15 minutes, ~3 GiB RAM)"
   # k8s.io/kubernetes replaces its staging modules with local paths, which a dependent module cannot see.
   # Replace each with its published k8s.io/<name> of the same release (v1.X.Y -> v0.X.Y).
   local gomod staging_version="v0.${K8S_VERSION#v1.}"
@@ -54,7 +56,10 @@ build() {
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       stamp+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     done
-    go build -trimpath -ldflags="-s$stamp" -o "$BIN_DIR.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    local cmd
+    for cmd in kube-apiserver kube-controller-manager; do
+      go build -trimpath -ldflags="-s$stamp" -o "$BIN_DIR.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+    done
   )
   rm -rf "$BIN_DIR"; mv "$BIN_DIR.tmp" "$BIN_DIR"
   echo "controlplane: built into $BIN_DIR"
@@ -95,6 +100,8 @@ start() {
   done
   # Namespaces are created by kube-apiserver's bootstrap controller; wait for `default` so callers can use it.
   until KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; do sleep 0.2; done
+  launch_controller_manager "$dir"
+  wait_controller_manager "$dir"
   echo "$dir/kubeconfig"
 }
 
@@ -141,6 +148,30 @@ launch_apiserver() {
   echo $! > "$dir/apiserver.pid"
 }
 
+# No serving port (--secure-port 0): nothing to bind, so nothing to race; its health is shown by its work.
+# Leader election is off: it is alone, and a Lease renewal would only add API traffic to every test.
+launch_controller_manager() {
+  local dir="$1"
+  "$BIN_DIR/kube-controller-manager" --kubeconfig "$dir/kubeconfig" --secure-port 0 --leader-elect=false \
+    --service-account-private-key-file "$dir/sa.key" --root-ca-file "$dir/certs/apiserver.crt" \
+    --use-service-account-credentials=false --controllers '*' \
+    >> "$dir/controller-manager.log" 2>&1 &
+  echo $! > "$dir/controller-manager.pid"
+}
+
+# Ready once its serviceaccount controller has made `default/default`: its informers have synced and its
+# controllers act.
+wait_controller_manager() {
+  local dir="$1" deadline=$((SECONDS + 90))
+  until KUBECONFIG="$dir/kubeconfig" kubectl get serviceaccount default --namespace default >/dev/null 2>&1; do
+    if (( SECONDS > deadline )) || ! kill -0 "$(cat "$dir/controller-manager.pid")" 2>/dev/null; then
+      tail -n 30 "$dir/controller-manager.log" >&2; stop "$dir"
+      die "kube-controller-manager did not start working (log: $dir/controller-manager.log)"
+    fi
+    sleep 0.2
+  done
+}
+
 # Ready: returns 0. The port was taken by someone else: returns 1 (the caller tries another). Else dies.
 wait_ready() {
   local dir="$1" deadline=$((SECONDS + 90))
@@ -166,7 +197,7 @@ restart_apiserver() {
 
 stop() {
   local dir="${1:?usage: stop DIR}" name pid
-  for name in apiserver etcd; do
+  for name in controller-manager apiserver etcd; do
     [[ -f "$dir/$name.pid" ]] || continue
     pid="$(cat "$dir/$name.pid")"
     if kill "$pid" 2>/dev/null; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         # One line per watch event and per HTTP call drowns the lines that matter at hundreds of objects.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(
         kopf.operator(
             clusterwide=not args.namespace,
             namespaces=args.namespace,
@@ -186,7 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             memo=kopf.Memo(identity=identity),
         )
     )
-    return 0
+    # kopf has stopped and its cleanup ran (the leader Lease released, or given up on). Not asyncio.run:
+    # it would wait for the worker threads, and a Kubernetes call hanging in one (a stalled API server:
+    # up to 100 s with the client's retries) would keep a replica that lost its lease from restarting.
+    # Whatever such a call was doing, the next leader re-checks.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

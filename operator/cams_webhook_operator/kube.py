@@ -264,6 +264,12 @@ class KubeApi:
             )
             self._events.posted(key, Posted(name, ref.namespace, 1, now, now))
         except ApiException as exc:
+            if exc.status == 403 and "NamespaceTerminating" in str(exc.body):
+                # Nothing may be created in a namespace being deleted: the Event has no reader left.
+                logger.debug(
+                    "No Event %s for %s/%s: its namespace is being deleted", reason, ref.namespace, ref.name
+                )
+                return
             logger.warning(
                 "Could not post Event %s for %s/%s: HTTP %s", reason, ref.namespace, ref.name, exc.status
             )

@@ -201,10 +201,15 @@ class LeaderElector:
                 return
 
     async def release(self) -> None:
-        """Give the lease up so that a successor takes over at once."""
+        """Give the lease up so that a successor takes over at once. A courtesy, bounded by a renewal
+        period: if the API server does not answer (a Kubernetes call with its retries may take over a
+        minute), the lease runs out by itself, and the replica's exit must not wait for it."""
         try:
-            record = await self._api.read()
-            if record.holder == self.identity:
-                await self._api.write(record, holder=None, lease_seconds=1)
+            async with asyncio.timeout(self._renew_every):
+                record = await self._api.read()
+                if record.holder == self.identity:
+                    await self._api.write(record, holder=None, lease_seconds=1)
+        except TimeoutError:
+            logger.warning("Could not release the leader lease in time; it will expire by itself")
         except Exception:
             logger.exception("Could not release the leader lease")

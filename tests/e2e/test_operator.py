@@ -484,6 +484,74 @@ def test_a_clear_object_whose_secret_went_first_is_still_cleared_and_deleted(sys
     assert system.simulator.webhook("space-e2e", number)["StatusCallbackUrl"] == ""  # type: ignore[index]
 
 
+def test_deleting_a_namespace_with_clear_objects_completes_and_clears_cams(system: System) -> None:
+    """kube-controller-manager's namespace controller deletes the Secret, the account and the objects in no
+    set order; every Clear object is still cleared and the namespace goes away."""
+    doomed = f"{system.namespace}-doomed"
+    system.kubectl.run("create", "namespace", doomed)
+    # The operator's own namespace (claims, leader Lease) stays; it watches both.
+    system.restart_operator(system.namespace, doomed)
+    system.kubectl.apply(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "team-key", "namespace": doomed},
+                    "stringData": {"accessKeyId": "LTAI-e2e", "accessKeySecret": OPERATOR_SECRET},
+                },
+                {
+                    "apiVersion": "camswebhook.io/v1alpha1",
+                    "kind": "CamsAccount",
+                    "metadata": {"name": "team", "namespace": doomed},
+                    "spec": {"credentials": {"secretRef": {"name": "team-key"}}},
+                },
+            ]
+        )
+    )
+    account = {"accountRef": {"kind": "CamsAccount", "name": "team"}}
+    objects: dict[str, tuple[str, dict[str, Any]]] = {
+        "via-account": ("8613800007001", {**account, "deletionPolicy": "Clear"}),
+        "via-secret": (
+            "8613800007002",
+            {"credentialsSecretRef": {"name": "team-key"}, "deletionPolicy": "Clear"},
+        ),
+        "via-default": ("8613800007003", {"deletionPolicy": "Clear"}),
+        "retained": ("8613800007004", account),
+    }
+    for name, (number, spec) in objects.items():
+        system.apply(
+            name, namespace=doomed, phoneNumber=number, statusCallbackUrl=f"https://{name}.example/s", **spec
+        )
+    for name in objects:
+        system.wait_condition(name, "Ready", "Applied", namespace=doomed)
+
+    deleted = time.monotonic()
+    system.kubectl.run("delete", "namespace", doomed, "--wait=false")
+    wait_for(
+        lambda: not system.kubectl.json("get", "phonewebhooks", "-n", doomed)["items"],
+        timeout=30,
+        what=f"the PhoneWebhooks of {doomed} to be gone",
+    )
+    objects_gone = time.monotonic() - deleted
+    wait_for(
+        lambda: system.kubectl.run("get", "namespace", doomed, check=False).returncode != 0,
+        timeout=60,
+        what=f"namespace {doomed} to be gone",
+    )
+    print(
+        f"\nnamespace deletion: PhoneWebhooks gone after {objects_gone:.1f}s, "
+        f"the namespace after {time.monotonic() - deleted:.1f}s"
+    )
+    # Events cannot be posted in a namespace being deleted; that is no reason for a warning.
+    assert "Could not post Event" not in system.operator.output()
+    for name, (number, spec) in objects.items():
+        held = system.simulator.webhook("space-e2e", number)
+        assert held is not None
+        expected = "" if spec.get("deletionPolicy") == "Clear" else f"https://{name}.example/s"
+        assert held["StatusCallbackUrl"] == expected, name
+
+
 def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:
     numbers = ["8613800006661", "8613800006662"]
     for i, number in enumerate(numbers):

@@ -20,7 +20,9 @@ class FakeLease:
         self.record = LeaseRecord(None, None, None)
         self.version = 0
         self.writes = 0
-        self.stalled: set[str] = set()  # holders whose requests hang (a partition, an API server stall)
+        self.stalled: set[str | None] = (
+            set()
+        )  # holders whose requests hang (a partition, an API server stall)
 
     async def read(self) -> LeaseRecord:
         return self.record
@@ -179,3 +181,16 @@ async def test_a_short_lease_is_held_for_as_long_as_renewals_succeed() -> None:
     assert not holding.done()
     assert leader.leading()
     holding.cancel()
+
+
+async def test_releasing_a_lease_the_api_server_does_not_answer_gives_up_after_a_renewal_period() -> None:
+    """The replica's exit must not wait for a Kubernetes call and its retries (over a minute)."""
+    lease = FakeLease()
+    leader = _elector(lease, "a")
+    await leader.acquire()
+    lease.stalled.add(None)  # a release writes holder=None: that write hangs
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(leader.release(), 60)
+    assert loop.time() - started == pytest.approx(15 / 3)
+    assert lease.record.holder == "a", "not released: it expires by itself"
