@@ -32,7 +32,7 @@ build() {
   local work; work="$(mktemp -d)"
   # One-shot: a RETURN trap outlives the function and would fire again, on a `work` no longer set.
   trap 'rm -rf "$work"; trap - RETURN' RETURN
-  echo "controlplane: building kube-apiserver, kube-controller-manager $K8S_VERSION and etcd $ETCD_VERSION (cold: ~15 minutes, ~3 GiB RAM)"
+  echo "controlplane: building kube-apiserver, kube-controller-manager $K8S_VERSION and etcd $ETCD_VERSION (cold: about 11 minutes on 2 cores)"
   # k8s.io/kubernetes replaces its staging modules with local paths, which a dependent module cannot see.
   # Replace each with its published k8s.io/<name> of the same release (v1.X.Y -> v0.X.Y).
   local gomod staging_version="v0.${K8S_VERSION#v1.}"

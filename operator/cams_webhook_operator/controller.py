@@ -1,10 +1,7 @@
-"""The controller: one state record per PhoneWebhook, a work queue of keys, workers that decide what each
-object needs (reconcile.py) and carry the plan out, and one lane per CAMS account where calls wait for
-their slot (lanes.py).
-
-kopf only feeds it (`observe`, `forget`, `secret_changed`). A worker never waits for CAMS's quota: an
-object that needs a call leaves a ticket in its account's lane and the worker moves on; the lane makes
-the call when the account's turn comes and hands the answer back to `finish`. A key stays in the work
+"""The controller: one state record per PhoneWebhook (fed by kopf's watches), a work queue of keys, workers
+that decide what each object needs (reconcile.py) and carry the plan out, and one lane per CAMS account
+(lanes.py). A worker never waits for CAMS's quota: it leaves a ticket in the account's lane and moves on;
+the lane makes the call in the account's turn and hands the answer to `finish`. The key stays in the work
 queue's hands until then, so an object is never decided twice at once.
 """
 
@@ -13,41 +10,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cams_webhook_operator import reconcile
 from cams_webhook_operator.account_status import AccountStatusWriter
+from cams_webhook_operator.background import Background
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.claims import ClaimStore
-from cams_webhook_operator.credential_sources import CredentialProblem, Resolved, account_label
 from cams_webhook_operator.drift import CamsApi, DriftChecker
-from cams_webhook_operator.flow import AdaptiveRate, Breaker
-from cams_webhook_operator.lanes import AccountLane, CallTicket
+from cams_webhook_operator.lanes import CallTicket, Lanes
 from cams_webhook_operator.metrics import Metrics, objects_by_condition
-from cams_webhook_operator.reconcile import DriftAction, Event, Facts, Plan, Priority
+from cams_webhook_operator.ownership import ClaimantsOf, Ownership
+from cams_webhook_operator.reconcile import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.resolver import CredentialResolver, TemporaryCredentialSource
+from cams_webhook_operator.secret_refresh import SecretRefresh
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import (
-    Claim,
-    Claimant,
-    Key,
-    ObjectState,
-    Snapshot,
-    claimant_of,
-    holder_id,
-    status_of,
-)
-from cams_webhook_operator.tenancy import REFUSALS, Account, AccountKey, refers
+from cams_webhook_operator.state import Key, ObjectState, Snapshot, States, status_of
+from cams_webhook_operator.tenancy import Account, AccountKey
 from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
 
 logger = logging.getLogger(__name__)
 REFUSED_KEY = ("InvalidCredentials", "InvalidSecurityToken")  # reasons that a Secret may hold an old key
-ClaimantsOf = Callable[[Claim], Iterable[Claimant]]
 
 
 def _utc_now() -> datetime:
@@ -69,11 +56,7 @@ class Controller:
         rrsa: TemporaryCredentialSource | None = None,
         leading: Callable[[], bool] | None = None,
     ) -> None:
-        """`claimants_of` lists the objects that claim a number (Manage mode), and whether CAMS holds their
-        spec. Who holds a number is the claim's Lease (claims.py); this list says whether a holder still
-        claims it, and which object keeps a number that no Lease records yet. The operator passes a kopf
-        index, which kopf fills from the initial listing before it reports any object, so that neither
-        depends on the listing's order. By default: the known objects."""
+        """`claimants_of`: who claims a number (ownership.py; by default the known objects)."""
         self._settings = settings
         self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
         self._cams = cams
@@ -81,49 +64,57 @@ class Controller:
         self._now = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
         self._queue: WorkQueue[Key] = WorkQueue()
-        self._states: dict[Key, ObjectState] = {}
-        self._lanes: dict[str, AccountLane[CallTicket]] = {}
-        self._quotas: dict[str, dict[str, float]] = {}  # lane -> credential source -> its quota
-        self._claimants_of = claimants_of or self._known_claimants
-        self._read_secret = kube.read_secret
+        self._states = States()
+        self._lanes = Lanes(self, settings)
         self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
         if rrsa is not None:
             rrsa.on_recovered = self._rrsa_recovered
-        self._background: set[asyncio.Task[None]] = set()
-        self._claims = ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock)
+        background = Background()
         self._acting = False  # whether this replica's workers run (it leads): only then are claims written
+        self._ownership = Ownership(
+            ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
+            states=self._states,
+            claimants_of=claimants_of,
+            recheck_after=self._queue.add_after,
+            may_write=lambda: self._acting and self._leading(),
+            background=background,
+            wall_clock=wall_clock,
+        )
+        self._secrets = SecretRefresh(
+            read_secret=kube.read_secret,
+            to_refresh=self._resolver.secrets_to_refresh,
+            changed=self.secret_changed,
+            every=settings.secret_refresh_seconds,
+            background=background,
+        )
         self._account_status = AccountStatusWriter(
             resolver=self._resolver, kube=kube, wall_clock=wall_clock, leading=self._leading
         )
         self.metrics = metrics or Metrics()
-        self._drift = DriftChecker(
-            states=self._states,
-            cams=cams,
-            resolver=self._resolver,
-            settings=settings,
-            metrics=self.metrics,
-            reconcile=lambda key: self._queue.add(key, Priority.ROUTINE),
-            report=self._report_drift,
-            wall_clock=wall_clock,
-            rng=self._rng,
-            tick=drift_tick,
-            leading=self._leading,
-        )
+        self._drift = self._drift_checker(cams, drift_tick)
         # Scrapes run in the metrics server's thread while the event loop changes these maps: each is
         # copied in one step (tuple() of a dict view holds the GIL throughout) before it is read.
         self.metrics.watch_state(
             objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
             queue_depth=lambda: len(self._queue),
-            calls_waiting=lambda: sum(lane.waiting for lane in tuple(self._lanes.values())),
-            accounts_unavailable=lambda: sum(1 for lane in tuple(self._lanes.values()) if lane.outage),
+            calls_waiting=self._lanes.waiting,
+            accounts_unavailable=self._lanes.unavailable,
         )
 
-    def _known_claimants(self, claim: Claim) -> list[Claimant]:
-        return [
-            replace(s.snapshot.claimant, applied=s.status.applied_fingerprint is not None)
-            for s in self._states.values()
-            if s.snapshot.claim == claim
-        ]
+    def _drift_checker(self, cams: CamsApi, tick: float) -> DriftChecker:
+        return DriftChecker(
+            states=self._states,
+            cams=cams,
+            resolver=self._resolver,
+            settings=self._settings,
+            metrics=self.metrics,
+            reconcile=lambda key: self._queue.add(key, Priority.ROUTINE),
+            post_event=self._write.event,
+            wall_clock=self._now,
+            rng=self._rng,
+            tick=tick,
+            leading=self._leading,
+        )
 
     # --- fed by kopf ------------------------------------------------------------------------------------
 
@@ -139,16 +130,11 @@ class Controller:
             self._states[key] = ObjectState(snapshot, status_of(body))
             self._queue.add(key, Priority.CHANGE)
             return
-        old, state.snapshot = state.snapshot, snapshot
-        if old.claim is not None and snapshot.claim is None:
-            self._release_soon(old.claim, key)  # switched to Observe: it manages the number no more
-        if state.status_from_watch:
-            state.status = status_of(body)
-        if old.triggers != snapshot.triggers:
-            if old.drift_interval != snapshot.drift_interval:
-                state.drift_due = None  # scheduled anew with the new interval
-            self._read_again_if_refused(state)
-            state.epoch += 1
+        released, changed = state.take(snapshot, status_of(body))
+        if released is not None:
+            self._ownership.release_soon(released, key)
+        if changed:
+            self._drift.retry_refused(state)
             self._queue.add(key, Priority.CHANGE)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -162,12 +148,11 @@ class Controller:
         if state.held_by is not None:
             self._lanes[state.held_by].forget(key)
         if (claim := state.snapshot.claim) is not None:
-            self._release_soon(claim, key)
-            # The claim is released: the objects waiting for it are decided again (they may take it once
-            # the grace period is over, unless this one is created again first).
-            for claimant in self._claimants_of(claim):
-                if (claimant.namespace, claimant.name) != key:
-                    self._queue.add((claimant.namespace, claimant.name), Priority.CHANGE)
+            self._ownership.release_soon(claim, key)
+            # The objects waiting for the claim are decided again (they may take it once the grace
+            # period is over, unless this one is created again first).
+            for waiting in self._ownership.waiting_for(claim, key):
+                self._queue.add(waiting, Priority.CHANGE)
 
     def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
         """A Secret was read again (resource_version None: it does not exist)."""
@@ -178,48 +163,33 @@ class Controller:
     def observe_account(self, body: Mapping[str, Any], kind: str) -> None:
         """A CamsAccount or ClusterCamsAccount was listed, added or modified."""
         account = Account.of(body, kind)
-        was = self._resolver.accounts.get(account.key)
-        self._requeue(self._resolver.observe_account(account) | self._referring(account.key, was, account))
+        self._account_changed(account.key, account)
         self._account_status.changed(account, body.get("status"))
 
     def forget_account(self, kind: str, namespace: str, name: str) -> None:
-        key = AccountKey(kind, namespace, name)
-        was = self._resolver.accounts.get(key)
-        self._requeue(self._resolver.forget_account(key) | self._referring(key, was))
+        self._account_changed(key := AccountKey(kind, namespace, name), None)
         self._account_status.forget(key)
+
+    def _account_changed(self, key: AccountKey, account: Account | None) -> None:
+        """Decide again the objects that used the account, name it, or name none while it is (or was)
+        the default."""
+        default = any(a is not None and a.default for a in (self._resolver.accounts.get(key), account))
+        users = self._resolver.observe_account(account) if account else self._resolver.forget_account(key)
+        self._requeue(users | self._states.referring(key, default=default))
 
     def namespace_changed(self, name: str, labels: Mapping[str, str] | None) -> None:
         """A namespace's labels (None: the namespace is gone): they decide which accounts admit it."""
         if self._resolver.namespace_labels(name, labels):
-            self._requeue({key for key in self._states if key[0] == name})
-
-    def _referring(self, key: AccountKey, *seen: Account | None) -> set[Key]:
-        """The objects that name an account, or name none while it is (or was) the default."""
-        default = any(account is not None and account.default for account in seen)
-        return {
-            k
-            for k, s in self._states.items()
-            if s.snapshot.spec and refers(s.snapshot.spec, k[0], key, default)
-        }
-
-    def _read_again_if_refused(self, state: ObjectState) -> None:
-        """A refused read is tried again when the object or its account changed, not an hour later."""
-        if state.read_refusal is not None:
-            state.read_refusal = None
-            self._drift.schedule(state, now=True)
+            self._requeue(self._states.in_namespace(name))
 
     def _rrsa_recovered(self) -> None:
         """STS answers again: the objects that were refused RRSA credentials try again now."""
-        self._requeue(
-            key
-            for key, state in self._states.items()
-            if any(c.reason == "RRSAFailed" and c.status == "True" for c in state.status.conditions)
-        )
+        self._requeue(self._states.with_reason("RRSAFailed"))
 
     def _requeue(self, keys: Iterable[Key], *, secret_changed: bool = False) -> None:
         for key in keys:
             if (state := self._states.get(key)) is not None:
-                self._read_again_if_refused(state)
+                self._drift.retry_refused(state)
                 state.attempts, state.epoch = 0, state.epoch + 1
                 state.secret_changed |= secret_changed
                 self._queue.add(key, Priority.CHANGE)
@@ -229,49 +199,18 @@ class Controller:
     async def run(self) -> None:
         """Reconcile until cancelled."""
         self._acting = True
-        await self._warm_claims()
-        tasks = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self._settings.workers)]
-        tasks.append(asyncio.create_task(self._drift.run(), name="drift-checks"))
-        tasks.append(asyncio.create_task(self._account_status.run(), name="account-status"))
-        tasks.append(asyncio.create_task(self._refresh_secrets(), name="secret-refresh"))
         try:
-            await asyncio.gather(*tasks)
+            await self._ownership.warm()
+            async with asyncio.TaskGroup() as tasks:  # one failing (a bug) stops them all
+                for i in range(self._settings.workers):
+                    tasks.create_task(self._work(), name=f"worker-{i}")
+                tasks.create_task(self._drift.run(), name="drift-checks")
+                tasks.create_task(self._account_status.run(), name="account-status")
+                tasks.create_task(self._secrets.run(), name="secret-refresh")
         finally:
             self._acting = False
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+            await self._lanes.close()
             self._queue.close()
-
-    async def _warm_claims(self) -> None:
-        try:
-            await self._claims.warm()
-        except Exception as exc:  # not fatal: each claim is then read when first needed
-            logger.warning("Listing the claims failed (%s); reading them one by one", exc)
-
-    async def _refresh_secrets(self) -> None:
-        """The operator gets Secrets by name and watches none (it needs no list or watch on Secrets): the
-        ones that objects and accounts name are read again every `secret_refresh_seconds`."""
-        while True:
-            await asyncio.sleep(self._settings.secret_refresh_seconds)
-            for namespace, name in self._resolver.secrets_to_refresh():
-                await self._reread_secret(namespace, name)
-
-    async def _reread_secret(self, namespace: str, name: str) -> None:
-        try:
-            found = await self._read_secret(namespace, name)
-        except Exception as exc:  # the API server is unavailable: the next refresh reads it again
-            logger.warning("Reading Secret %s/%s failed: %s", namespace, name, exc)
-            return
-        self.secret_changed(namespace, name, found.resource_version if found else None)
-
-    def _reread_soon(self, source: str) -> None:
-        """CAMS refused the key read from a Secret: read the Secret now, in case it was rotated since."""
-        if not source.startswith("secret:"):
-            return
-        namespace, _, name = source.removeprefix("secret:").partition("/")
-        self._background_task(self._reread_secret(namespace, name))
 
     async def _work(self) -> None:
         while True:
@@ -289,10 +228,9 @@ class Controller:
 
     def _retry_after_error(self, key: Key, priority: Priority, what: str) -> None:
         """A bug or the Kubernetes API failing: log it and try again later; never lose the object."""
-        state = self._states.get(key)
-        attempts = state.attempts + 1 if state else 1
-        if state is not None:
-            state.attempts = attempts
+        if (state := self._states.get(key)) is not None:
+            state.attempts += 1
+        attempts = state.attempts if state else 1
         delay = reconcile.retry_delay(attempts, jitter=self._jitter(), settings=self._settings)
         logger.exception("%s of %s/%s failed; retrying in %.1fs", what, *key, delay)
         self._queue.add_after(key, delay, priority)
@@ -308,7 +246,7 @@ class Controller:
         await self._carry_out(state, decided)
         if decided.call is None:
             return False
-        lane = self._lane(decided.call.resolved)
+        lane = self._lanes.for_call(decided.call.resolved)
         ticket = CallTicket.of(state, decided.call)
         if lane.offer(ticket):
             return True
@@ -328,57 +266,10 @@ class Controller:
         return Facts(
             now=self._now(),
             priority=priority,
-            owner=await self._holder(state, claim, credentials) if claim else None,
+            owner=await self._ownership.holder(state, claim, credentials) if claim else None,
             credentials=credentials,
             jitter=self._jitter(),
         )
-
-    async def _holder(
-        self, state: ObjectState, claim: Claim, credentials: Resolved | CredentialProblem | None
-    ) -> Claimant | None:
-        """Who manages the object's number. An object that may call CAMS for it claims it first; one that
-        its account refuses lets go of it; any other only looks."""
-        me = holder_id(state.snapshot.key)
-        if isinstance(credentials, Resolved) and not state.snapshot.deleting:
-            holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
-            claiming = {holder_id((c.namespace, c.name)) for c in self._claimants_of(claim)}
-            if holding.holder not in (None, me) and holding.holder not in claiming:
-                # Its holder no longer claims the number (deleted, or switched to Observe, while no replica
-                # led): let it go, with the grace period as for any release.
-                await self._claims.release(claim, holding.holder)
-                holding = await self._claims.acquire(claim, me)
-            if holding.free_at is not None:
-                wait = (holding.free_at - self._now()).total_seconds()
-                self._queue.add_after(state.snapshot.key, max(wait, 0.0) + 1.0, Priority.ROUTINE)
-            holder = holding.holder
-        else:
-            if isinstance(credentials, CredentialProblem) and credentials.reason in REFUSALS:
-                await self._claims.release(claim, me)
-            holder = await self._claims.holder(claim)
-        return claimant_of(holder)
-
-    def _previous_owner(self, state: ObjectState, claim: Claim) -> str | None:
-        """Another object whose spec CAMS holds for this number, from before claims were recorded."""
-        if state.status.applied_fingerprint is not None:
-            return None
-        applied = sorted(c for c in self._claimants_of(claim) if c.applied)
-        return holder_id((applied[0].namespace, applied[0].name)) if applied else None
-
-    def _release_soon(self, claim: Claim, key: Key) -> None:
-        """The object no longer manages its number. Only the acting replica writes claims; and not if the
-        object is back (created again, or switched back to Manage) by the time the release would go out."""
-
-        def back() -> bool:
-            state = self._states.get(key)
-            return state is not None and state.snapshot.claim == claim
-
-        if self._acting and self._leading():
-            self._background_task(self._claims.release(claim, holder_id(key), unless=back))
-
-    def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def _jitter(self) -> float:
         return self._rng.random() if self._settings.retry_jitter else 1.0
@@ -410,37 +301,6 @@ class Controller:
         await self._write.status(state, plan.status or state.status)
         for event in plan.events:
             await self._write.event(state, event)
-
-    async def _report_drift(self, state: ObjectState, drifted: list[str]) -> None:
-        changed = ", ".join(drifted)
-        message = f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
-        await self._write.event(state, Event("Warning", "DriftDetected", message))
-
-    def _lane(self, resolved: Resolved) -> AccountLane[CallTicket]:
-        """The lane of the Alibaba account behind `resolved`: one per AccessKey, whatever the number of
-        account objects that name it. Its pace is the smallest quota (spec.qps, else CAMS_QPS) that the
-        sources of its calls (each Secret, or the operator's identity) last said."""
-        account = resolved.account
-        quotas = self._quotas.setdefault(account, {})
-        quotas[resolved.source] = resolved.qps or self._settings.qps
-        lane = self._lane_of(account)
-        lane.limiter.set_ceiling(min(quotas.values()), asyncio.get_running_loop().time())
-        return lane
-
-    def _lane_of(self, account: str) -> AccountLane[CallTicket]:
-        lane = self._lanes.get(account)
-        if lane is None:
-            s = self._settings
-            limiter = AdaptiveRate.start(rate=s.qps, burst=s.burst, now=asyncio.get_running_loop().time())
-            lane = self._lanes[account] = AccountLane(
-                self,
-                limiter=limiter,
-                adaptive=s.adaptive,
-                breaker=Breaker() if s.circuit_breaker else None,
-                max_in_flight=s.max_in_flight,
-                label=account_label(account),
-            )
-        return lane
 
     # --- what the lanes call back -----------------------------------------------------------------------
 
@@ -478,7 +338,7 @@ class Controller:
                 # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
                 outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
             elif outcome.reason in REFUSED_KEY:
-                self._reread_soon(ticket.call.resolved.source)
+                self._secrets.refused(ticket.call.resolved.source)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.call.resolved.account].outage
             decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)

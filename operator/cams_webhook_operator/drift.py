@@ -27,7 +27,7 @@ from cams_webhook_operator.flow import AdaptiveRate
 from cams_webhook_operator.metrics import Metrics
 from cams_webhook_operator.resolver import CredentialResolver
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import DriftReport, Key, ObjectState, ReadRefusal
+from cams_webhook_operator.state import DriftReport, Event, Key, ObjectState, ReadRefusal
 from cams_webhook_operator.status import live_webhook
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class DriftChecker:
         settings: OperatorSettings,
         metrics: Metrics,
         reconcile: Callable[[Key], None],
-        report: Callable[[ObjectState, list[str]], Awaitable[None]],
+        post_event: Callable[[ObjectState, Event], Awaitable[None]],
         wall_clock: Callable[[], datetime],
         rng: random.Random,
         tick: float = 1.0,
@@ -107,12 +107,18 @@ class DriftChecker:
         self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
         self._reconcile = reconcile  # queue the object for a routine reconcile
-        self._report = report  # tell people a managed object drifted
+        self._post_event = post_event  # tell people a managed object drifted
         self._now = wall_clock
         self._rng = rng
         self._tick = tick
         self._pacers: dict[str, AdaptiveRate] = {}
         self._next_due = math.inf  # nothing is due before this: most ticks skip the scan
+
+    def retry_refused(self, state: ObjectState) -> None:
+        """A refused read is tried again when the object or its account changed, not an hour later."""
+        if state.read_refusal is not None:
+            state.read_refusal = None
+            self.schedule(state, now=True)
 
     def schedule(self, state: ObjectState, *, now: bool = False) -> None:
         """Check `state` one interval from now (spread by +-10 %, so objects applied together are not all
@@ -233,6 +239,8 @@ class DriftChecker:
         if drifted and spec.management_mode == "Manage":
             state.drifted = True
             self._metrics.drift_detected.inc()
-            await self._report(state, drifted)
+            changed = ", ".join(drifted)
+            message = f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
+            await self._post_event(state, Event("Warning", "DriftDetected", message))
         # Re-applied behind users' changes; either way the check reaches the status.
         self._reconcile(snapshot.key)

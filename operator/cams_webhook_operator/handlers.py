@@ -45,15 +45,7 @@ async def phonewebhook_claims(
     return {(space, number): Claimant(created, namespace or "", name, applied=applied)}
 
 
-@kopf.on.startup()
-async def start_controller(
-    settings: kopf.OperatorSettings,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
-    # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
-    claims: kopf.Index[tuple[str, str], Claimant] = kwargs["phonewebhook_claims"]
+def _configure_kopf(settings: kopf.OperatorSettings) -> None:
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -63,30 +55,45 @@ async def start_controller(
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
 
+
+def _rrsa_provider(operator_settings: OperatorSettings) -> RrsaProvider | None:
+    config = operator_settings.rrsa_config()
+    if config is None:
+        return None
+    return RrsaProvider(
+        config,
+        timeout_seconds=operator_settings.timeout_seconds,
+        retry_base_seconds=operator_settings.retry_base_seconds,
+        retry_max_seconds=operator_settings.retry_max_seconds,
+    )
+
+
+def _elector(operator_settings: OperatorSettings, api_client: Any, identity: str) -> LeaderElector | None:
+    if not operator_settings.leader_election:
+        return None
+    namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
+    return LeaderElector(
+        KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
+        identity=identity,
+        lease_seconds=operator_settings.lease_seconds,
+    )
+
+
+@kopf.on.startup()
+async def start_controller(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
+    claims: kopf.Index[tuple[str, str], Claimant] = kwargs["phonewebhook_claims"]
+    _configure_kopf(settings)
     operator_settings = OperatorSettings()
     api_client = load_api_client()
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
-    rrsa_config = operator_settings.rrsa_config()
-    rrsa = (
-        RrsaProvider(
-            rrsa_config,
-            timeout_seconds=operator_settings.timeout_seconds,
-            retry_base_seconds=operator_settings.retry_base_seconds,
-            retry_max_seconds=operator_settings.retry_max_seconds,
-        )
-        if rrsa_config
-        else None
-    )
-    memo.rrsa = rrsa
-    elector = None
-    if operator_settings.leader_election:
-        namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
-        elector = LeaderElector(
-            KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
-            identity=memo.identity,
-            lease_seconds=operator_settings.lease_seconds,
-        )
-    memo.elector = elector
+    memo.rrsa = rrsa = _rrsa_provider(operator_settings)
+    memo.elector = elector = _elector(operator_settings, api_client, memo.identity)
     controller = Controller(
         settings=operator_settings,
         cams=cams,

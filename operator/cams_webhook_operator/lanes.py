@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
+from cams_webhook_operator.credential_sources import Resolved, account_label
 from cams_webhook_operator.fairqueue import FairQueue
 from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Outage, Transition
 from cams_webhook_operator.reconcile import Call
+from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Key, ObjectState
 
 logger = logging.getLogger(__name__)
@@ -242,3 +244,52 @@ class AccountLane(Generic[T]):
             held, self._held = list(self._held.items()), OrderedDict()
             self._owner.release(held)
         self._changed.set()
+
+
+class Lanes:
+    """The lanes by Alibaba account: one per AccessKey, whatever the number of account objects that name
+    it. A lane's pace is the smallest quota (spec.qps, else CAMS_QPS) that the sources of its calls (each
+    Secret, or the operator's identity) last said."""
+
+    def __init__(self, owner: LaneOwner[CallTicket], settings: OperatorSettings) -> None:
+        self._owner = owner
+        self._settings = settings
+        self._lanes: dict[str, AccountLane[CallTicket]] = {}
+        self._quotas: dict[str, dict[str, float]] = {}  # account -> credential source -> its quota
+
+    def __getitem__(self, account: str) -> AccountLane[CallTicket]:
+        return self._lanes[account]
+
+    def all(self) -> tuple[AccountLane[CallTicket], ...]:
+        """Copied in one step: metrics read it from their own thread while the event loop adds lanes."""
+        return tuple(self._lanes.values())
+
+    def waiting(self) -> int:
+        """Calls waiting for a slot, in all lanes."""
+        return sum(lane.waiting for lane in self.all())
+
+    def unavailable(self) -> int:
+        """Accounts whose lane holds its calls back: CAMS fails every call of theirs."""
+        return sum(1 for lane in self.all() if lane.outage)
+
+    def for_call(self, resolved: Resolved) -> AccountLane[CallTicket]:
+        account = resolved.account
+        quotas = self._quotas.setdefault(account, {})
+        quotas[resolved.source] = resolved.qps or self._settings.qps
+        lane = self._lanes.get(account)
+        now = asyncio.get_running_loop().time()
+        if lane is None:
+            s = self._settings
+            lane = self._lanes[account] = AccountLane(
+                self._owner,
+                limiter=AdaptiveRate.start(rate=s.qps, burst=s.burst, now=now),
+                adaptive=s.adaptive,
+                breaker=Breaker() if s.circuit_breaker else None,
+                max_in_flight=s.max_in_flight,
+                label=account_label(account),
+            )
+        lane.limiter.set_ceiling(min(quotas.values()), now)
+        return lane
+
+    async def close(self) -> None:
+        await asyncio.gather(*(lane.close() for lane in self.all()))

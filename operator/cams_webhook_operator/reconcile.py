@@ -30,7 +30,7 @@ from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.drift import drifted_fields
 from cams_webhook_operator.flow import Outage, backoff_delay
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claimant, ObjectState, Snapshot
+from cams_webhook_operator.state import Claimant, Event, ObjectState, Snapshot
 from cams_webhook_operator.tenancy import REFUSALS
 
 
@@ -130,13 +130,6 @@ class DriftAction(enum.Enum):
     SCHEDULE = "schedule"  # one interval from now (or never, if the object's interval is off)
     NOW = "now"  # at the next tick (an observer that has never read CAMS)
     STOP = "stop"  # none while this lasts (paused)
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

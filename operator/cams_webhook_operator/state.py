@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -20,6 +20,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookStatus,
 )
 from cams_webhook_operator.cams.outcomes import Outcome
+from cams_webhook_operator.tenancy import AccountKey, refers
 
 Key = tuple[str, str]  # (namespace, name)
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
@@ -150,6 +151,15 @@ class DriftReport:
     live: LiveWebhook
 
 
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event about an object, as decided; the writer posts it."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
 def status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
     try:
         return PhoneWebhookStatus.model_validate(body.get("status") or {})
@@ -179,3 +189,37 @@ class ObjectState:
     read_refusal: ReadRefusal | None = None  # the last read of the space was refused
     unavailable_episode: int = 0  # the last CAMS outage this object was told about (one Event each)
     held_by: str | None = None  # the account whose lane holds it during an outage
+
+    def take(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
+        """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it
+        manages the number no more), and whether it must be decided again."""
+        old, self.snapshot = self.snapshot, snapshot
+        released = old.claim if old.claim is not None and snapshot.claim is None else None
+        if self.status_from_watch:
+            self.status = status
+        if old.triggers == snapshot.triggers:
+            return released, False
+        if old.drift_interval != snapshot.drift_interval:
+            self.drift_due = None  # scheduled anew with the new interval
+        self.epoch += 1
+        return released, True
+
+
+class States(dict[Key, ObjectState]):
+    """Every object's state record, by key: forgetting an object is one removal. The queries say which
+    objects a change outside them (an account, a namespace, STS) concerns."""
+
+    def referring(self, key: AccountKey, *, default: bool) -> set[Key]:
+        """The objects that name account `key`, or name none while it is (or was) the default."""
+        return {k for k, s in self.items() if s.snapshot.spec and refers(s.snapshot.spec, k[0], key, default)}
+
+    def in_namespace(self, namespace: str) -> set[Key]:
+        return {key for key in self if key[0] == namespace}
+
+    def with_reason(self, reason: str) -> set[Key]:
+        """The objects with a condition that holds for `reason` (such as RRSAFailed)."""
+        return {
+            key
+            for key, state in self.items()
+            if any(c.reason == reason and c.status == "True" for c in state.status.conditions)
+        }

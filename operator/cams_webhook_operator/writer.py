@@ -15,8 +15,7 @@ from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
 from cams_webhook_operator.claims import Claim, ClaimRecord
 from cams_webhook_operator.credential_sources import SecretData
-from cams_webhook_operator.reconcile import Event
-from cams_webhook_operator.state import ObjectRef, ObjectState
+from cams_webhook_operator.state import Event, ObjectRef, ObjectState
 
 logger = logging.getLogger(__name__)
 

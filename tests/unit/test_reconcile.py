@@ -102,6 +102,7 @@ def _state(
     annotations: dict[str, str] | None = None,
     finalizers: tuple[str, ...] = (),
     deleting: bool = False,
+    generation: int = 2,
     **spec: object,
 ) -> ObjectState:
     body = {
@@ -109,7 +110,7 @@ def _state(
             "namespace": "ns",
             "name": "pwh",
             "uid": "u",
-            "generation": 2,
+            "generation": generation,
             "creationTimestamp": "2026-11-27T10:00:00Z",
             "annotations": annotations or {},
             "finalizers": list(finalizers),
@@ -377,3 +378,22 @@ def test_a_cleared_object_is_released() -> None:
         None,
     )
     assert _summary(plan) == ("released", None, "remove", None, ("Cleared",))
+
+
+def test_a_newer_version_that_changes_nothing_decided_keeps_the_epoch() -> None:
+    state = _state()
+    newer = _state(annotations={"unrelated": "yes"})
+    assert state.take(newer.snapshot, PhoneWebhookStatus()) == (None, False)
+    assert state.epoch == 0
+
+
+def test_a_spec_change_bumps_the_epoch_and_observe_mode_lets_the_claim_go() -> None:
+    state = _state()
+    claim = state.snapshot.claim
+    assert claim is not None
+    observe = _state(generation=3, managementMode="Observe")
+    assert state.take(observe.snapshot, PhoneWebhookStatus()) == (claim, True)
+    assert state.epoch == 1
+    manage = _state(generation=4, managementMode="Manage")
+    assert state.take(manage.snapshot, PhoneWebhookStatus()) == (None, True)
+    assert state.epoch == 2

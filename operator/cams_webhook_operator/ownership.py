@@ -1,0 +1,110 @@
+"""Who manages an object's number, as the controller asks it: claims (claims.py) taken, kept and let go on
+behalf of the objects, with the rules of tenancy and of numbers managed from before claims existed.
+
+Apart from the controller so that it only asks "who holds this number?" and "this object no longer needs
+it"; everything about Leases, grace periods and previous owners is here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from cams_webhook_operator.background import Background
+from cams_webhook_operator.claims import ClaimStore
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.reconcile import Priority
+from cams_webhook_operator.state import Claim, Claimant, Key, ObjectState, claimant_of, holder_id
+from cams_webhook_operator.tenancy import REFUSALS
+
+logger = logging.getLogger(__name__)
+ClaimantsOf = Callable[[Claim], Iterable[Claimant]]
+RecheckAfter = Callable[[Key, float, Priority], None]
+
+
+class Ownership:
+    def __init__(
+        self,
+        claims: ClaimStore,
+        *,
+        states: Mapping[Key, ObjectState],
+        claimants_of: ClaimantsOf | None,
+        recheck_after: RecheckAfter,
+        may_write: Callable[[], bool],
+        background: Background,
+        wall_clock: Callable[[], datetime],
+    ) -> None:
+        """`claimants_of` lists the objects that claim a number (Manage mode), and whether CAMS holds their
+        spec. Who holds a number is the claim's Lease; this list says whether a holder still claims it,
+        and which object keeps a number that no Lease records yet. The operator passes a kopf index, which
+        kopf fills from the initial listing before it reports any object, so that neither depends on the
+        listing's order. By default: the known objects. `may_write`: whether this replica acts (only the
+        leader's workers write claims)."""
+        self._claims = claims
+        self._states = states
+        self.claimants_of = claimants_of or self._known_claimants
+        self._recheck_after = recheck_after
+        self._may_write = may_write
+        self._background = background
+        self._now = wall_clock
+
+    def _known_claimants(self, claim: Claim) -> list[Claimant]:
+        return [
+            replace(s.snapshot.claimant, applied=s.status.applied_fingerprint is not None)
+            for s in self._states.values()
+            if s.snapshot.claim == claim
+        ]
+
+    async def warm(self) -> None:
+        try:
+            await self._claims.warm()
+        except Exception as exc:  # not fatal: each claim is then read when first needed
+            logger.warning("Listing the claims failed (%s); reading them one by one", exc)
+
+    async def holder(
+        self, state: ObjectState, claim: Claim, credentials: Resolved | CredentialProblem | None
+    ) -> Claimant | None:
+        """Who manages the object's number. An object that may call CAMS for it claims it first; one that
+        its account refuses lets go of it; any other only looks."""
+        me = holder_id(state.snapshot.key)
+        if isinstance(credentials, Resolved) and not state.snapshot.deleting:
+            holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
+            claiming = {holder_id((c.namespace, c.name)) for c in self.claimants_of(claim)}
+            if holding.holder not in (None, me) and holding.holder not in claiming:
+                # Its holder no longer claims the number (deleted, or switched to Observe, while no replica
+                # led): let it go, with the grace period as for any release.
+                await self._claims.release(claim, holding.holder)
+                holding = await self._claims.acquire(claim, me)
+            if holding.free_at is not None:
+                wait = (holding.free_at - self._now()).total_seconds()
+                self._recheck_after(state.snapshot.key, max(wait, 0.0) + 1.0, Priority.ROUTINE)
+            return claimant_of(holding.holder)
+        if isinstance(credentials, CredentialProblem) and credentials.reason in REFUSALS:
+            await self._claims.release(claim, me)
+        return claimant_of(await self._claims.holder(claim))
+
+    def _previous_owner(self, state: ObjectState, claim: Claim) -> str | None:
+        """Another object whose spec CAMS holds for this number, from before claims were recorded."""
+        if state.status.applied_fingerprint is not None:
+            return None
+        applied = sorted(c for c in self.claimants_of(claim) if c.applied)
+        return holder_id((applied[0].namespace, applied[0].name)) if applied else None
+
+    def release_soon(self, claim: Claim, key: Key) -> None:
+        """The object no longer manages its number. Only the acting replica writes claims; and not if the
+        object is back (created again, or switched back to Manage) by the time the release would go out."""
+
+        def back() -> bool:
+            state = self._states.get(key)
+            return state is not None and state.snapshot.claim == claim
+
+        if self._may_write():
+            self._background.start(self._claims.release(claim, holder_id(key), unless=back))
+
+    def waiting_for(self, claim: Claim, released_by: Key) -> list[Key]:
+        """The other objects that claim the number `released_by` let go of: they are decided again."""
+        return [
+            (c.namespace, c.name) for c in self.claimants_of(claim) if (c.namespace, c.name) != released_by
+        ]
