@@ -155,6 +155,17 @@ async def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def bracketed(url: str) -> str:
+    """The chart serves the probe on the pod's own address, `http://$(POD_IP):8080/healthz`; an IPv6 pod IP
+    needs brackets there (`http://[fd00::1]:8080/healthz`), which the kubelet's expansion cannot add."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if sep and netloc.count(":") > 1 and not netloc.startswith("["):
+        host, _, port = netloc.rpartition(":")
+        return f"{scheme}://[{host}]:{port}{slash}{path}"
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["import"]:
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         kopf.operator(
             clusterwide=not args.namespace,
             namespaces=args.namespace,
-            liveness_endpoint=args.liveness or settings.liveness_endpoint,
+            liveness_endpoint=bracketed(args.liveness or settings.liveness_endpoint),
             standalone=True,
             # Given, not detected: kopf's detection asks the passwd database for the user's name, and the
             # image's numeric user (65532) has no entry there.

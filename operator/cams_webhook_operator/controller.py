@@ -92,13 +92,14 @@ class Controller:
         )
         self.metrics = metrics or Metrics()
         self._drift = self._drift_checker(cams, drift_tick)
-        # Scrapes run in the metrics server's thread while the event loop changes these maps: each is
-        # copied in one step (tuple() of a dict view holds the GIL throughout) before it is read.
+        # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
         self.metrics.watch_state(
             objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
             queue_depth=lambda: len(self._queue),
             calls_waiting=self._lanes.waiting,
             accounts_unavailable=self._lanes.unavailable,
+            leading=lambda: self._acting and self._leading(),
+            rrsa_failing=lambda: rrsa is not None and rrsa.failing,
         )
 
     def _drift_checker(self, cams: CamsApi, tick: float) -> DriftChecker:
@@ -322,11 +323,11 @@ class Controller:
     async def call(self, ticket: CallTicket) -> Outcome:
         if not self._leading():  # checked right before the call: another replica may lead by now
             return no_answer("this replica no longer holds the leader lease; the call was not sent")
-        loop = asyncio.get_running_loop()
-        self.metrics.limiter_wait.observe(loop.time() - ticket.queued_at)
-        started = loop.time()
-        outcome = await self._cams.update_phone_webhook(ticket.call.update, ticket.call.resolved.credentials)
-        self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, loop.time() - started)
+        resolved, now = ticket.call.resolved, asyncio.get_running_loop().time
+        self.metrics.limiter_wait.observe(now() - ticket.queued_at)
+        started = now()
+        outcome = await self._cams.update_phone_webhook(ticket.call.update, resolved.credentials)
+        self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, account=resolved.account)
         return outcome
 
     async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:

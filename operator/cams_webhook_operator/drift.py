@@ -186,7 +186,8 @@ class DriftChecker:
         await asyncio.sleep(pacer.reserve(asyncio.get_running_loop().time()))
         started = asyncio.get_running_loop().time()
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
-        self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, asyncio.get_running_loop().time() - started)
+        seconds = asyncio.get_running_loop().time() - started
+        self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, seconds, account=resolved.account)
         if outcome.verdict is not Verdict.OK:
             self._read_failed(space, members, outcome, resolved, pacer)
             return

@@ -264,9 +264,9 @@ class Lanes:
         """Copied in one step: metrics read it from their own thread while the event loop adds lanes."""
         return tuple(self._lanes.values())
 
-    def waiting(self) -> int:
-        """Calls waiting for a slot, in all lanes."""
-        return sum(lane.waiting for lane in self.all())
+    def waiting(self) -> dict[str, int]:
+        """Calls waiting for a slot, by account."""
+        return {account: lane.waiting for account, lane in tuple(self._lanes.items())}
 
     def unavailable(self) -> int:
         """Accounts whose lane holds its calls back: CAMS fails every call of theirs."""

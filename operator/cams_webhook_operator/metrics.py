@@ -1,4 +1,9 @@
-"""Prometheus metrics, all prefixed `cams_webhook_operator_`, on a registry of their own."""
+"""Prometheus metrics, all prefixed `cams_webhook_operator_`, on a registry of their own.
+
+The `account` label names the Alibaba account a call is made as (an AccessKey ID cut to its ends, or the
+credential source of STS credentials, as logs show it; never a secret). It is bounded by the accounts a
+platform configures (tens), not by objects or numbers.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from cams_webhook_operator.api.models import CONDITION_TYPES, PhoneWebhookStatus
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.credential_sources import account_label
 
 PREFIX = "cams_webhook_operator"
 # CAMS answers in tens to hundreds of milliseconds; waits for a slot range up to minutes in a big rollout.
@@ -34,13 +40,17 @@ class _StateCollector(Collector):
         self,
         objects_by_condition: Callable[[], dict[str, int]],
         queue_depth: Callable[[], int],
-        calls_waiting: Callable[[], int],
+        calls_waiting: Callable[[], dict[str, int]],
         accounts_unavailable: Callable[[], int],
+        leading: Callable[[], bool],
+        rrsa_failing: Callable[[], bool],
     ) -> None:
         self._objects_by_condition = objects_by_condition
         self._queue_depth = queue_depth
         self._calls_waiting = calls_waiting
         self._accounts_unavailable = accounts_unavailable
+        self._leading = leading
+        self._rrsa_failing = rrsa_failing
 
     def collect(self) -> Iterable[Any]:
         objects = GaugeMetricFamily(
@@ -52,15 +62,28 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_workqueue_depth", "Objects waiting for a worker.", value=self._queue_depth()
         )
-        yield GaugeMetricFamily(
+        waiting = GaugeMetricFamily(
             f"{PREFIX}_calls_waiting",
             "CAMS calls waiting in their account's lane for a slot.",
-            value=self._calls_waiting(),
+            labels=["account"],
         )
+        for account, count in sorted(self._calls_waiting().items()):
+            waiting.add_metric([account_label(account)], count)
+        yield waiting
         yield GaugeMetricFamily(
             f"{PREFIX}_accounts_unavailable",
             "Accounts whose calls CAMS fails one and all (breaker open: objects held, one probe every 2 s).",
             value=self._accounts_unavailable(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_leader",
+            "1 while this replica holds the leader Lease and acts (always 1 without leader election).",
+            value=int(self._leading()),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_rrsa_failing",
+            "1 while the last exchange of the RRSA token for credentials failed (0 without RRSA).",
+            value=int(self._rrsa_failing()),
         )
 
 
@@ -69,8 +92,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.cams_calls = Counter(
             f"{PREFIX}_cams_calls",
-            "CAMS calls by action and answer code.",
-            ["action", "code"],
+            "CAMS calls by action, answer code and account.",
+            ["action", "code", "account"],
             registry=self.registry,
         )
         self.cams_call_duration = Histogram(
@@ -82,7 +105,8 @@ class Metrics:
         )
         self.cams_throttled = Counter(
             f"{PREFIX}_cams_throttled",
-            "CAMS answers that said flow control (System.LimitControl, Throttling*).",
+            "CAMS answers that said flow control (System.LimitControl, Throttling*), by account.",
+            ["account"],
             registry=self.registry,
         )
         self.limiter_wait = Histogram(
@@ -109,20 +133,25 @@ class Metrics:
         *,
         objects_by_condition: Callable[[], dict[str, int]],
         queue_depth: Callable[[], int],
-        calls_waiting: Callable[[], int],
+        calls_waiting: Callable[[], dict[str, int]],
         accounts_unavailable: Callable[[], int],
+        leading: Callable[[], bool],
+        rrsa_failing: Callable[[], bool],
     ) -> None:
         self.registry.register(
-            _StateCollector(objects_by_condition, queue_depth, calls_waiting, accounts_unavailable)
+            _StateCollector(
+                objects_by_condition, queue_depth, calls_waiting, accounts_unavailable, leading, rrsa_failing
+            )
         )
 
-    def count_call(self, action: str, outcome: Outcome, seconds: float) -> None:
-        """One CAMS call and its answer (`NoAnswer` for timeouts and connection errors)."""
+    def count_call(self, action: str, outcome: Outcome, seconds: float, *, account: str) -> None:
+        """One CAMS call as `account` and its answer (`NoAnswer` for timeouts and connection errors)."""
         code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
-        self.cams_calls.labels(action, code).inc()
+        label = account_label(account)
+        self.cams_calls.labels(action, code, label).inc()
         self.cams_call_duration.labels(action).observe(seconds)
         if outcome.verdict is Verdict.THROTTLED:
-            self.cams_throttled.inc()
+            self.cams_throttled.labels(label).inc()
 
     def serve(self, *, host: str, port: int) -> None:
         """Serve /metrics in a background thread."""

@@ -58,3 +58,12 @@ def namespace(kubectl: Kubectl) -> str:
     name = f"e2e-{os.getpid()}-{next(_namespaces)}"
     kubectl.run("create", "namespace", name)
     return name
+
+
+@pytest.fixture(scope="session")
+def promtool_bin() -> Path:
+    """promtool, built from the Go module proxy (Prometheus's own module) and cached by scripts/gotools.sh."""
+    script = REPO / "scripts" / "gotools.sh"
+    subprocess.run([str(script), "build"], check=True, timeout=1800)
+    path = subprocess.run([str(script), "promtool"], check=True, capture_output=True, text=True).stdout
+    return Path(path.strip())

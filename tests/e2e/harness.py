@@ -187,10 +187,14 @@ def start_operator(
     log: Path,
     extra_env: dict[str, str] | None = None,
     verbose: bool = False,
+    operator_namespace: str | None = None,
 ) -> OperatorProcess:
+    """Watch `namespace` (one, several, or [] for all); the operator's own namespace (claims, leader
+    Lease) is `operator_namespace`, by default the first watched one."""
     port = free_port()
     metrics_port = free_port()
     namespaces = [namespace] if isinstance(namespace, str) else namespace
+    home = operator_namespace or namespaces[0]
     operator = OperatorProcess(
         args=[
             str(BIN / "cams-webhook-operator"),
@@ -206,10 +210,10 @@ def start_operator(
             "CAMS_ALLOW_HTTP": "true",  # the simulator listens on plain http, on 127.0.0.1 only
             "CAMS_METRICS_PORT": str(metrics_port),
             # One Lease per test's namespace: a test never waits on a lease left by another test.
-            "CAMS_LEADER_ELECTION_ID": f"cams-webhook-operator-{namespaces[0]}",
+            "CAMS_LEADER_ELECTION_ID": f"cams-webhook-operator-{home}",
             # The operator's namespace (claims, leader Lease) is the test's own: numbers that several tests
             # use are claimed afresh in each, as by separate installations.
-            "CAMS_OPERATOR_NAMESPACE": namespaces[0],
+            "CAMS_OPERATOR_NAMESPACE": home,
             **(extra_env or {}),
         },
         metrics_port=metrics_port,

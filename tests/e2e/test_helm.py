@@ -3,6 +3,7 @@ operator's ServiceAccount allowed exactly what it needs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import REPO, Kubectl
+from .harness import REPO, Kubectl, wait_for
 
 CHART = REPO / "helm" / "cams-webhook-operator"
 HA_RRSA = CHART / "ci" / "ha-rrsa-values.yaml"
@@ -69,9 +70,19 @@ def test_chart_lints_and_everything_rendered_is_accepted(
     cluster_wide = {resource for rule in cluster_rules for resource in rule["resources"]}
     if values:
         assert "poddisruptionbudget.policy" in kinds
-        assert cluster_wide == {"clustercamsaccounts", "clustercamsaccounts/status", "namespaces"}, (
-            "watched namespaces: nothing namespaced is granted cluster-wide"
-        )
+        assert "configmap" in kinds, "the dashboard's ConfigMap"
+        assert "networkpolicy.networking.k8s.io" in kinds
+        pod = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")["spec"][
+            "template"
+        ]
+        assert pod["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+        assert pod["spec"]["containers"][0]["image"].endswith("@sha256:" + "0123456789abcdef" * 4)
+        assert cluster_wide == {
+            "clustercamsaccounts",
+            "clustercamsaccounts/status",
+            "namespaces",
+            "customresourcedefinitions",
+        }, "watched namespaces: nothing namespaced is granted cluster-wide"
         assert "pod-identity.alibabacloud.com/role-name: cams-webhook-operator" in rendered
     else:
         assert {"phonewebhooks", "camsaccounts", "secrets", "clustercamsaccounts"} <= cluster_wide
@@ -138,6 +149,34 @@ def test_service_monitor_renders_when_asked(helm: list[str]) -> None:
     assert "kind: ServiceMonitor" in rendered
 
 
+def test_alerts_and_dashboard_render_as_shipped_when_asked(helm: list[str]) -> None:
+    """The PrometheusRule carries files/alerts.yaml and the ConfigMap files/dashboard.json, unchanged (not
+    through Helm's templating, which would eat their {{ $labels }} and {{ legend }} templates)."""
+    rendered = _helm(
+        helm,
+        "template",
+        "cwo",
+        str(CHART),
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "metrics.prometheusRule.labels.release=prom",
+        "--set",
+        "grafanaDashboard.enabled=true",
+    ).stdout
+    documents = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    rule = documents["PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    dashboard = documents["ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(dashboard["data"]["cams-webhook-operator.json"]) == shipped
+    default = _helm(helm, "template", "cwo", str(CHART)).stdout
+    assert "PrometheusRule" not in default
+    assert "grafana_dashboard" not in default
+
+
 def test_values_schema_refuses_a_bad_value(helm: list[str]) -> None:
     result = _helm(helm, "template", "cwo", str(CHART), "--set", "replicaCount=0", check=False)
     assert result.returncode != 0
@@ -164,6 +203,8 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
     assert can("watch", "clustercamsaccounts.camswebhook.io")
     assert can("patch", "clustercamsaccounts.camswebhook.io", "--subresource=status")
     assert can("watch", "namespaces")
+    assert can("watch", "customresourcedefinitions.apiextensions.k8s.io"), "kopf's resource observer"
+    assert not can("update", "customresourcedefinitions.apiextensions.k8s.io")
     assert can("get", "secrets", "-n", "anywhere")
     for verb in ("list", "watch"):  # Secrets by name only: none listed or watched, not even its own
         for where in ("anywhere", namespace):
@@ -172,23 +213,28 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
     assert not can("create", "camsaccounts.camswebhook.io", "-n", "anywhere")
     assert can("create", "events", "-n", "anywhere")
     assert can("update", "leases.coordination.k8s.io", "-n", namespace)
+    assert can("list", "leases.coordination.k8s.io", "-n", namespace), "the claims, listed once when leading"
+    assert not can("delete", "leases.coordination.k8s.io", "-n", namespace)
     assert not can("update", "leases.coordination.k8s.io", "-n", "kube-system")
     assert not can("delete", "phonewebhooks.camswebhook.io", "-n", "anywhere")
     assert not can("update", "secrets", "-n", "anywhere")
     assert not can("list", "pods", "-n", namespace)
-    # The chart's aggregated roles: a namespace editor may manage PhoneWebhooks and CamsAccounts, never a
-    # ClusterCamsAccount (kube-controller-manager would aggregate them into edit; the local control plane
-    # has none, so the role is bound directly here).
+    # The chart's aggregated roles: a namespace editor (the built-in `edit` role, which
+    # kube-controller-manager aggregates the chart's rules into) may manage PhoneWebhooks and CamsAccounts,
+    # never a ClusterCamsAccount.
     kubectl.run(
-        "create", "rolebinding", "alice-edit", "-n", namespace, "--user", "alice",
-        "--clusterrole", "cwo-cams-webhook-operator-edit",
-    )  # fmt: skip
+        "create", "rolebinding", "alice-edit", "-n", namespace, "--user", "alice", "--clusterrole", "edit"
+    )
     edit_role = kubectl.json("get", "clusterrole", "cwo-cams-webhook-operator-edit")
     assert edit_role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
 
     def alice(*args: str) -> bool:
         return kubectl.run("auth", "can-i", "--as", "alice", *args, check=False).stdout.strip() == "yes"
 
+    wait_for(
+        lambda: alice("create", "phonewebhooks.camswebhook.io", "-n", namespace),
+        what="the chart's rules aggregated into edit",
+    )
     assert alice("create", "phonewebhooks.camswebhook.io", "-n", namespace)
     assert alice("delete", "camsaccounts.camswebhook.io", "-n", namespace)
     assert not alice("create", "clustercamsaccounts.camswebhook.io")

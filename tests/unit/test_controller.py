@@ -19,7 +19,7 @@ from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.credential_sources import SecretData
+from cams_webhook_operator.credential_sources import SecretData, account_label
 from cams_webhook_operator.reconcile import fingerprint, webhook_update
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, ObjectRef
@@ -397,9 +397,14 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
     def sample(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(f"cams_webhook_operator_{name}", labels)
 
-    assert sample("cams_calls_total", action="UpdatePhoneWebhook", code="System.LimitControl") == 1
-    assert sample("cams_calls_total", action="UpdatePhoneWebhook", code="OK") == 1
-    assert sample("cams_throttled_total") == 1
+    account = account_label("ak:LTAI-operator")  # the operator's AccessKey ID, cut to its ends
+    assert account == "ak:LTAI...ator"
+    assert (
+        sample("cams_calls_total", action="UpdatePhoneWebhook", code="System.LimitControl", account=account)
+        == 1
+    )
+    assert sample("cams_calls_total", action="UpdatePhoneWebhook", code="OK", account=account) == 1
+    assert sample("cams_throttled_total", account=account) == 1
     assert sample("cams_call_duration_seconds_count", action="UpdatePhoneWebhook") == 2
     assert sample("limiter_wait_seconds_count") == 2
     assert sample("reconciles_total", result="applied") == 1
@@ -666,6 +671,34 @@ class FakeRrsa:
 
     stale = False
     on_recovered = None
+    failing = False
+
+
+async def test_leader_and_rrsa_gauges_say_whether_this_replica_acts_and_sts_answers(kube: FakeKube) -> None:
+    rrsa = FakeRrsa()
+    leads = True
+    controller = _controller(
+        settings=_settings(ALIBABA_CLOUD_ACCESS_KEY_ID=None, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None),
+        cams=FakeCams("OK"),
+        kube=kube,
+        rrsa=rrsa,
+        leading=lambda: leads,
+    )
+    registry = controller.metrics.registry
+
+    def gauge(name: str) -> float | None:
+        return registry.get_sample_value(f"cams_webhook_operator_{name}")
+
+    assert (gauge("leader"), gauge("rrsa_failing")) == (0, 0), "a replica whose workers do not run leads not"
+    task = asyncio.create_task(controller.run())
+    await asyncio.sleep(1)
+    assert gauge("leader") == 1
+    rrsa.failing = True
+    assert gauge("rrsa_failing") == 1
+    leads = False
+    assert gauge("leader") == 0, "the lease may have run out: it acts no more"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: FakeKube) -> None:

@@ -46,8 +46,9 @@ CamsAccounts and PhoneWebhooks name; the operator never lists or watches a Secre
   verbs: [create, patch]
 {{- end -}}
 
-{{/* Cluster-scoped reads, in either mode: ClusterCamsAccounts, and namespaces' labels (which
-ClusterCamsAccounts admit which namespace). */}}
+{{/* Cluster-scoped reads, in either mode: ClusterCamsAccounts, namespaces' labels (which
+ClusterCamsAccounts admit which namespace), and CRDs (kopf's resource observer lists and watches them to
+find the resources it serves; without it, kopf retries a refused request for ever). */}}
 {{- define "cwo.clusterScopedRules" -}}
 - apiGroups: [camswebhook.io]
   resources: [clustercamsaccounts]
@@ -58,4 +59,7 @@ ClusterCamsAccounts admit which namespace). */}}
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
 {{- end -}}

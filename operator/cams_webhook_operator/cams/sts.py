@@ -93,6 +93,11 @@ class RrsaProvider:
         # meanwhile need not wait out their own backoff.
         self.on_recovered: Callable[[], None] | None = None
 
+    @property
+    def failing(self) -> bool:
+        """Whether the last exchange failed (STS refused the role or did not answer)."""
+        return self._failures > 0
+
     async def aclose(self) -> None:
         if self._retry_timer is not None:
             self._retry_timer.cancel()
