@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole loop on this machine, no cloud account needed: a local Kubernetes control plane, the CAMS
 # simulator and the operator, with sample PhoneWebhooks applied.
-#   scripts/demo.sh          start it all (first run builds kube-apiserver and etcd: a few minutes)
+#   scripts/demo.sh          start it all (the first run builds the control plane: about 11 minutes)
 #   scripts/demo.sh stop     stop it all
 # CAMS_DEMO_KUBECONFIG=path uses an existing cluster (kind, k3d, ...) instead of the local control plane.
 set -euo pipefail

@@ -100,6 +100,7 @@ class Controller:
             accounts_unavailable=self._lanes.unavailable,
             leading=lambda: self._acting and self._leading(),
             rrsa_failing=lambda: rrsa is not None and rrsa.failing,
+            numbers=self._states.numbers,
         )
 
     def _drift_checker(self, cams: CamsApi, tick: float) -> DriftChecker:
@@ -150,8 +151,7 @@ class Controller:
             self._lanes[state.held_by].forget(key)
         if (claim := state.snapshot.claim) is not None:
             self._ownership.release_soon(claim, key)
-            # The objects waiting for the claim are decided again (they may take it once the grace
-            # period is over, unless this one is created again first).
+            # Those waiting for the claim are decided again: after the grace, unless this one comes back.
             for waiting in self._ownership.waiting_for(claim, key):
                 self._queue.add(waiting, Priority.CHANGE)
 

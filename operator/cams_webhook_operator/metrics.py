@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from cams_webhook_operator.api.models import CONDITION_TYPES, PhoneWebhookStatus
+from cams_webhook_operator.api.models import CONDITION_TYPES, LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import account_label
 
@@ -44,7 +44,9 @@ class _StateCollector(Collector):
         accounts_unavailable: Callable[[], int],
         leading: Callable[[], bool],
         rrsa_failing: Callable[[], bool],
+        numbers: Callable[[], dict[tuple[str, str], LiveWebhook]],
     ) -> None:
+        self._numbers = numbers
         self._objects_by_condition = objects_by_condition
         self._queue_depth = queue_depth
         self._calls_waiting = calls_waiting
@@ -80,6 +82,20 @@ class _StateCollector(Collector):
             "1 while this replica holds the leader Lease and acts (always 1 without leader election).",
             value=int(self._leading()),
         )
+        # Counts by rating and by status, not one series per number: the label values are CAMS's few enum
+        # values, whatever the number of numbers; Events and `kubectl get pwh -o wide` name the numbers.
+        numbers = self._numbers().values()
+        for label, field in (("quality", "quality_rating"), ("status", "number_status")):
+            family = GaugeMetricFamily(
+                f"{PREFIX}_numbers_by_{label}",
+                f"Numbers by their {label} as the last read of CAMS showed it (each number once).",
+                labels=[label],
+            )
+            for value, count in sorted(
+                collections.Counter(getattr(n, field) or "UNKNOWN" for n in numbers).items()
+            ):
+                family.add_metric([value], count)
+            yield family
         yield GaugeMetricFamily(
             f"{PREFIX}_rrsa_failing",
             "1 while the last exchange of the RRSA token for credentials failed (0 without RRSA).",
@@ -137,10 +153,17 @@ class Metrics:
         accounts_unavailable: Callable[[], int],
         leading: Callable[[], bool],
         rrsa_failing: Callable[[], bool],
+        numbers: Callable[[], dict[tuple[str, str], LiveWebhook]],
     ) -> None:
         self.registry.register(
             _StateCollector(
-                objects_by_condition, queue_depth, calls_waiting, accounts_unavailable, leading, rrsa_failing
+                objects_by_condition,
+                queue_depth,
+                calls_waiting,
+                accounts_unavailable,
+                leading,
+                rrsa_failing,
+                numbers,
             )
         )
 

@@ -216,6 +216,15 @@ class States(dict[Key, ObjectState]):
     def in_namespace(self, namespace: str) -> set[Key]:
         return {key for key in self if key[0] == namespace}
 
+    def numbers(self) -> dict[tuple[str, str], LiveWebhook]:
+        """What the last reads showed of each (space, number) the objects name, once per number (two
+        objects of one number are one number). Copied in one step: metrics read it from their thread."""
+        return {
+            (s.snapshot.spec.cust_space_id, s.snapshot.spec.phone_number): s.status.live
+            for s in tuple(self.values())
+            if s.snapshot.spec is not None and s.status.live is not None and s.status.live.found
+        }
+
     def with_reason(self, reason: str) -> set[Key]:
         """The objects with a condition that holds for `reason` (such as RRSAFailed)."""
         return {

@@ -264,6 +264,12 @@ def live_webhook(live: LiveNumber | None) -> LiveWebhook:
         status_callback_url=live.status_callback_url,
         up_callback_url=live.up_callback_url,
         number_status=live.status,
+        quality_rating=live.quality_rating,
+        messaging_limit_tier=live.messaging_limit_tier,
+        name_status=live.name_status,
+        code_verification_status=live.code_verification_status,
+        verified_name=live.verified_name,
+        is_official=live.is_official,
     )
 
 

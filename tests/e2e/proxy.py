@@ -91,6 +91,12 @@ class Proxy:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        # Whatever the server left (a handler still writing to a caller that is gone) ends here, not as a
+        # "Task was destroyed but it is pending" warning when the loop is closed.
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()

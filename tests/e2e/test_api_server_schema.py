@@ -139,7 +139,9 @@ def test_printer_columns_short_name_and_category(kubectl: Kubectl, namespace: st
     header = kubectl.run("get", "phonewebhooks", "-n", namespace).stdout.splitlines()[0].split()
     assert header == ["NAME", "PHONE", "READY", "CODE", "AGE"]
     wide = kubectl.run("get", "pwh", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "PHONE", "READY", "CODE", "AGE", "SPACE", "REASON", "MESSAGE"]
+    assert wide[0].split() == [
+        *("NAME", "PHONE", "READY", "CODE", "AGE", "SPACE", "QUALITY", "STATUS", "REASON", "MESSAGE")
+    ]
     assert wide[1].split()[:2] == ["cols", "8613800001234"]
     assert "cols" in kubectl.run("get", "cams", "-n", namespace).stdout
 

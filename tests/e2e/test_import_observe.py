@@ -118,7 +118,12 @@ spec: {{credentials: {{secretRef: {{name: k}}}}, spaces: [other-space]}}
         assert 'cams_webhook_operator_objects{condition="InSync"} 3.0' in operator.scrape()
         live = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[0]}", "-n", namespace)["status"]["live"]
         assert live["statusCallbackUrl"] == "https://legacy.example/0/status"
-        assert live["numberStatus"] == "VERIFIED"
+        assert (live["numberStatus"], live["qualityRating"]) == ("CONNECTED", "GREEN")
+        # The imported objects show the numbers' health at once; import put none of it in the spec.
+        for number in NUMBERS:
+            assert condition(f"pwh-{number}", "NumberHealthy")["status"] == "True"
+        spec = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[0]}", "-n", namespace)["spec"]
+        assert not {"qualityRating", "numberStatus"} & set(spec)
 
         # Someone edits the console: the observer reports it and changes nothing.
         simulator.post(

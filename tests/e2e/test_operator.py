@@ -552,6 +552,69 @@ def test_deleting_a_namespace_with_clear_objects_completes_and_clears_cams(syste
         assert held["StatusCallbackUrl"] == expected, name
 
 
+def test_number_health_shows_in_status_wide_columns_events_and_metrics_from_the_reads_alone(
+    system: System,
+) -> None:
+    """WhatsApp lowers a number's quality rating: within one drift period the object says so (condition,
+    status.live, the wide QUALITY column, one Warning Event, the metric), Ready stays True, and the
+    simulator's call log shows no call the drift reads would not have made anyway."""
+    number = "8613800008888"
+    body = {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "PhoneWebhook",
+        "metadata": {
+            "name": "health",
+            "namespace": system.namespace,
+            "annotations": {"camswebhook.io/drift-check-interval": "2s"},
+        },
+        "spec": {
+            "custSpaceId": "space-e2e",
+            "phoneNumber": number,
+            "statusCallbackUrl": "https://h.example/s",
+        },
+    }
+    system.kubectl.apply(json.dumps(body))
+    system.wait_condition("health", "Ready", "Applied")
+    healthy = system.wait_condition("health", "NumberHealthy", "Healthy", timeout=20)
+    assert "quality GREEN" in healthy["message"]
+    wide = system.kubectl.run("get", "pwh", "health", "-n", system.namespace, "-o", "wide").stdout
+    assert "QUALITY" in wide.splitlines()[0]
+    assert "GREEN" in wide
+    assert "CONNECTED" in wide
+    narrow = system.kubectl.run("get", "pwh", "health", "-n", system.namespace).stdout
+    assert "QUALITY" not in narrow, "kubectl get pwh stays as narrow as it was"
+
+    system.simulator.post(
+        "/_simulator/webhooks", {"CustSpaceId": "space-e2e", "PhoneNumber": number, "QualityRating": "RED"}
+    )
+    changed = time.monotonic()
+
+    def unhealthy() -> dict[str, Any] | None:
+        condition = system.condition("health", "NumberHealthy")
+        return condition if condition and condition["status"] == "False" else None
+
+    condition = wait_for(unhealthy, timeout=10, what="NumberHealthy=False")
+    print(f"\nquality drop in status {time.monotonic() - changed:.1f}s after it happened (drift period 2 s)")
+    assert condition["reason"] == "QualityRed"
+    status = system.get("health")["status"]
+    assert status["live"]["qualityRating"] == "RED"
+    assert status["conditions"][0]["type"] == "Ready"
+    assert status["conditions"][0]["status"] == "True", "a quality rating never makes the object unready"
+    assert "RED" in system.kubectl.run("get", "pwh", "health", "-n", system.namespace, "-o", "wide").stdout
+    wait_for(
+        lambda: system.operator.metric("cams_webhook_operator_numbers_by_quality", quality="RED") == 1,
+        what="the RED number counted",
+    )
+    time.sleep(5)  # two more reads of the same RED rating: still one Event
+    drops = [e for e in system.events("health") if e["reason"] == "QualityDegraded"]
+    assert len(drops) == 1
+    assert drops[0]["type"] == "Warning"
+    assert drops[0].get("count", 1) == 1
+    assert len(system.simulator.calls(number)) == 1, (
+        "health came from the reads: no UpdatePhoneWebhook of its own"
+    )
+
+
 def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:
     numbers = ["8613800006661", "8613800006662"]
     for i, number in enumerate(numbers):

@@ -75,4 +75,12 @@ async def test_official_sdk_reads_the_phone_numbers(served: Served) -> None:
     )
     assert response.body.code == "OK"
     assert [n.phone_number for n in response.body.phone_numbers] == ["8613800001234"]
-    assert response.body.phone_numbers[0].up_callback_url == "https://hooks.example.com/up"
+    number = response.body.phone_numbers[0]
+    assert number.up_callback_url == "https://hooks.example.com/up"
+    # The number's health, under the names of the official SDK's model (which the operator reads too).
+    assert (number.status, number.quality_rating, number.messaging_limit_tier) == (
+        "CONNECTED",
+        "GREEN",
+        "TIER_1000",
+    )
+    assert (number.name_status, number.code_verification_status) == ("Approval", "VERIFIED")

@@ -4,6 +4,7 @@ writes, what it retries. Waiting a minute for a retry costs no real time, so not
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,12 +100,14 @@ class FakeCams:
         code = self.codes.pop(0) if self.codes else "OK"
         if code == "OK":
             old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
-            self.live[update.phone_number] = LiveNumber(
-                update.phone_number,
-                update.status_callback_url
+            self.live[update.phone_number] = dataclasses.replace(  # the number's health stays as it is
+                old,
+                status_callback_url=update.status_callback_url
                 if update.status_callback_url is not None
                 else old.status_callback_url,
-                update.up_callback_url if update.up_callback_url is not None else old.up_callback_url,
+                up_callback_url=update.up_callback_url
+                if update.up_callback_url is not None
+                else old.up_callback_url,
             )
         return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
 
@@ -1159,3 +1162,40 @@ async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_aga
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await rrsa.aclose()
+
+
+async def test_a_quality_drop_read_with_the_drift_check_is_one_warning_and_never_touches_ready(
+    kube: FakeKube,
+) -> None:
+    cams = FakeCams()
+    number = "8613800001234"
+    cams.live[number] = LiveNumber(number, "https://ours.example", "", "CONNECTED", "GREEN", "TIER_1000")
+    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    task = asyncio.create_task(controller.run())
+    try:
+        await asyncio.sleep(130)  # applied, then two drift reads
+        health = next(c for c in kube.statuses["pwh"].conditions if c.type == "NumberHealthy")
+        assert (health.status, health.reason) == ("True", "Healthy")
+        cams.live[number] = LiveNumber(number, "https://ours.example", "", "CONNECTED", "RED", "TIER_1000")
+        await asyncio.sleep(200)  # three more reads, all RED
+        status = kube.statuses["pwh"]
+        health = next(c for c in status.conditions if c.type == "NumberHealthy")
+        assert (health.status, health.reason) == ("False", "QualityRed")
+        assert status.conditions[0].type == "Ready"
+        assert status.conditions[0].status == "True", "a quality rating never makes an object unready"
+        assert status.live is not None
+        assert status.live.quality_rating == "RED"
+        drops = [e for e in kube.events if e[1] == "QualityDegraded"]
+        assert drops == [
+            ("Warning", "QualityDegraded", f"The quality rating of {number} changed from GREEN to RED")
+        ]
+        assert len(cams.calls) == 1, "health comes from the reads: no call of its own"
+        registry = controller.metrics.registry
+        assert registry.get_sample_value("cams_webhook_operator_numbers_by_quality", {"quality": "RED"}) == 1
+        assert (
+            registry.get_sample_value("cams_webhook_operator_numbers_by_status", {"status": "CONNECTED"}) == 1
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -82,6 +82,8 @@ KINDS = (
             {"name": "Code", "type": "string", "jsonPath": ".status.code"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
             {"name": "Space", "type": "string", "jsonPath": ".spec.custSpaceId", "priority": 1},
+            {"name": "Quality", "type": "string", "jsonPath": ".status.live.qualityRating", "priority": 1},
+            {"name": "Status", "type": "string", "jsonPath": ".status.live.numberStatus", "priority": 1},
             {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason", "priority": 1},
             {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
         ),

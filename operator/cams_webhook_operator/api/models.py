@@ -248,7 +248,7 @@ class PhoneWebhookSpec(CamelModel):
         return value
 
 
-ConditionType = Literal["Ready", "Reconciling", "Stalled", "InSync"]
+ConditionType = Literal["Ready", "Reconciling", "Stalled", "InSync", "NumberHealthy"]
 CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 
 
@@ -266,11 +266,26 @@ class Condition(CamelModel):
 
 
 class LiveWebhook(CamelModel):
-    """The number's webhook as CAMS reported it (QueryChatappPhoneNumbers has no HttpFlag or QueueFlag)."""
+    """The number as CAMS reported it at the last read: its webhook (QueryChatappPhoneNumbers has no HttpFlag
+    or QueueFlag) and its health as WhatsApp rates it (observed state: never copied into a spec)."""
 
     status_callback_url: str = Field(default="", description="StatusCallbackUrl that CAMS holds.")
     up_callback_url: str = Field(default="", description="UpCallbackUrl that CAMS holds.")
-    number_status: str = Field(default="", description="The number's Status in CAMS, e.g. VERIFIED.")
+    number_status: str = Field(
+        default="", description="The number's Status in CAMS: CONNECTED, FLAGGED, RATE_LIMITED, OFFLINE ..."
+    )
+    quality_rating: str = Field(
+        default="", description="WhatsApp's quality rating of the number: GREEN, YELLOW, RED (or UNKNOWN)."
+    )
+    messaging_limit_tier: str = Field(
+        default="", description="How many business-initiated conversations the number may open a day."
+    )
+    name_status: str = Field(
+        default="", description="Review of the verified name: Approval, Pending_Review ..."
+    )
+    code_verification_status: str = Field(default="", description="Two-step verification: VERIFIED or not.")
+    verified_name: str = Field(default="", description="The business name WhatsApp shows.")
+    is_official: str = Field(default="", description="Whether the number is an Official Business Account.")
     found: bool = Field(default=True, description="False when the space does not list the number.")
 
 

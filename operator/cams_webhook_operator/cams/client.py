@@ -38,6 +38,12 @@ def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:
                 status_callback_url=str(item.get("StatusCallbackUrl") or ""),
                 up_callback_url=str(item.get("UpCallbackUrl") or ""),
                 status=str(item.get("Status") or ""),
+                quality_rating=str(item.get("QualityRating") or ""),
+                messaging_limit_tier=str(item.get("MessagingLimitTier") or ""),
+                name_status=str(item.get("NameStatus") or ""),
+                code_verification_status=str(item.get("CodeVerificationStatus") or ""),
+                verified_name=str(item.get("VerifiedName") or ""),
+                is_official=str(item.get("IsOfficial") or ""),
             )
     return numbers
 

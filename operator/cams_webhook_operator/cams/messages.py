@@ -37,9 +37,16 @@ class WebhookUpdate:
 
 @dataclass(frozen=True)
 class LiveNumber:
-    """A number's webhook as CAMS reports it. The read API has no HttpFlag/QueueFlag: only URLs compare."""
+    """A number as CAMS reports it: its webhook (the read API has no HttpFlag/QueueFlag: only URLs compare)
+    and its health, as WhatsApp rates it (observed, never set by the operator)."""
 
     phone_number: str
     status_callback_url: str
     up_callback_url: str
-    status: str = ""
+    status: str = ""  # CONNECTED, FLAGGED, RATE_LIMITED, PENDING, OFFLINE, PAUSED, DELETED ...
+    quality_rating: str = ""  # GREEN, YELLOW, RED, UNKNOWN
+    messaging_limit_tier: str = ""
+    name_status: str = ""  # the verified name's review: Approval, Pending_Review, Rejected
+    code_verification_status: str = ""
+    verified_name: str = ""
+    is_official: str = ""

@@ -63,12 +63,27 @@ class CallRecord:
     params: Mapping[str, str]
 
 
+# A number in good standing, as QueryChatappPhoneNumbers shows it (field names of the official SDK's model).
+HEALTHY_NUMBER = {
+    "Status": "CONNECTED",
+    "QualityRating": "GREEN",
+    "MessagingLimitTier": "TIER_1000",
+    "NameStatus": "Approval",
+    "CodeVerificationStatus": "VERIFIED",
+    "VerifiedName": "Simulated Business",
+    "IsOfficial": "N",
+}
+
+
 @dataclass
 class Webhook:
     status_callback_url: str = ""
     up_callback_url: str = ""
     http_flag: str = "N"
     queue_flag: str = "N"
+
+    # The number's health as WhatsApp rates it; QueryChatappPhoneNumbers returns it, tests change it.
+    health: dict[str, str] = field(default_factory=lambda: dict(HEALTHY_NUMBER))
 
     def as_json(self) -> JsonBody:
         return {
@@ -124,10 +139,12 @@ class Simulator:
         ]
 
     def set_webhook(self, space_id: str, phone_number: str, fields: Mapping[str, str]) -> None:
-        """Change a webhook behind the operator's back, as someone in the Alibaba Cloud console would."""
+        """Change a webhook behind the operator's back, as someone in the Alibaba Cloud console would, or
+        a number's health, as WhatsApp would (QualityRating, Status, MessagingLimitTier, NameStatus ...)."""
         hook = self.webhooks.setdefault((space_id, phone_number), Webhook())
         hook.status_callback_url = fields.get("StatusCallbackUrl", hook.status_callback_url)
         hook.up_callback_url = fields.get("UpCallbackUrl", hook.up_callback_url)
+        hook.health.update({k: v for k, v in fields.items() if k in HEALTHY_NUMBER})
 
     def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
         update: JsonBody = {}
@@ -348,7 +365,7 @@ class Simulator:
                     "UpCallbackUrl": hook.up_callback_url,
                     "StatusQueue": "",
                     "UpQueue": "",
-                    "Status": "VERIFIED",
+                    **hook.health,
                 }
             )
         return out
