@@ -44,10 +44,15 @@ CAMS_LIVENESS_ENDPOINT="http://127.0.0.1:$(python3 -c 'import socket; s=socket.s
   .venv/bin/cams-webhook-operator > "$DIR/operator.log" 2>&1 &
 echo $! > "$DIR/operator.pid"
 
+# Accounts first, as a GitOps sync wave would apply them: a PhoneWebhook that arrives before the account it
+# names is refused (AccountNotFound) until the account is seen, and that would be one more Event to read.
+kubectl apply -f samples/accounts.yaml
+if ! kubectl wait --for=condition=Ready --timeout=60s camsaccount/demo-team clustercamsaccount/platform >/dev/null; then
+  tail -n 30 "$DIR/operator.log" >&2; echo "demo: the sample accounts did not become Ready" >&2; exit 1
+fi
 kubectl apply -f samples/phonewebhooks.yaml
 if ! kubectl wait --for=condition=Ready --timeout=60s pwh/support-line pwh/sales-line pwh/alerts-line >/dev/null \
-  || ! kubectl wait --for=condition=Stalled --timeout=60s pwh/other-team-line >/dev/null \
-  || ! kubectl wait --for=condition=Ready --timeout=60s camsaccount/demo-team clustercamsaccount/platform >/dev/null; then
+  || ! kubectl wait --for=condition=Stalled --timeout=60s pwh/other-team-line >/dev/null; then
   tail -n 30 "$DIR/operator.log" >&2; echo "demo: the samples did not reach their expected state" >&2; exit 1
 fi
 echo
