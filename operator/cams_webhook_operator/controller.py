@@ -278,7 +278,7 @@ class Controller:
     async def _carry_out(self, state: ObjectState, plan: Plan, *, ticket: CallTicket | None = None) -> None:
         """The one place where a plan happens. The bookkeeping comes first: should a write to the API
         server fail below, the next plan must not repeat a call that CAMS already answered."""
-        snapshot = state.snapshot
+        plan = reconcile.with_number_health(state, plan, self._now())
         if plan.attempts is not None:
             state.attempts = plan.attempts
         if plan.settle_forced:
@@ -287,14 +287,14 @@ class Controller:
             state.unavailable_episode = plan.unavailable_episode
         if plan.hold and ticket is not None:
             state.held_by = ticket.call.resolved.account
-            self._lanes[state.held_by].hold(snapshot.key, ticket.priority)
+            self._lanes[state.held_by].hold(state.snapshot.key, ticket.priority)
         if plan.drift is not DriftAction.KEEP:
             if plan.drift is DriftAction.STOP:
                 state.drift_due = None
             else:
                 self._drift.schedule(state, now=plan.drift is DriftAction.NOW)
         if plan.requeue_after is not None:
-            self._queue.add_after(snapshot.key, plan.requeue_after, plan.requeue_priority)
+            self._queue.add_after(state.snapshot.key, plan.requeue_after, plan.requeue_priority)
         if plan.result is not None:
             self.metrics.reconciles.labels(plan.result).inc()
         if plan.finalizer is not None:

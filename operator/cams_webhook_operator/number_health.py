@@ -10,11 +10,13 @@ with it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
-from cams_webhook_operator.api.models import Condition, LiveWebhook, PhoneWebhookStatus
+from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.state import Event
+from cams_webhook_operator.status import condition
 
-CONDITION = "NumberHealthy"
+CONDITION: Final = "NumberHealthy"
 QUALITY_RANK = {"RED": 0, "YELLOW": 1, "GREEN": 2}
 # A number in service. VERIFIED is what the API's own example shows for a number in use.
 IN_SERVICE = frozenset({"CONNECTED", "VERIFIED"})
@@ -80,14 +82,7 @@ def with_number_health(
     if verdict is None:
         return status.model_copy(update={"conditions": others})
     healthy, reason, message = verdict
-    value = "True" if healthy else "False"
-    old = next((c for c in before.conditions if c.type == CONDITION), None)
-    condition = Condition(
-        type=CONDITION,
-        status=value,
-        reason=reason,
-        message=message,
-        last_transition_time=old.last_transition_time if old and old.status == value else now,
-        observed_generation=generation,
+    judged = condition(
+        before.conditions, CONDITION, healthy, reason=reason, message=message, now=now, generation=generation
     )
-    return status.model_copy(update={"conditions": [*others, condition]})
+    return status.model_copy(update={"conditions": [*others, judged]})

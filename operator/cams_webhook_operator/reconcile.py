@@ -193,8 +193,8 @@ def needs_credentials(snapshot: Snapshot) -> bool:
 
 
 def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan:
-    """Every plan's status carries the number's health from the last read, and a change of rating or
-    status since the status last decided is told by an Event (number_health.py)."""
+    """A plan's status with the number's health from the last read, and an Event for a change of rating or
+    status since the status last decided (number_health.py). Every plan gets it where it is carried out."""
     status = decided.status
     if status is None or status.live is None:
         return decided
@@ -207,10 +207,6 @@ def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan
 
 
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
-    return with_number_health(state, _plan(state, facts, settings), facts.now)
-
-
-def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
     snapshot, spec = state.snapshot, state.snapshot.spec
     if spec is None:
         if snapshot.deleting:
@@ -450,23 +446,12 @@ def after_call(
     outage: Outage | None,
 ) -> Plan:
     """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
-    return with_number_health(state, _after_call(state, call, outcome, facts, settings, outage), facts.now)
-
-
-def _after_call(
-    state: ObjectState,
-    call: Call,
-    outcome: Outcome,
-    facts: Facts,
-    settings: OperatorSettings,
-    outage: Outage | None,
-) -> Plan:
     snapshot, verdict = state.snapshot, outcome.verdict
     if call.clearing and verdict is Verdict.OK:
         phone_number = call.update.phone_number
         return _release(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
     if verdict is Verdict.TRANSIENT and outage is not None:
-        return _unavailable(state, facts, outage)
+        return unavailable(state, facts, outage)
     attempts, retry_at = 0, None
     if verdict is Verdict.PERMANENT:
         retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
@@ -508,10 +493,6 @@ def _after_call(
 
 def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
     """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
-    return with_number_health(state, _unavailable(state, facts, outage), facts.now)
-
-
-def _unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
     status = st.status_unavailable(
         previous=previous_status(state),
         generation=state.snapshot.generation,

@@ -30,28 +30,39 @@ class Phase(enum.Enum):
     IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
 
 
+def condition(
+    previous: list[Condition],
+    kind: ConditionType,
+    value: bool,
+    *,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int,
+) -> Condition:
+    """Condition `kind`, keeping the lastTransitionTime it had in `previous` if its status did not change."""
+    status = "True" if value else "False"
+    old = next((c for c in previous if c.type == kind), None)
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old and old.status == status else now,
+        observed_generation=generation,
+    )
+
+
 def _conditions(
     previous: list[Condition], *, generation: int, now: datetime, phase: Phase, reason: str, message: str
 ) -> list[Condition]:
-    """All three conditions, keeping lastTransitionTime where a status did not change."""
-    before = {condition.type: condition for condition in previous}
+    """All three conditions. A False Reconciling/Stalled says nothing on its own; the shared reason still
+    tells the story."""
     kinds: tuple[ConditionType, ...] = ("Ready", "Reconciling", "Stalled")
-    out: list[Condition] = []
-    for kind, value in zip(kinds, phase.value, strict=True):
-        status = "True" if value else "False"
-        old = before.get(kind)
-        # A False Reconciling/Stalled says nothing on its own; the shared reason still tells the story.
-        out.append(
-            Condition(
-                type=kind,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=old.last_transition_time if old and old.status == status else now,
-                observed_generation=generation,
-            )
-        )
-    return out
+    return [
+        condition(previous, kind, value, reason=reason, message=message, now=now, generation=generation)
+        for kind, value in zip(kinds, phase.value, strict=True)
+    ]
 
 
 def _verdict(
@@ -339,15 +350,8 @@ def status_observed(
         in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
     else:
         in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
-    old = next((c for c in previous.conditions if c.type == "InSync"), None)
-    status = "True" if in_sync else "False"
-    in_sync_condition = Condition(
-        type="InSync",
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=old.last_transition_time if old and old.status == status else now,
-        observed_generation=generation,
+    in_sync_condition = condition(
+        previous.conditions, "InSync", in_sync, reason=reason, message=message, now=now, generation=generation
     )
     return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
 
