@@ -19,6 +19,7 @@ from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.kube import KubeApi, load_api_client
+from cams_webhook_operator.kube_http import KubeHttp
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant
@@ -94,10 +95,11 @@ async def start_controller(
     cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
     memo.rrsa = rrsa = _rrsa_provider(operator_settings)
     memo.elector = elector = _elector(operator_settings, api_client, memo.identity)
+    memo.kube_http = kube_http = KubeHttp(api_client.configuration)
     controller = Controller(
         settings=operator_settings,
         cams=cams,
-        kube=KubeApi(api_client, namespace=operator_settings.operator_namespace),
+        kube=KubeApi(kube_http, namespace=operator_settings.operator_namespace),
         claimants_of=lambda claim: list(claims.get(claim, ())),
         rrsa=rrsa,
         # Asked right before every CAMS call and every write: a leader whose lease may have run out
@@ -166,9 +168,9 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     elector: LeaderElector | None = getattr(memo, "elector", None)
     if elector is not None:
         await elector.release()
-    cams: CamsClient | None = getattr(memo, "cams", None)
-    if cams is not None:
-        await cams.aclose()
+    for client in (getattr(memo, "cams", None), getattr(memo, "kube_http", None)):
+        if client is not None:
+            await client.aclose()
     rrsa: RrsaProvider | None = getattr(memo, "rrsa", None)
     if rrsa is not None:
         await rrsa.aclose()

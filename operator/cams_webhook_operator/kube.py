@@ -1,6 +1,6 @@
-"""The few Kubernetes API calls the controller makes outside kopf: status patches, Secret reads, Events.
-
-The official client is synchronous; each call runs in a worker thread so the event loop never blocks.
+"""The few Kubernetes API calls the controller makes outside kopf: status patches, finalizers, claims,
+Secret reads, Events. They go over aiohttp (kube_http.py); the official client is used, in a worker thread,
+only where a call is rare (the leader's Lease) and for loading the connection settings.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, Phone
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
+from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
@@ -35,18 +36,6 @@ REQUEST_TIMEOUT = (5.0, 20.0)
 async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """One call of the (synchronous) official client, in a worker thread, with REQUEST_TIMEOUT."""
     return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-
-
-def _drained(method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    response = method(*args, _preload_content=False, **kwargs)
-    response.read()
-    response.release_conn()
-
-
-async def write(method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """A write whose answer the operator does not read. The body is drained unparsed: turning it into the
-    client's models costs more CPU than the call itself. A refusal still raises ApiException."""
-    await asyncio.to_thread(_drained, method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
 
 def load_api_client() -> Any:
@@ -82,27 +71,35 @@ def event_name(object_name: str, suffix: str) -> str:
     return f"{head}.{suffix}"
 
 
-def _claim_record(lease: Any) -> ClaimRecord:
-    released = (lease.metadata.annotations or {}).get(RELEASED_ANNOTATION)
+def _claim_record(lease: Mapping[str, Any]) -> ClaimRecord:
+    meta = lease.get("metadata") or {}
+    released = (meta.get("annotations") or {}).get(RELEASED_ANNOTATION)
     return ClaimRecord(
-        holder=lease.spec.holder_identity or "",
+        holder=(lease.get("spec") or {}).get("holderIdentity") or "",
         released_at=datetime.fromisoformat(released) if released else None,
-        resource_version=lease.metadata.resource_version,
+        resource_version=str(meta.get("resourceVersion") or ""),
     )
 
 
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 class KubeApi:
-    def __init__(self, api_client: Any, *, namespace: str = "default") -> None:
+    def __init__(self, http: KubeHttp, *, namespace: str = "default") -> None:
         """`namespace`: the operator's own, where claims are kept."""
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._leases = kubernetes.client.CoordinationV1Api(api_client)
+        self._http = http
         self._namespace = namespace
+        self._leases = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._events = EventSeries()
+
+    @staticmethod
+    def _object(namespace: str, name: str, plural: str = PLURAL) -> str:
+        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
 
     async def read_claim(self, claim: Claim) -> ClaimRecord | None:
         try:
-            lease = await call(self._leases.read_namespaced_lease, lease_name(claim), self._namespace)
+            lease = await self._http.request("GET", f"{self._leases}/{lease_name(claim)}")
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -110,46 +107,48 @@ class KubeApi:
         return _claim_record(lease)
 
     async def list_claims(self) -> dict[Claim, ClaimRecord]:
-        leases = await call(
-            self._leases.list_namespaced_lease, self._namespace, label_selector=f"{CLAIM_LABEL}=true"
+        leases = await self._http.request(
+            "GET", self._leases, params={"labelSelector": f"{CLAIM_LABEL}=true"}
         )
         claims = {}
-        for lease in leases.items:
-            annotations = lease.metadata.annotations or {}
+        for lease in leases.get("items") or []:
+            meta = lease.get("metadata") or {}
+            annotations = meta.get("annotations") or {}
             space, number = annotations.get(SPACE_ANNOTATION), annotations.get(NUMBER_ANNOTATION)
-            if space and number and lease.metadata.name == lease_name((space, number)):
+            if space and number and meta.get("name") == lease_name((space, number)):
                 claims[(space, number)] = _claim_record(lease)
         return claims
 
     async def write_claim(
         self, claim: Claim, *, holder: str, released_at: datetime | None, resource_version: str | None
     ) -> str | None:
-        client = kubernetes.client
         annotations = {SPACE_ANNOTATION: claim[0], NUMBER_ANNOTATION: claim[1]}
         if released_at is not None:
             annotations[RELEASED_ANNOTATION] = released_at.isoformat()
-        body = client.V1Lease(
-            metadata=client.V1ObjectMeta(
-                name=lease_name(claim),
-                namespace=self._namespace,
-                resource_version=resource_version,
-                labels={CLAIM_LABEL: "true", "app.kubernetes.io/managed-by": REPORTING_COMPONENT},
-                annotations=annotations,
-            ),
-            spec=client.V1LeaseSpec(holder_identity=holder, acquire_time=datetime.now(UTC)),
-        )
+        metadata: dict[str, Any] = {
+            "name": lease_name(claim),
+            "namespace": self._namespace,
+            "labels": {CLAIM_LABEL: "true", "app.kubernetes.io/managed-by": REPORTING_COMPONENT},
+            "annotations": annotations,
+        }
+        if resource_version is not None:
+            metadata["resourceVersion"] = resource_version
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": {"holderIdentity": holder, "acquireTime": _timestamp(datetime.now(UTC))},
+        }
         try:
             if resource_version is None:
-                written = await call(self._leases.create_namespaced_lease, self._namespace, body)
+                written = await self._http.request("POST", self._leases, body=body)
             else:
-                written = await call(
-                    self._leases.replace_namespaced_lease, lease_name(claim), self._namespace, body
-                )
+                written = await self._http.request("PUT", f"{self._leases}/{lease_name(claim)}", body=body)
         except ApiException as exc:
             if exc.status == 409:  # created or changed by another writer since it was read
                 return None
             raise
-        version: str = written.metadata.resource_version
+        version: str = written["metadata"]["resourceVersion"]
         return version
 
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
@@ -157,15 +156,8 @@ class KubeApi:
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         try:
-            await write(
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                ref.namespace,
-                PLURAL,
-                ref.name,
-                body,
-            )
+            path = self._object(ref.namespace, ref.name) + "/status"
+            await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -176,14 +168,12 @@ class KubeApi:
         """Write a CamsAccount's or ClusterCamsAccount's status; nothing when it is gone."""
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         plural = f"{kind.lower()}s"
+        if namespace:
+            path = self._object(namespace, name, plural)
+        else:
+            path = f"/apis/{GROUP}/{VERSION}/{plural}/{name}"
         try:
-            if namespace:
-                method = self._custom.patch_namespaced_custom_object_status
-                await write(method, GROUP, VERSION, namespace, plural, name, body)
-            else:
-                await write(
-                    self._custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, body
-                )
+            await self._http.request("PATCH", f"{path}/status", body=body, content_type=MERGE_PATCH)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -211,17 +201,8 @@ class KubeApi:
 
     async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
         try:
-            # Said explicitly: for custom objects the client would send a merge patch, list body or not.
-            await write(
-                self._custom.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                ref.namespace,
-                PLURAL,
-                ref.name,
-                ops,
-                _content_type="application/json-patch+json",
-            )
+            path = self._object(ref.namespace, ref.name)
+            await self._http.request("PATCH", path, body=ops, content_type=JSON_PATCH)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -229,13 +210,13 @@ class KubeApi:
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
-            secret = await call(self._core.read_namespaced_secret, name, namespace)
+            secret = await self._http.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        version = secret.metadata.resource_version if secret.metadata else None
-        return SecretData(resource_version=version, data=_decode(secret.data))
+        version = (secret.get("metadata") or {}).get("resourceVersion")
+        return SecretData(resource_version=version, data=_decode(secret.get("data")))
 
     async def post_event(
         self, ref: ObjectRef, *, type_: Literal["Normal", "Warning"], reason: str, message: str
@@ -257,10 +238,10 @@ class KubeApi:
                         raise
                     self._events.forget(key)  # expired: post a new one
             name = event_name(ref.name, secrets.token_hex(8))
-            await write(
-                self._core.create_namespaced_event,
-                ref.namespace,
-                self._event(ref, name, type_, reason, message, now),
+            await self._http.request(
+                "POST",
+                f"/api/v1/namespaces/{ref.namespace}/events",
+                body=self._event(ref, name, type_, reason, message, now),
             )
             self._events.posted(key, Posted(name, ref.namespace, 1, now, now))
         except ApiException as exc:
@@ -275,31 +256,37 @@ class KubeApi:
             )
 
     async def _count_again(self, posted: Posted, *, message: str, now: datetime) -> None:
-        body = {
-            "count": posted.count + 1,
-            "lastTimestamp": now.isoformat().replace("+00:00", "Z"),
-            "message": message[:1024],
-        }
-        await write(self._core.patch_namespaced_event, posted.name, posted.namespace, body)
+        body = {"count": posted.count + 1, "lastTimestamp": _seconds(now), "message": message[:1024]}
+        path = f"/api/v1/namespaces/{posted.namespace}/events/{posted.name}"
+        await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
     @staticmethod
-    def _event(ref: ObjectRef, name: str, type_: str, reason: str, message: str, now: datetime) -> Any:
-        return kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=ref.namespace),
-            involved_object=kubernetes.client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
-                kind=KIND,
-                name=ref.name,
-                namespace=ref.namespace,
-                uid=ref.uid,
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=type_,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=kubernetes.client.V1EventSource(component=REPORTING_COMPONENT),
-            reporting_component=REPORTING_COMPONENT,
-            reporting_instance=REPORTING_COMPONENT,
-        )
+    def _event(
+        ref: ObjectRef, name: str, type_: str, reason: str, message: str, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": ref.namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "uid": ref.uid,
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "firstTimestamp": _seconds(now),
+            "lastTimestamp": _seconds(now),
+            "count": 1,
+            "source": {"component": REPORTING_COMPONENT},
+            "reportingComponent": REPORTING_COMPONENT,
+            "reportingInstance": REPORTING_COMPONENT,
+        }
+
+
+def _seconds(moment: datetime) -> str:
+    """Events' timestamps are whole seconds (metav1.Time)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,4 +1,9 @@
-"""The async CAMS client: builds, signs and sends RPC calls, and classifies what comes back."""
+"""The async CAMS client: builds, signs and sends RPC calls, and classifies what comes back.
+
+It speaks HTTP through aiohttp, which kopf already brings. httpx did the same job for 3.6-4.5 ms of CPU per
+call with 20 calls in flight over ten accounts, aiohttp for 0.5 ms (signing included; measured side by side
+against the simulator): httpcore's pool checks every pooled connection's socket on every request.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import (
@@ -52,15 +58,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _body_of(response: httpx.Response) -> dict[str, Any]:
+def _body_of(raw: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8 (a proxy's error page)
         return {}
     return body if isinstance(body, dict) else {}
 
 
-def _answer_of(response: httpx.Response, body: Mapping[str, Any]) -> Answer:
+def _answer_of(status: int, headers: Mapping[str, str], body: Mapping[str, Any]) -> Answer:
     # Key case varies between Alibaba's gateways (`Code` or `code`); the official SDK reads either.
     fields = {str(key).lower(): value for key, value in body.items()}
 
@@ -72,10 +78,10 @@ def _answer_of(response: httpx.Response, body: Mapping[str, Any]) -> Answer:
         return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
 
     return Answer(
-        http_status=response.status_code,
+        http_status=status,
         code=text("Code"),
         message=text("Message"),
-        request_id=text("RequestId") or response.headers.get("x-acs-request-id"),
+        request_id=text("RequestId") or headers.get("x-acs-request-id"),
         access_denied_detail=text("AccessDeniedDetail"),
     )
 
@@ -89,23 +95,29 @@ class CamsClient:
         *,
         endpoint: str,
         timeout_seconds: float,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = _utc_now,
         nonce: Callable[[], str] = lambda: secrets.token_hex(16),
     ) -> None:
-        self._endpoint = httpx.URL(endpoint)
-        self._host = self._endpoint.netloc.decode("ascii")
+        self._endpoint = URL(endpoint)
+        self._host = self._endpoint.raw_authority
         self._clock = clock
         self._nonce = nonce
-        # Requests go to the transport (the connection pool) directly, not through httpx.AsyncClient: the
-        # client's cookie jar, redirects and auth flow do nothing for a signed RPC call, and cost 40 % of
-        # the CPU of a call (measured: 1.7 -> 1.0 ms per call at 3 in flight). No retries here either:
-        # retrying is the controller's job, at the pace of the account's lane.
-        self._transport = transport or httpx.AsyncHTTPTransport()
-        self._timeout = httpx.Timeout(timeout_seconds).as_dict()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None  # made in the event loop that uses it
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # No cookie jar (a signed RPC call carries no state), no proxy from the environment (as before:
+            # the endpoint is the operator's setting), no retries: retrying is the controller's job, at the
+            # pace of the account's lane.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def call(self, action: str, params: Mapping[str, str], credentials: Credentials) -> Outcome:
         """Send one signed RPC call and classify the answer. Never raises for network trouble."""
@@ -130,26 +142,25 @@ class CamsClient:
             access_key_id=credentials.access_key_id,
             access_key_secret=credentials.access_key_secret,
         )
+        # The query goes on the wire exactly as it was signed (RFC 3986, %20 for a space): `encoded=True`
+        # keeps yarl from normalising it.
+        url = URL(f"{self._endpoint.origin()}/?{canonical_query_string(params)}", encoded=True)
         try:
-            # The query goes on the wire exactly as it was signed (RFC 3986, %20 for a space), not in
-            # httpx's form encoding, which writes a space as '+'.
-            url = self._endpoint.copy_with(path="/", query=canonical_query_string(params).encode("ascii"))
-            request = httpx.Request(
-                "POST", url, headers=signed, content=b"", extensions={"timeout": self._timeout}
-            )
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
+            # An empty body without a Content-Type, as the official SDK sends it. A redirect is not
+            # followed: the signature covers this host and path only.
+            async with self._http().post(
+                url, headers=signed, skip_auto_headers=("Content-Type",), allow_redirects=False
+            ) as response:
+                raw = await response.read()
+                status, answer_headers = response.status, response.headers
+        except TimeoutError as exc:
             return no_answer(f"CAMS did not answer in time ({type(exc).__name__})"), {}
-        except httpx.TransportError as exc:
+        except aiohttp.ClientConnectionError as exc:
             return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})"), {}
-        except httpx.HTTPError as exc:  # an answer httpx could not read (bad encoding, redirect loop)
+        except aiohttp.ClientError as exc:  # an answer that could not be read (bad encoding, bad framing)
             return no_answer(f"CAMS's answer could not be read ({type(exc).__name__})"), {}
-        body = _body_of(response)
-        return classify(_answer_of(response, body)), body
+        body = _body_of(raw)
+        return classify(_answer_of(status, answer_headers, body)), body
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         return await self.call(UPDATE_PHONE_WEBHOOK, update.query(), credentials)

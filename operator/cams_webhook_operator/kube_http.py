@@ -1,0 +1,114 @@
+"""The controller's requests to the API server, over aiohttp in the event loop.
+
+The official client is synchronous: each call ran in a worker thread, built and validated models, and cost
+2.0-2.4 ms of CPU (measured: 1000 Lease creates, 16 at a time, on the local control plane); the same request
+over aiohttp cost 0.9 ms. The controller writes three times per applied object, so this is where its CPU
+went. Connection settings (server, CA, client certificate, token and its refresh, proxy) still come from
+the official client's `Configuration`, loaded from the kubeconfig or the pod's ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+from kubernetes.client.exceptions import ApiException
+
+# Without a timeout, a connection the API server never answers would hold a reconcile forever, silently;
+# with one it fails, is logged, and is retried with backoff.
+TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=20)
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+# How long a token read from the configuration is used before it is asked for again. Asking runs the
+# loader's refresh hook, which re-reads the whole kubeconfig (7 % of the operator's CPU when asked per
+# request); a projected ServiceAccount token is renewed by the kubelet long before it expires.
+TOKEN_REUSE_SECONDS = 60.0
+
+
+def _ssl_context(configuration: Any) -> ssl.SSLContext | bool:
+    if not configuration.verify_ssl:
+        return False
+    context = ssl.create_default_context(
+        cafile=configuration.ssl_ca_cert, cadata=getattr(configuration, "ca_cert_data", None)
+    )
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    if configuration.assert_hostname is False:
+        context.check_hostname = False
+    return context
+
+
+class KubeHttp:
+    """JSON in, JSON out. A refusal raises the official client's ApiException (status, reason, body), so
+    callers handle both clients' errors alike."""
+
+    def __init__(self, configuration: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._configuration = configuration
+        self._base = str(configuration.host).rstrip("/")
+        self._session: aiohttp.ClientSession | None = None  # made in the event loop that uses it
+        self._clock = clock
+        self._token: str | None = None
+        self._token_until = float("-inf")
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=_ssl_context(self._configuration)),
+                timeout=TIMEOUT,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": JSON}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if (token := self._authorization()) is not None:
+            headers["Authorization"] = token
+        return headers
+
+    def _authorization(self) -> str | None:
+        """The bearer token, asked of the configuration once a minute: for a pod, its refresh hook re-reads
+        the projected token that the kubelet rotates."""
+        now = self._clock()
+        if now >= self._token_until:
+            setting = self._configuration.auth_settings().get("BearerToken")
+            self._token = setting["value"] if setting is not None and setting["value"] else None
+            self._token_until = now + TOKEN_REUSE_SECONDS
+        return self._token
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        content_type: str = JSON,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        async with self._http().request(
+            method,
+            self._base + path,
+            data=data,
+            params=params,
+            headers=self._headers(content_type if data is not None else None),
+            proxy=self._configuration.proxy or None,
+            allow_redirects=False,
+        ) as response:
+            raw = await response.read()
+            if response.status >= 300:
+                raise ApiException(
+                    status=response.status, reason=response.reason, body=raw.decode("utf-8", "replace")
+                )
+        answer = json.loads(raw) if raw else {}
+        return answer if isinstance(answer, dict) else {}
