@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -100,6 +100,12 @@ class Holding:
     free_at: datetime | None = None
 
 
+@dataclass
+class _ClaimLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holding it or waiting for it
+
+
 class ClaimStore:
     """The claims, read through a cache. Only the leader's workers write, so its cache stays true while it
     leads; a new leader starts empty and reads each claim once."""
@@ -110,7 +116,23 @@ class ClaimStore:
         self._now = now
         self._cache: dict[Claim, ClaimRecord | None] = {}
         self._complete = False  # the cache holds every claim: one it lacks does not exist
-        self._locks: defaultdict[Claim, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[Claim, _ClaimLock] = {}
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, claim: Claim) -> AsyncIterator[None]:
+        """One decision per claim at a time, so that a release in flight is seen. The lock goes once
+        nobody holds or waits for it: kept for every number, locks cost 400 bytes per object."""
+        entry = self._locks.get(claim)
+        if entry is None:
+            entry = self._locks[claim] = _ClaimLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[claim]
 
     async def warm(self) -> None:
         """Read every claim in one call when this replica starts to act, so that a restart over many
@@ -126,12 +148,12 @@ class ClaimStore:
 
     async def holder(self, claim: Claim) -> str | None:
         """Who holds the number (released or not), without claiming it."""
-        async with self._locks[claim]:
+        async with self._one_at_a_time(claim):
             record = await self._record(claim)
         return record.holder if record else None
 
     async def acquire(self, claim: Claim, me: str, *, previous_owner: str | None = None) -> Holding:
-        async with self._locks[claim]:  # one decision per claim at a time, so a release in flight is seen
+        async with self._one_at_a_time(claim):
             return await self._acquire(claim, me, previous_owner)
 
     async def _acquire(self, claim: Claim, me: str, previous_owner: str | None) -> Holding:
@@ -157,7 +179,7 @@ class ClaimStore:
     async def release(self, claim: Claim, me: str, *, unless: Callable[[], bool] = lambda: False) -> None:
         """`me` no longer manages the number (deleted, or switched to Observe, or refused its space).
         `unless` is asked once the claim is this caller's alone: true when `me` claims it again by then."""
-        async with self._locks[claim]:
+        async with self._one_at_a_time(claim):
             if not unless():
                 await self._release(claim, me)
 

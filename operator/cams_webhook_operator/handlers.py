@@ -54,6 +54,10 @@ def _configure_kopf(settings: kopf.OperatorSettings) -> None:
     # waiting forever while the Lease is still renewed: the operator would see no change again.
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
+    # No paged initial listing (settings.watching.chunk_size): kopf handles each page's objects before it
+    # asks for the next, and when that takes longer than the API server keeps a continue token (its etcd
+    # compaction, 5 min), the next page is refused (410 Expired) and kopf's watcher stops the operator.
+    # Seen with 10,000 objects.
     settings.networking.request_timeout = 60
 
 

@@ -24,6 +24,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=20)
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+CONNECTIONS = 32
 # How long a token read from the configuration is used before it is asked for again. Asking runs the
 # loader's refresh hook, which re-reads the whole kubeconfig (7 % of the operator's CPU when asked per
 # request); a projected ServiceAccount token is renewed by the kubelet long before it expires.
@@ -58,7 +59,9 @@ class KubeHttp:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=_ssl_context(self._configuration)),
+                # Each TLS connection holds a 128 KiB read buffer: enough connections for the workers and
+                # the lanes' answers, not aiohttp's default of 100.
+                connector=aiohttp.TCPConnector(ssl=_ssl_context(self._configuration), limit=CONNECTIONS),
                 timeout=TIMEOUT,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )

@@ -3,6 +3,7 @@ reads and writes it with optimistic concurrency."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,3 +108,14 @@ async def test_a_claim_read_once_is_not_read_again(holder: str) -> None:
     await store.acquire(CLAIM, "a/one")
     del api.records[CLAIM]  # the cache answers: only the leader writes claims
     assert await store.holder(CLAIM) == holder
+
+
+async def test_decisions_on_one_claim_wait_for_each_other_and_leave_no_lock_behind() -> None:
+    """Two objects of one number decided at once: the second sees the first's claim (one write, one
+    winner); afterwards no per-number lock is kept (at 10,000 numbers they were 4 MB)."""
+    api = FakeClaimApi()
+    store = ClaimStore(api, grace=GRACE, now=lambda: NOW)
+    first, second = await asyncio.gather(store.acquire(CLAIM, "a/one"), store.acquire(CLAIM, "b/two"))
+    assert (first.holder, second.holder) == ("a/one", "a/one")
+    assert api.versions == 1
+    assert store._locks == {}

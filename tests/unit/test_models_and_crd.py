@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.api.crd import KINDS, build_crd, main, rendered
+from cams_webhook_operator.api.models import Condition, PhoneWebhookStatus
 
 VALID = {"custSpaceId": "space-1", "phoneNumber": "8613800001234"}
 
@@ -105,3 +107,28 @@ def test_phonewebhook_crd() -> None:
         assert "self == oldSelf" in rules
     assert crd["spec"]["names"]["shortNames"] == ["pwh"]
     assert crd["spec"]["names"]["categories"] == ["cams"]
+
+
+def test_models_given_the_same_fields_share_one_set_of_them_and_a_copy_changes_no_other() -> None:
+    """The memory saving of CamelModel: one fields-set per combination of fields, not per instance."""
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+
+    def ready(message: str) -> Condition:
+        return Condition(
+            type="Ready",
+            status="True",
+            reason="Applied",
+            message=message,
+            last_transition_time=now,
+            observed_generation=1,
+        )
+
+    first, second = ready("a"), ready("b")
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    status = PhoneWebhookStatus(observed_generation=1, conditions=[first])
+    other = PhoneWebhookStatus(observed_generation=1, conditions=[second])
+    updated = status.model_copy(update={"applied_fingerprint": "f" * 32})
+    assert status.model_fields_set == other.model_fields_set == {"observed_generation", "conditions"}
+    assert updated.model_fields_set == {"observed_generation", "conditions", "applied_fingerprint"}
+    assert updated.model_dump(by_alias=True, exclude_unset=True)["appliedFingerprint"] == "f" * 32
+    assert "appliedFingerprint" not in other.model_dump(by_alias=True, exclude_unset=True)
