@@ -10,6 +10,7 @@ the official client's `Configuration`, loaded from the kubeconfig or the pod's S
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,9 @@ from typing import Any
 
 import aiohttp
 from kubernetes.client.exceptions import ApiException
+from kubernetes.client.rest import should_bypass_proxies
+
+logger = logging.getLogger(__name__)
 
 # Without a timeout, a connection the API server never answers would hold a reconcile forever, silently;
 # with one it fails, is logged, and is retried with backoff.
@@ -44,6 +48,18 @@ def _ssl_context(configuration: Any) -> ssl.SSLContext | bool:
     return context
 
 
+def api_server_proxy(configuration: Any) -> str | None:
+    """The proxy the official client would use for the API server (HTTPS_PROXY and NO_PROXY, or the
+    kubeconfig's proxy-url); a SOCKS proxy is not supported here."""
+    proxy: str | None = configuration.proxy
+    if not proxy or should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
+        return None
+    if proxy.lower().startswith("socks"):
+        logger.warning("The SOCKS proxy %s is not supported; connecting to the API server directly", proxy)
+        return None
+    return proxy
+
+
 class KubeHttp:
     """JSON in, JSON out. A refusal raises the official client's ApiException (status, reason, body), so
     callers handle both clients' errors alike."""
@@ -51,6 +67,7 @@ class KubeHttp:
     def __init__(self, configuration: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._configuration = configuration
         self._base = str(configuration.host).rstrip("/")
+        self._proxy = api_server_proxy(configuration)
         self._session: aiohttp.ClientSession | None = None  # made in the event loop that uses it
         self._clock = clock
         self._token: str | None = None
@@ -105,7 +122,7 @@ class KubeHttp:
             data=data,
             params=params,
             headers=self._headers(content_type if data is not None else None),
-            proxy=self._configuration.proxy or None,
+            proxy=self._proxy,
             allow_redirects=False,
         ) as response:
             raw = await response.read()

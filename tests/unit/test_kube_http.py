@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from cams_webhook_operator.kube_http import MERGE_PATCH, TOKEN_REUSE_SECONDS, KubeHttp
+from cams_webhook_operator.kube_http import MERGE_PATCH, TOKEN_REUSE_SECONDS, KubeHttp, api_server_proxy
 
 
 @dataclass
@@ -29,6 +29,7 @@ class FakeConfiguration:
     key_file: str | None = None
     assert_hostname: bool | None = None
     proxy: str | None = None
+    no_proxy: str | None = None
 
     def auth_settings(self) -> dict[str, Any]:
         self.asked += 1
@@ -125,3 +126,19 @@ async def test_the_token_is_asked_for_once_a_minute_and_a_renewed_one_is_then_us
         await http.aclose()
     assert configuration.asked == 2
     assert [r[3] for r in seen.requests] == ["Bearer old"] * 3 + ["Bearer renewed"]
+
+
+@pytest.mark.parametrize(
+    ("proxy", "no_proxy", "used"),
+    [
+        (None, None, None),
+        ("http://proxy.example:3128", None, "http://proxy.example:3128"),
+        ("http://proxy.example:3128", "127.0.0.1,.cluster.local", None),
+        ("socks5://proxy.example:1080", None, None),
+    ],
+)
+def test_the_proxy_is_the_one_the_official_client_would_use(
+    proxy: str | None, no_proxy: str | None, used: str | None
+) -> None:
+    configuration = FakeConfiguration("https://127.0.0.1:6443", ["t"], proxy=proxy, no_proxy=no_proxy)
+    assert api_server_proxy(configuration) == used
