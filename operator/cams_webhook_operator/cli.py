@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             # Given, not detected: kopf's detection asks the passwd database for the user's name, and the
             # image's numeric user (65532) has no entry there.
             identity=Identity(identity),
-            memo=kopf.Memo(identity=identity),
+            memo=kopf.Memo(identity=identity, namespaces=args.namespace or []),
         )
     )
     # kopf has stopped and its cleanup ran (the leader Lease released, or given up on). Not asyncio.run:

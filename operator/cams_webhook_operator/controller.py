@@ -55,8 +55,10 @@ class Controller:
         drift_tick: float = 1.0,
         rrsa: TemporaryCredentialSource | None = None,
         leading: Callable[[], bool] | None = None,
+        wait_for_listing: bool = False,
     ) -> None:
-        """`claimants_of`: who claims a number (ownership.py; by default the known objects)."""
+        """`claimants_of`: who claims a number (ownership.py; by default the known objects).
+        `wait_for_listing`: decide nothing until `listed()` says every object has been seen."""
         self._settings = settings
         self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
         self._cams = cams
@@ -71,6 +73,9 @@ class Controller:
             rrsa.on_recovered = self._rrsa_recovered
         background = Background()
         self._acting = False  # whether this replica's workers run (it leads): only then are claims written
+        self._listed = asyncio.Event()
+        if not wait_for_listing:
+            self._listed.set()
         self._ownership = Ownership(
             ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
             states=self._states,
@@ -132,7 +137,9 @@ class Controller:
             self._states[key] = ObjectState(snapshot, status_of(body))
             self._queue.add(key, Priority.CHANGE)
             return
+        claim = state.snapshot.claim
         released, changed = state.take(snapshot, status_of(body))
+        self._states.claim_changed(key, claim)
         if released is not None:
             self._ownership.release_soon(released, key)
         if changed:
@@ -197,8 +204,13 @@ class Controller:
 
     # --- workers ----------------------------------------------------------------------------------------
 
+    def listed(self) -> None:
+        """Every watched object has been seen once: who claims which number is known."""
+        self._listed.set()
+
     async def run(self) -> None:
         """Reconcile until cancelled."""
+        await self._listed.wait()
         self._acting = True
         try:
             await self._ownership.warm()

@@ -14,36 +14,20 @@ from typing import Any
 
 import kopf
 
-from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND, GROUP, PLURAL, VERSION
+from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND, GROUP, VERSION
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
+from cams_webhook_operator.informer import Informer
 from cams_webhook_operator.kube import KubeApi, load_api_client
 from cams_webhook_operator.kube_http import KubeHttp
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claimant
 
 logger = logging.getLogger(__name__)
 
 # Every handler is `async def` although none awaits: kopf runs a plain `def` in a thread pool, and the
 # round trip to a thread for each watch event cost more CPU than the handler itself.
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-async def phonewebhook_claims(
-    spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, namespace: str | None, name: str, **_: Any
-) -> Any:
-    """Who claims which number, and whether CAMS holds its spec. The claims themselves are Leases; this
-    says which objects still claim (a holder missing here is gone) and, where no claim was recorded yet
-    (objects from before claims), which object CAMS already holds. kopf fills indexes from the initial
-    listing before it invokes any other handler, so neither depends on the order of the listing."""
-    space, number = spec.get("custSpaceId"), spec.get("phoneNumber")
-    if not isinstance(space, str) or not isinstance(number, str) or spec.get("managementMode") == "Observe":
-        return None  # an observer claims no number
-    created = str(meta.get("creationTimestamp", ""))
-    applied = status.get("appliedFingerprint") is not None
-    return {(space, number): Claimant(created, namespace or "", name, applied=applied)}
 
 
 def _configure_kopf(settings: kopf.OperatorSettings) -> None:
@@ -92,7 +76,6 @@ async def start_controller(
     **kwargs: Any,
 ) -> None:
     # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
-    claims: kopf.Index[tuple[str, str], Claimant] = kwargs["phonewebhook_claims"]
     _configure_kopf(settings)
     operator_settings = OperatorSettings()
     api_client = load_api_client()
@@ -104,16 +87,25 @@ async def start_controller(
         settings=operator_settings,
         cams=cams,
         kube=KubeApi(kube_http, namespace=operator_settings.operator_namespace),
-        claimants_of=lambda claim: list(claims.get(claim, ())),
         rrsa=rrsa,
         # Asked right before every CAMS call and every write: a leader whose lease may have run out
         # (a paused or partitioned process that resumes) acts no more.
         leading=elector.leading if elector else None,
+        wait_for_listing=True,
     )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller
     memo.cams = cams
+    # PhoneWebhooks are listed and watched by the operator itself (informer.py), not by kopf.
+    informer = Informer(
+        kube_http,
+        namespaces=memo.namespaces,
+        seen=controller.observe,
+        gone=controller.forget,
+        listed=controller.listed,
+    )
+    memo.informer_task = asyncio.create_task(informer.run(), name="informer")
     # Followers watch and keep their snapshots warm, but only the leader's workers act.
     memo.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
     logger.info(
@@ -165,10 +157,11 @@ async def controller_alive(memo: kopf.Memo, **_: Any) -> str:
 
 @kopf.on.cleanup()
 async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = getattr(memo, "controller_task", None)
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    for name in ("controller_task", "informer_task"):
+        task: asyncio.Task[None] | None = getattr(memo, name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     elector: LeaderElector | None = getattr(memo, "elector", None)
     if elector is not None:
         await elector.release()
@@ -178,16 +171,6 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     rrsa: RrsaProvider | None = getattr(memo, "rrsa", None)
     if rrsa is not None:
         await rrsa.aclose()
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def phonewebhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    controller: Controller = memo.controller
-    body = event["object"]
-    if event.get("type") == "DELETED":
-        controller.forget(body["metadata"]["namespace"], body["metadata"]["name"])
-    else:
-        controller.observe(body)
 
 
 @kopf.on.event(GROUP, VERSION, "camsaccounts")

@@ -13,7 +13,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,9 @@ TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=20)
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+# A watch: the API server ends it after timeoutSeconds (300); a connection silent for longer than this was
+# dropped without a word (a NAT, a proxy) and is opened again.
+WATCH_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=330)
 CONNECTIONS = 32
 # How long a token read from the configuration is used before it is asked for again. Asking runs the
 # loader's refresh hook, which re-reads the whole kubeconfig (7 % of the operator's CPU when asked per
@@ -132,3 +135,26 @@ class KubeHttp:
                 )
         answer = json.loads(raw) if raw else {}
         return answer if isinstance(answer, dict) else {}
+
+    async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch, one JSON object per line, until the API server ends the stream."""
+        async with self._http().get(
+            self._base + path,
+            params=params,
+            headers=self._headers(None),
+            proxy=self._proxy,
+            timeout=WATCH_TIMEOUT,
+        ) as response:
+            if response.status >= 300:
+                raw = await response.read()
+                raise ApiException(
+                    status=response.status, reason=response.reason, body=raw.decode("utf-8", "replace")
+                )
+            pending = bytearray()
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                while (end := pending.find(b"\n")) >= 0:
+                    line = bytes(pending[:end])
+                    del pending[: end + 1]
+                    if line.strip():
+                        yield json.loads(line)

@@ -8,15 +8,14 @@ it"; everything about Leases, grace periods and previous owners is here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from cams_webhook_operator.background import Background
 from cams_webhook_operator.claims import ClaimStore
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.reconcile import Priority
-from cams_webhook_operator.state import Claim, Claimant, Key, ObjectState, claimant_of, holder_id
+from cams_webhook_operator.state import Claim, Claimant, Key, ObjectState, States, claimant_of, holder_id
 from cams_webhook_operator.tenancy import REFUSALS
 
 logger = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ class Ownership:
         self,
         claims: ClaimStore,
         *,
-        states: Mapping[Key, ObjectState],
+        states: States,
         claimants_of: ClaimantsOf | None,
         recheck_after: RecheckAfter,
         may_write: Callable[[], bool],
@@ -37,25 +36,18 @@ class Ownership:
         wall_clock: Callable[[], datetime],
     ) -> None:
         """`claimants_of` lists the objects that claim a number (Manage mode), and whether CAMS holds their
-        spec. Who holds a number is the claim's Lease; this list says whether a holder still claims it,
-        and which object keeps a number that no Lease records yet. The operator passes a kopf index, which
-        kopf fills from the initial listing before it reports any object, so that neither depends on the
-        listing's order. By default: the known objects. `may_write`: whether this replica acts (only the
-        leader's workers write claims)."""
+        spec; by default the known objects (the controller decides nothing before the initial listing is
+        over, so that none of this depends on the listing's order). Who holds a number is the claim's
+        Lease; this list says whether a holder still claims it, and which object keeps a number that no
+        Lease records yet. `may_write`: whether this replica acts (only the leader's workers write
+        claims)."""
         self._claims = claims
         self._states = states
-        self.claimants_of = claimants_of or self._known_claimants
+        self.claimants_of = claimants_of or states.claimants
         self._recheck_after = recheck_after
         self._may_write = may_write
         self._background = background
         self._now = wall_clock
-
-    def _known_claimants(self, claim: Claim) -> list[Claimant]:
-        return [
-            replace(s.snapshot.claimant, applied=s.status.applied_fingerprint is not None)
-            for s in self._states.values()
-            if s.snapshot.claim == claim
-        ]
 
     async def warm(self) -> None:
         try:

@@ -207,7 +207,53 @@ class ObjectState:
 
 class States(dict[Key, ObjectState]):
     """Every object's state record, by key: forgetting an object is one removal. The queries say which
-    objects a change outside them (an account, a namespace, STS) concerns."""
+    objects a change outside them (an account, a namespace, STS) concerns, and which claim a number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._claiming: dict[Claim, set[Key]] = {}  # who claims each number: asked at every decision
+
+    def __setitem__(self, key: Key, state: ObjectState) -> None:
+        if (old := self.get(key)) is not None:
+            self._unclaim(key, old.snapshot.claim)
+        super().__setitem__(key, state)
+        self._claim(key, state.snapshot.claim)
+
+    def __delitem__(self, key: Key) -> None:
+        self._unclaim(key, self[key].snapshot.claim)
+        super().__delitem__(key)
+
+    def pop(self, key: Key, default: Any = None) -> Any:
+        if key in self:
+            state = self[key]
+            del self[key]
+            return state
+        return default
+
+    def claim_changed(self, key: Key, before: Claim | None) -> None:
+        """The object's snapshot was replaced in place (ObjectState.take): index its claim anew."""
+        after = self[key].snapshot.claim
+        if after != before:
+            self._unclaim(key, before)
+            self._claim(key, after)
+
+    def _claim(self, key: Key, claim: Claim | None) -> None:
+        if claim is not None:
+            self._claiming.setdefault(claim, set()).add(key)
+
+    def _unclaim(self, key: Key, claim: Claim | None) -> None:
+        if claim is not None and (keys := self._claiming.get(claim)) is not None:
+            keys.discard(key)
+            if not keys:
+                del self._claiming[claim]
+
+    def claimants(self, claim: Claim) -> list[Claimant]:
+        """The objects that claim the number (Manage mode), and whether CAMS holds their spec."""
+        return [
+            Claimant(s.snapshot.created, *key, applied=s.status.applied_fingerprint is not None)
+            for key in self._claiming.get(claim, ())
+            if (s := self.get(key)) is not None
+        ]
 
     def referring(self, key: AccountKey, *, default: bool) -> set[Key]:
         """The objects that name account `key`, or name none while it is (or was) the default."""

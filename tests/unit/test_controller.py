@@ -231,6 +231,37 @@ async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> 
     assert [(t, r) for t, r, _ in kube.events] == [("Normal", "Applied")]
 
 
+async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> None:
+    """Who manages a number is decided only once every object that may claim it is known: a restart
+    decides nothing on half a listing."""
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube, wait_for_listing=True)
+    controller.observe(_body(statusCallbackUrl="https://a.example/s"))
+    task = asyncio.create_task(controller.run())
+    await asyncio.sleep(60)
+    assert (cams.calls, kube.statuses) == ([], {})
+    controller.listed()
+    await asyncio.sleep(10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert (len(cams.calls), _ready(kube)) == (1, "Applied")
+
+
+def test_the_claimants_of_a_number_follow_objects_added_switched_and_forgotten() -> None:
+    controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
+    states = controller._states
+    claim = ("space", "8613800001234")
+    controller.observe(_body(name="one", created="2026-11-27T10:00:00Z"))
+    controller.observe(_body(name="two", created="2026-11-27T11:00:00Z"))
+    assert sorted(c.name for c in states.claimants(claim)) == ["one", "two"]
+    controller.observe(_body(name="two", generation=2, managementMode="Observe"))
+    assert [c.name for c in states.claimants(claim)] == ["one"]
+    controller.forget("ns", "one")
+    assert states.claimants(claim) == []
+    controller.observe(_body(name="two", generation=3))
+    assert [(c.name, c.applied) for c in states.claimants(claim)] == [("two", False)]
+
+
 async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
