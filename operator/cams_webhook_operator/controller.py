@@ -1,4 +1,4 @@
-"""The controller: one state record per PhoneWebhook (fed by kopf's watches), a work queue of keys, workers
+"""The controller: one state record per PhoneWebhook (fed by the informer), a work queue of keys, workers
 that decide what each object needs (reconcile.py) and carry the plan out, and one lane per CAMS account
 (lanes.py). A worker never waits for CAMS's quota: it leaves a ticket in the account's lane and moves on;
 the lane makes the call in the account's turn and hands the answer to `finish`. The key stays in the work
@@ -34,11 +34,6 @@ from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
 
 logger = logging.getLogger(__name__)
-REFUSED_KEY = ("InvalidCredentials", "InvalidSecurityToken")  # reasons that a Secret may hold an old key
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Controller:
@@ -48,7 +43,7 @@ class Controller:
         settings: OperatorSettings,
         cams: CamsApi,
         kube: Kube,
-        wall_clock: Callable[[], datetime] = _utc_now,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0),
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         claimants_of: ClaimantsOf | None = None,
@@ -58,7 +53,7 @@ class Controller:
         wait_for_listing: bool = False,
     ) -> None:
         """`claimants_of`: who claims a number (ownership.py; by default the known objects).
-        `wait_for_listing`: decide nothing until `listed()` says every object has been seen."""
+        `wait_for_listing`: decide nothing until `listed` is set (every watched object has been seen)."""
         self._settings = settings
         self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
         self._cams = cams
@@ -73,9 +68,9 @@ class Controller:
             rrsa.on_recovered = self._rrsa_recovered
         background = Background()
         self._acting = False  # whether this replica's workers run (it leads): only then are claims written
-        self._listed = asyncio.Event()
+        self.listed = asyncio.Event()  # set once every watched object has been seen: claims are known
         if not wait_for_listing:
-            self._listed.set()
+            self.listed.set()
         self._ownership = Ownership(
             ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
             states=self._states,
@@ -97,6 +92,9 @@ class Controller:
         )
         self.metrics = metrics or Metrics()
         self._drift = self._drift_checker(cams, drift_tick)
+        self._watch_metrics(rrsa)
+
+    def _watch_metrics(self, rrsa: TemporaryCredentialSource | None) -> None:
         # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
         self.metrics.watch_state(
             objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
@@ -123,7 +121,7 @@ class Controller:
             leading=self._leading,
         )
 
-    # --- fed by kopf ------------------------------------------------------------------------------------
+    # --- fed by the watches ------------------------------------------------------------------------------
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """A PhoneWebhook was listed, added or modified."""
@@ -137,9 +135,7 @@ class Controller:
             self._states[key] = ObjectState(snapshot, status_of(body))
             self._queue.add(key, Priority.CHANGE)
             return
-        claim = state.snapshot.claim
-        released, changed = state.take(snapshot, status_of(body))
-        self._states.claim_changed(key, claim)
+        released, changed = self._states.take(key, snapshot, status_of(body))
         if released is not None:
             self._ownership.release_soon(released, key)
         if changed:
@@ -150,8 +146,7 @@ class Controller:
         """A PhoneWebhook was deleted."""
         key = (namespace, name)
         self._queue.forget(key)
-        state = self._states.pop(key, None)
-        if state is None:
+        if (state := self._states.pop(key, None)) is None:
             return
         self._resolver.forget(key)
         if state.held_by is not None:
@@ -204,13 +199,9 @@ class Controller:
 
     # --- workers ----------------------------------------------------------------------------------------
 
-    def listed(self) -> None:
-        """Every watched object has been seen once: who claims which number is known."""
-        self._listed.set()
-
     async def run(self) -> None:
         """Reconcile until cancelled."""
-        await self._listed.wait()
+        await self.listed.wait()
         self._acting = True
         try:
             await self._ownership.warm()
@@ -231,9 +222,7 @@ class Controller:
             in_lane = False
             try:
                 in_lane = await self.reconcile(key, Priority(priority))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # not CancelledError, a BaseException
                 self._retry_after_error(key, Priority(priority), "Reconcile")
             finally:
                 if not in_lane:
@@ -300,11 +289,10 @@ class Controller:
         if plan.hold and ticket is not None:
             state.held_by = ticket.call.resolved.account
             self._lanes[state.held_by].hold(state.snapshot.key, ticket.priority)
-        if plan.drift is not DriftAction.KEEP:
-            if plan.drift is DriftAction.STOP:
-                state.drift_due = None
-            else:
-                self._drift.schedule(state, now=plan.drift is DriftAction.NOW)
+        if plan.drift is DriftAction.STOP:
+            state.drift_due = None
+        elif plan.drift is not DriftAction.KEEP:
+            self._drift.schedule(state, now=plan.drift is DriftAction.NOW)
         if plan.requeue_after is not None:
             self._queue.add_after(state.snapshot.key, plan.requeue_after, plan.requeue_priority)
         if plan.result is not None:
@@ -350,7 +338,7 @@ class Controller:
             if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(ticket.call.resolved):
                 # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
                 outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
-            elif outcome.reason in REFUSED_KEY:
+            elif outcome.reason in ("InvalidCredentials", "InvalidSecurityToken"):  # the Secret's key is old?
                 self._secrets.refused(ticket.call.resolved.source)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.call.resolved.account].outage

@@ -38,10 +38,6 @@ def _configure_kopf(settings: kopf.OperatorSettings) -> None:
     # waiting forever while the Lease is still renewed: the operator would see no change again.
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
-    # No paged initial listing (settings.watching.chunk_size): kopf handles each page's objects before it
-    # asks for the next, and when that takes longer than the API server keeps a continue token (its etcd
-    # compaction, 5 min), the next page is refused (410 Expired) and kopf's watcher stops the operator.
-    # Seen with 10,000 objects.
     settings.networking.request_timeout = 60
 
 
@@ -73,9 +69,8 @@ async def start_controller(
     settings: kopf.OperatorSettings,
     memo: kopf.Memo,
     logger: kopf.Logger,
-    **kwargs: Any,
+    **_: Any,
 ) -> None:
-    # kopf passes indexes by name as keyword arguments; its typing of startup handlers does not list them.
     _configure_kopf(settings)
     operator_settings = OperatorSettings()
     api_client = load_api_client()
@@ -103,7 +98,7 @@ async def start_controller(
         namespaces=memo.namespaces,
         seen=controller.observe,
         gone=controller.forget,
-        listed=controller.listed,
+        listed=controller.listed.set,
     )
     memo.informer_task = asyncio.create_task(informer.run(), name="informer")
     # Followers watch and keep their snapshots warm, but only the leader's workers act.

@@ -230,12 +230,15 @@ class States(dict[Key, ObjectState]):
             return state
         return default
 
-    def claim_changed(self, key: Key, before: Claim | None) -> None:
-        """The object's snapshot was replaced in place (ObjectState.take): index its claim anew."""
-        after = self[key].snapshot.claim
-        if after != before:
+    def take(self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
+        """ObjectState.take for the object `key`, with its claim indexed anew (Observe claims none)."""
+        state = self[key]
+        before = state.snapshot.claim
+        taken = state.take(snapshot, status)
+        if snapshot.claim != before:
             self._unclaim(key, before)
-            self._claim(key, after)
+            self._claim(key, snapshot.claim)
+        return taken
 
     def _claim(self, key: Key, claim: Claim | None) -> None:
         if claim is not None:

@@ -70,7 +70,10 @@ class WorkQueue(Generic[K]):
             scheduled[0].cancel()
 
     async def get(self) -> tuple[K, int]:
-        """The most urgent key and its priority."""
+        """The most urgent key and its priority, always after letting the event loop run once: an object in
+        sync is decided without an await that suspends (every answer is cached), and a worker taking
+        30,000 of them in a row held the loop past the leader lease's renewal deadline."""
+        await asyncio.sleep(0)
         while True:
             while self._heap:
                 priority, _, key = heapq.heappop(self._heap)

@@ -240,7 +240,7 @@ async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> 
     task = asyncio.create_task(controller.run())
     await asyncio.sleep(60)
     assert (cams.calls, kube.statuses) == ([], {})
-    controller.listed()
+    controller.listed.set()
     await asyncio.sleep(10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -260,6 +260,34 @@ def test_the_claimants_of_a_number_follow_objects_added_switched_and_forgotten()
     assert states.claimants(claim) == []
     controller.observe(_body(name="two", generation=3))
     assert [(c.name, c.applied) for c in states.claimants(claim)] == [("two", False)]
+
+
+async def test_workers_let_the_event_loop_run_between_objects_that_need_no_await(kube: FakeKube) -> None:
+    """Paused objects are decided from memory alone; the leader's lease renewal (another task) must still
+    run between them, or a restart over tens of thousands of objects loses the lease."""
+    controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
+    for i in range(200):
+        controller.observe(_body(name=f"pwh-{i}", annotations=PAUSED))
+    ticks_at_write: list[int] = []
+    ticks = 0
+    patch = kube.patch_status
+
+    async def counting_patch(ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
+        ticks_at_write.append(ticks)
+        return await patch(ref, status)
+
+    kube.patch_status = counting_patch  # type: ignore[method-assign]
+
+    async def tick() -> None:  # bounded: the fake clock moves only once the loop has nothing to run
+        nonlocal ticks
+        for _ in range(1000):
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await _settle(controller, lambda: len(kube.statuses) == 200)
+    ticker.cancel()
+    assert len(set(ticks_at_write)) >= 150, "the other task ran between the objects"
 
 
 async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
