@@ -5,7 +5,6 @@ that cannot be read, a redirect. Each of these failed before the client handled 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -14,24 +13,18 @@ from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Verdict
 
+from .local_http import Handler, serving
+
 CREDENTIALS = Credentials("LTAI-test", "secret")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _call(handler: Handler) -> tuple[Verdict, object]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    client = CamsClient(endpoint=f"http://127.0.0.1:{port}", timeout_seconds=5)
-    try:
-        outcome = await client.call("UpdatePhoneWebhook", {"PhoneNumber": "1"}, CREDENTIALS)
-    finally:
-        await client.aclose()
-        await runner.cleanup()
+    async with serving(handler) as url:
+        client = CamsClient(endpoint=url, timeout_seconds=5)
+        try:
+            outcome = await client.call("UpdatePhoneWebhook", {"PhoneNumber": "1"}, CREDENTIALS)
+        finally:
+            await client.aclose()
     return outcome.verdict, outcome.answer if outcome.answer else outcome.error
 
 

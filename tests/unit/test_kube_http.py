@@ -14,6 +14,8 @@ from kubernetes.client.exceptions import ApiException
 
 from cams_webhook_operator.kube_http import MERGE_PATCH, TOKEN_REUSE_SECONDS, KubeHttp, api_server_proxy
 
+from .local_http import serving
+
 
 @dataclass
 class FakeConfiguration:
@@ -60,14 +62,8 @@ async def server() -> AsyncIterator[tuple[str, Seen]]:
             return web.json_response({"kind": "Status", "reason": "NotFound"}, status=404)
         return web.json_response({"metadata": {"resourceVersion": "7"}})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
-    await runner.cleanup()
+    async with serving(handle) as url:
+        yield url, seen
 
 
 async def test_a_patch_goes_as_compact_json_with_its_content_type_and_the_answer_comes_back(
