@@ -25,7 +25,7 @@ from typing import Protocol
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimRecord:
     """A claim as the API server holds it."""
 

@@ -60,6 +60,13 @@ def _import_parser() -> argparse.ArgumentParser:
         help="set spec.accountRef (CamsAccount/NAME or ClusterCamsAccount/NAME); the account is read from "
         "the cluster and must allow --namespace and --space, as the operator would require",
     )
+    parser.add_argument(
+        "--urls-to-secrets",
+        action="store_true",
+        help="write callback URLs that carry a query string or user-info (tokens) into one Secret per "
+        "number, printed before its PhoneWebhook, which names it in statusCallbackUrlFrom/upCallbackUrlFrom; "
+        "seal or encrypt the Secrets before they go to Git",
+    )
     return parser
 
 
@@ -150,6 +157,7 @@ async def _import(args: argparse.Namespace) -> int:
         numbers=numbers,
         credentials_secret=args.credentials_secret,
         account=args.account,
+        urls_to_secrets=args.urls_to_secrets,
     )
     print(render(space=args.space, objects=objects), end="")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 from cams_webhook_operator import reconcile
 from cams_webhook_operator.account_status import AccountStatusWriter
 from cams_webhook_operator.background import Background
+from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.claims import ClaimStore
@@ -142,6 +143,10 @@ class Controller:
             self._drift.retry_refused(state)
             self._queue.add(key, Priority.CHANGE)
 
+    def known(self) -> list[Key]:
+        """The objects seen and not deleted (the informer compares a new listing with them)."""
+        return list(self._states)
+
     def forget(self, namespace: str, name: str) -> None:
         """A PhoneWebhook was deleted."""
         key = (namespace, name)
@@ -259,17 +264,21 @@ class Controller:
 
     async def _facts(self, state: ObjectState, priority: Priority, *, with_credentials: bool = True) -> Facts:
         snapshot = state.snapshot
-        credentials = None
+        credentials = urls = None
         if with_credentials and snapshot.spec is not None and reconcile.needs_credentials(snapshot):
             credentials = await self._resolver.resolve(
                 snapshot.key, snapshot.spec, deleting=snapshot.deleting
             )
+            if not snapshot.deleting:  # clearing sends no URL
+                urls = await self._resolver.callback_urls(snapshot.key, snapshot.spec)
+                state.secret_urls = urls if isinstance(urls, CallbackUrls) else None
         claim = snapshot.claim
         return Facts(
             now=self._now(),
             priority=priority,
             owner=await self._ownership.holder(state, claim, credentials) if claim else None,
             credentials=credentials,
+            urls=urls,
             jitter=self._jitter(),
         )
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookSpec
+from cams_webhook_operator.api.models import LiveWebhook
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
@@ -27,7 +27,7 @@ from cams_webhook_operator.flow import AdaptiveRate
 from cams_webhook_operator.metrics import Metrics
 from cams_webhook_operator.resolver import CredentialResolver
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import DriftReport, Event, Key, ObjectState, ReadRefusal
+from cams_webhook_operator.state import DriftReport, Event, Key, ObjectState, ReadRefusal, wanted_urls
 from cams_webhook_operator.status import live_webhook
 
 logger = logging.getLogger(__name__)
@@ -36,17 +36,17 @@ logger = logging.getLogger(__name__)
 FAILED_READ_RETRY_SECONDS = 60.0
 
 
-def drifted_fields(spec: PhoneWebhookSpec, live: LiveWebhook | None) -> list[str]:
-    """The spec fields CAMS no longer holds. Only URLs can be compared: the read API returns no flags.
-    An unset field in the spec is not ours to keep, so it never drifts."""
+def drifted_fields(live: LiveWebhook | None) -> list[str]:
+    """The spec fields CAMS no longer holds, from a read compared with what is wanted (live_webhook). Only
+    URLs can be compared: the read API returns no flags. An unset field in the spec is not ours to keep,
+    so it never drifts."""
     if live is None or not live.found:
         return ["phoneNumber"]  # the number is no longer in the space
-    drifted = []
-    if spec.status_callback_url is not None and spec.status_callback_url != live.status_callback_url:
-        drifted.append("statusCallbackUrl")
-    if spec.up_callback_url is not None and spec.up_callback_url != live.up_callback_url:
-        drifted.append("upCallbackUrl")
-    return drifted
+    compared = (
+        ("statusCallbackUrl", live.status_callback_url_matches),
+        ("upCallbackUrl", live.up_callback_url_matches),
+    )
+    return [field for field, matches in compared if matches is False]
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -234,9 +234,9 @@ class DriftChecker:
         if self._states.get(snapshot.key) is not state or snapshot.spec is None:
             return  # forgotten, or replaced, while the space was read
         spec = snapshot.spec
-        state.last_read = DriftReport(checked_at, live_webhook(live.get(spec.phone_number)))
+        state.last_read = DriftReport(checked_at, live.get(spec.phone_number))
         self.schedule(state)
-        drifted = drifted_fields(spec, state.last_read.live)
+        drifted = drifted_fields(live_webhook(state.last_read.live, wanted_urls(state)))
         if drifted and spec.management_mode == "Manage":
             state.drifted = True
             self._metrics.drift_detected.inc()

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 EventKey = tuple[str, str, str]  # (object uid, type, reason)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Posted:
     name: str  # the Event object's name
     namespace: str

@@ -99,6 +99,7 @@ async def start_controller(
         seen=controller.observe,
         gone=controller.forget,
         listed=controller.listed.set,
+        known=controller.known,
     )
     memo.informer_task = asyncio.create_task(informer.run(), name="informer")
     # Followers watch and keep their snapshots warm, but only the leader's workers act.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
@@ -54,7 +54,9 @@ def namespace_filter(patterns: Sequence[str]) -> Callable[[str], bool]:
 class Informer:
     """One list-then-watch loop per watched namespace (or one for all namespaces when none is given, or
     when a pattern is): `seen(body)` for every object listed, added or modified, `gone(namespace, name)`
-    for every object deleted (or missing from a new listing), `listed()` once every loop has listed."""
+    for every object deleted (or missing from a new listing), `listed()` once every loop has listed.
+    `known()`: the keys seen and not gone yet, as the receiver keeps them (a second set here would cost
+    200 bytes per object); a new listing is compared with them."""
 
     def __init__(
         self,
@@ -64,15 +66,15 @@ class Informer:
         seen: Callable[[Mapping[str, Any]], None],
         gone: Callable[[str, str], None],
         listed: Callable[[], None],
+        known: Callable[[], Iterable[Key]],
         retry_max_seconds: float = 30.0,
     ) -> None:
         self._http = http
         exact = bool(namespaces) and not any(GLOB & set(n) for n in namespaces)
         self._targets: list[str | None] = list(namespaces) if exact else [None]
         self._wanted = namespace_filter([] if exact else namespaces)
-        self._seen, self._gone, self._listed = seen, gone, listed
+        self._seen, self._gone, self._listed, self._known = seen, gone, listed, known
         self._retry_max = retry_max_seconds
-        self._known: dict[str | None, set[Key]] = {}
         self._unlisted = set(self._targets)
 
     @staticmethod
@@ -145,9 +147,13 @@ class Informer:
             if not meta.get("continue"):
                 break
             params = {"limit": PAGE, "continue": meta["continue"]}
-        for key in self._known.get(target, set()) - listed:
+        missing = [
+            key
+            for key in self._known()
+            if key not in listed and (key[0] == target if target else self._wanted(key[0]))
+        ]
+        for key in missing:
             self._hand(key, self._gone, *key)
-        self._known[target] = listed
         return str(meta["resourceVersion"])
 
     async def _watch(self, target: str | None, version: str) -> str:
@@ -158,7 +164,6 @@ class Informer:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": "300",
         }
-        known = self._known[target]
         async for event in self._http.watch(self._path(target), params):
             kind, body = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
@@ -172,9 +177,7 @@ class Informer:
             if not self._wanted(key[0]):
                 continue
             if kind == "DELETED":
-                known.discard(key)
                 self._hand(key, self._gone, *key)
             else:
-                known.add(key)
                 self._hand(key, self._seen, body)
         return version

@@ -25,13 +25,14 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
+from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.drift import drifted_fields
 from cams_webhook_operator.flow import Outage, backoff_delay
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claimant, Event, ObjectState, Snapshot
+from cams_webhook_operator.state import Claimant, Event, ObjectState, Snapshot, wanted_urls
 from cams_webhook_operator.tenancy import REFUSALS
 
 
@@ -43,12 +44,14 @@ class Priority(enum.IntEnum):
     ROUTINE = 2  # the long retry after a refusal, drift re-applies, periodic re-checks
 
 
-def webhook_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
+def webhook_update(spec: PhoneWebhookSpec, urls: CallbackUrls | None = None) -> WebhookUpdate:
+    """What a call sends: the spec, with `urls` (those read from Secrets) in place of its URL fields."""
+    urls = urls or literal(spec)
     return WebhookUpdate(
         cust_space_id=spec.cust_space_id,
         phone_number=spec.phone_number,
-        status_callback_url=spec.status_callback_url,
-        up_callback_url=spec.up_callback_url,
+        status_callback_url=urls.status_callback_url,
+        up_callback_url=urls.up_callback_url,
         http_flag=spec.http_flag,
         queue_flag=spec.queue_flag,
     )
@@ -67,7 +70,8 @@ def clearing_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
 
 
 def fingerprint(update: WebhookUpdate, *, account: str) -> str:
-    """A digest of what would be sent, and as whom; equal digests mean a call would change nothing."""
+    """A digest of what would be sent, and as whom; equal digests mean a call would change nothing. It
+    covers URLs read from Secrets too (a new value is a new digest) without showing them."""
     canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -170,15 +174,21 @@ class Facts:
     priority: Priority  # how urgently the object was queued
     owner: Claimant | None = None  # who manages the number (None: no one claims it)
     credentials: Resolved | CredentialProblem | None = None  # None: not needed (see needs_credentials)
+    # The URLs from the Secrets the spec names, or why they cannot be read; None: the spec names none.
+    urls: CallbackUrls | CredentialProblem | None = None
     jitter: float = 1.0  # in [0, 1): spreads retries of objects that failed together
 
 
 def previous_status(state: ObjectState) -> PhoneWebhookStatus:
     """The status decided so far, with what the last read of CAMS showed."""
-    read = state.last_read
-    if read is None or state.status.last_drift_check_time == read.checked_at:
-        return state.status
-    return state.status.model_copy(update={"last_drift_check_time": read.checked_at, "live": read.live})
+    read, status = state.last_read, state.status
+    if read is None:
+        return status
+    live = st.live_webhook(read.live, wanted_urls(state))
+    if status.last_drift_check_time == read.checked_at and status.live in (None, live):
+        # Merged already (or taken out after a refusal); otherwise the wanted URLs changed since.
+        return status
+    return status.model_copy(update={"last_drift_check_time": read.checked_at, "live": live})
 
 
 def needs_credentials(snapshot: Snapshot) -> bool:
@@ -227,11 +237,12 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         )
         return Plan("paused", status=status, drift=DriftAction.STOP)
     if spec.management_mode == "Observe":
-        observed = (
-            _without_credentials(state, facts, facts.credentials, settings)
-            if isinstance(facts.credentials, CredentialProblem)
-            else _observe(state, spec, facts)
-        )
+        if isinstance(facts.credentials, CredentialProblem):
+            observed = _without_credentials(state, facts, facts.credentials, settings)
+        elif isinstance(facts.urls, CredentialProblem):  # nothing to compare CAMS with
+            observed = _stall(state, facts, facts.urls.reason, facts.urls.message)
+        else:
+            observed = _observe(state, spec, facts)
         return replace(observed, finalizer=_finalizer(snapshot, wanted=False))
     refused = isinstance(facts.credentials, CredentialProblem) and facts.credentials.reason in REFUSALS
     if _another_owns(snapshot, facts.owner) and not refused:
@@ -246,6 +257,8 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         decided = _stall(state, facts, "Conflict", message)
     elif isinstance(facts.credentials, CredentialProblem):
         decided = _without_credentials(state, facts, facts.credentials, settings)
+    elif isinstance(facts.urls, CredentialProblem):
+        decided = _stall(state, facts, facts.urls.reason, facts.urls.message)
     else:
         assert facts.credentials is not None
         decided = _apply_or_not(state, spec, facts, facts.credentials, settings)
@@ -337,7 +350,7 @@ def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
         generation=generation,
         now=facts.now,
         phone_number=spec.phone_number,
-        drifted=drifted_fields(spec, previous.live),
+        drifted=drifted_fields(previous.live),
     )
     return Plan("observed", status=status, drift=_keep_checking(state))
 
@@ -402,7 +415,7 @@ def _apply_or_not(
     request = snapshot.reconcile_request
     if request == previous.last_handled_reconcile_at:
         request = None  # handled already
-    update = webhook_update(spec)
+    update = webhook_update(spec, facts.urls if isinstance(facts.urls, CallbackUrls) else None)
     digest = fingerprint(update, account=credentials.account)
     decision = decide(
         fingerprint=digest,
@@ -413,9 +426,7 @@ def _apply_or_not(
         reconcile_requested=request is not None or state.drifted,
     )
     if decision.action is Action.IN_SYNC:
-        status = st.status_in_sync(
-            previous=previous, generation=snapshot.generation, phone_number=spec.phone_number, now=facts.now
-        )
+        status = st.status_in_sync(previous=previous, generation=snapshot.generation, now=facts.now)
         # A changed Secret that resolves to the same account changes nothing CAMS holds.
         return Plan("in_sync", status=status, attempts=0, settle_forced=True, drift=_keep_checking(state))
     if decision.action is Action.WAIT:

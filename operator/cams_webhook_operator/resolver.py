@@ -13,7 +13,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from cams_webhook_operator import callback_urls
 from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
+from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
 from cams_webhook_operator.credential_sources import (
     NO_OPERATOR_IDENTITY,
@@ -63,6 +65,9 @@ class CredentialResolver:
         self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
         self._used: dict[Key, tuple[Key | None, AccountKey | None]] = {}  # object -> (Secret, account)
         self._kept: dict[Key, Resolved] = {}  # Clear objects: the credentials to clear with when deleted
+        # Secrets that objects take callback URLs from, both ways (an object may name two).
+        self._url_secrets: dict[Key, frozenset[Key]] = {}
+        self._url_secret_users: dict[Key, set[Key]] = defaultdict(set)
 
     @classmethod
     def of(
@@ -189,6 +194,18 @@ class CredentialResolver:
             return AccountVerdict(False, resolved.reason, resolved.message, where, resolved.transient)
         return AccountVerdict(True, "CredentialsFound", f"The credentials were found: {where}", where)
 
+    async def callback_urls(
+        self, obj: Key, spec: PhoneWebhookSpec
+    ) -> CallbackUrls | CredentialProblem | None:
+        """The URLs the spec takes from Secrets of its own namespace (None: it takes none), read by name
+        like credentials' Secrets, cached with them and read again by the same refresh."""
+        names = callback_urls.secret_names(spec)
+        self._use_for_urls(obj, frozenset((obj[0], name) for name in names))
+        if not names:
+            return None
+        secrets = {name: await self._secret((obj[0], name)) for name in sorted(names)}
+        return callback_urls.resolve(spec, obj[0], secrets)
+
     def renew(self, resolved: Resolved) -> bool:
         """CAMS refused the security token: True when the operator can get a new one itself (RRSA)."""
         if self._rrsa is None or not resolved.source.startswith("rrsa:"):
@@ -223,20 +240,38 @@ class CredentialResolver:
     def _drop_secret_user(self, secret: Key, obj: Key) -> None:
         self._secret_users[secret].discard(obj)
         if not self._secret_users[secret]:
-            # No object uses this Secret any more: forget it, and its data, entirely.
             del self._secret_users[secret]
+            self._forget_if_unused(secret)
+
+    def _use_for_urls(self, obj: Key, secrets: frozenset[Key]) -> None:
+        old = self._url_secrets.pop(obj, frozenset())
+        for secret in old - secrets:
+            self._url_secret_users[secret].discard(obj)
+            if not self._url_secret_users[secret]:
+                del self._url_secret_users[secret]
+                self._forget_if_unused(secret)
+        for secret in secrets - old:
+            self._url_secret_users[secret].add(obj)
+        if secrets:
+            self._url_secrets[obj] = secrets
+
+    def _forget_if_unused(self, secret: Key) -> None:
+        """No object uses this Secret any more: forget it, and its data, entirely."""
+        if secret not in self._secret_users and secret not in self._url_secret_users:
             self._secrets.pop(secret, None)
 
     def secrets_to_refresh(self) -> list[Key]:
         """The Secrets read so far that an object or an account still names; the others are forgotten."""
         named = {choice_of(a).secret for a in self.accounts.values() if a.spec is not None}
-        for key in [k for k in self._secrets if k not in self._secret_users and k not in named]:
+        used = self._secret_users.keys() | self._url_secret_users.keys() | named
+        for key in [k for k in self._secrets if k not in used]:
             del self._secrets[key]
         return list(self._secrets)
 
     def forget(self, obj: Key) -> None:
         """An object is gone."""
         self._use(obj, None, None)
+        self._use_for_urls(obj, frozenset())
         self._kept.pop(obj, None)
 
     def secret_changed(
@@ -245,7 +280,7 @@ class CredentialResolver:
         """A Secret was read again (resource_version None: it does not exist). Returns the objects to
         reconcile again, and whether the data they used changed (False when it was never read)."""
         key = (namespace, name)
-        users = set(self._secret_users.get(key, ()))
+        users = set(self._secret_users.get(key, ())) | set(self._url_secret_users.get(key, ()))
         if key not in self._secrets:
             return users, False
         cached = self._secrets[key]

@@ -3,6 +3,7 @@ about it since, in one record, so that forgetting an object is one removal."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from cams_webhook_operator import callback_urls
 from cams_webhook_operator.api.models import (
     DRIFT_INTERVAL_ANNOTATION,
     PAUSED_ANNOTATION,
@@ -19,6 +21,8 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
+from cams_webhook_operator.callback_urls import CallbackUrls
+from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
 from cams_webhook_operator.tenancy import AccountKey, refers
 
@@ -26,14 +30,14 @@ Key = tuple[str, str]  # (namespace, name)
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectRef:
     namespace: str
     name: str
     uid: str
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Claimant:
     """A PhoneWebhook that claims a (custSpaceId, phoneNumber); ordered by who came first."""
 
@@ -92,9 +96,10 @@ class Snapshot:
         secret_ref = raw_spec.get("credentialsSecretRef")
         secret = secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
         return cls(
-            ref=ObjectRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
+            # Interned: objects share their namespace, and those applied together their creation second.
+            ref=ObjectRef(namespace=sys.intern(meta["namespace"]), name=meta["name"], uid=meta["uid"]),
             generation=int(meta.get("generation", 0)),
-            created=str(meta.get("creationTimestamp", "")),
+            created=sys.intern(str(meta.get("creationTimestamp", ""))),
             spec=spec,
             spec_problem=problem,
             secret_name=secret if isinstance(secret, str) else None,
@@ -145,10 +150,11 @@ class ReadRefusal:
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
-    """What the last read of the space showed for an object's number."""
+    """What the last read of the space showed for an object's number (None: not listed). Kept as CAMS
+    said it, URLs unredacted, in memory only: status shows it through status.live_webhook."""
 
     checked_at: datetime
-    live: LiveWebhook
+    live: LiveNumber | None
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,7 @@ class ObjectState:
     read_refusal: ReadRefusal | None = None  # the last read of the space was refused
     unavailable_episode: int = 0  # the last CAMS outage this object was told about (one Event each)
     held_by: str | None = None  # the account whose lane holds it during an outage
+    secret_urls: CallbackUrls | None = None  # the URLs last read from the Secrets the spec names
 
     def take(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it
@@ -205,13 +212,23 @@ class ObjectState:
         return released, True
 
 
+def wanted_urls(state: ObjectState) -> CallbackUrls | None:
+    """The URLs the object wants CAMS to hold (None: they come from Secrets not read yet)."""
+    spec = state.snapshot.spec
+    if spec is None:
+        return None
+    return state.secret_urls if callback_urls.secret_names(spec) else callback_urls.literal(spec)
+
+
 class States(dict[Key, ObjectState]):
     """Every object's state record, by key: forgetting an object is one removal. The queries say which
     objects a change outside them (an account, a namespace, STS) concerns, and which claim a number."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._claiming: dict[Claim, set[Key]] = {}  # who claims each number: asked at every decision
+        # Who claims each number, asked at every decision. Tuples: nearly every number has one claimant,
+        # and a tuple of one costs a quarter of a set of one.
+        self._claiming: dict[Claim, tuple[Key, ...]] = {}
 
     def __setitem__(self, key: Key, state: ObjectState) -> None:
         if (old := self.get(key)) is not None:
@@ -241,13 +258,14 @@ class States(dict[Key, ObjectState]):
         return taken
 
     def _claim(self, key: Key, claim: Claim | None) -> None:
-        if claim is not None:
-            self._claiming.setdefault(claim, set()).add(key)
+        if claim is not None and key not in (keys := self._claiming.get(claim, ())):
+            self._claiming[claim] = (*keys, key)
 
     def _unclaim(self, key: Key, claim: Claim | None) -> None:
-        if claim is not None and (keys := self._claiming.get(claim)) is not None:
-            keys.discard(key)
-            if not keys:
+        if claim is not None and key in (keys := self._claiming.get(claim, ())):
+            if others := tuple(k for k in keys if k != key):
+                self._claiming[claim] = others
+            else:
                 del self._claiming[claim]
 
     def claimants(self, claim: Claim) -> list[Claimant]:

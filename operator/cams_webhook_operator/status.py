@@ -13,7 +13,9 @@ from cams_webhook_operator.api.models import (
     ConditionType,
     LiveWebhook,
     PhoneWebhookStatus,
+    shared,
 )
+from cams_webhook_operator.callback_urls import CallbackUrls, redact
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import AccountVerdict
@@ -43,13 +45,15 @@ def condition(
     """Condition `kind`, keeping the lastTransitionTime it had in `previous` if its status did not change."""
     status = "True" if value else "False"
     old = next((c for c in previous if c.type == kind), None)
-    return Condition(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=old.last_transition_time if old and old.status == status else now,
-        observed_generation=generation,
+    return shared(
+        Condition(
+            type=kind,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=old.last_transition_time if old and old.status == status else now,
+            observed_generation=generation,
+        )
     )
 
 
@@ -81,6 +85,10 @@ def _verdict(
         previous.conditions, generation=generation, now=now, phase=phase, reason=reason, message=message
     )
     update = {"observed_generation": generation, **(fields or {}), "conditions": conditions}
+    if all(getattr(previous, name) == value for name, value in update.items()):
+        # Nothing changed (an in-sync re-check): no copy. A restart re-checks every object; copies of
+        # statuses that are the same would only leave the allocator holes in place of the old ones.
+        return previous
     return previous.model_copy(update=update)
 
 
@@ -102,7 +110,7 @@ def _outcome_message(
     outcome: Outcome, *, phone_number: str, retry_at: datetime | None, clearing: bool
 ) -> str:
     if outcome.verdict is Verdict.OK:
-        return f"CAMS accepted the webhook configuration of {phone_number}"
+        return "CAMS accepted the webhook configuration"  # no number: equal conditions are shared
     retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
     said = _cams_said(outcome)
     if outcome.verdict is Verdict.PERMANENT and clearing:
@@ -165,15 +173,11 @@ def status_after_outcome(
     )
 
 
-def status_in_sync(
-    *, previous: PhoneWebhookStatus, generation: int, phone_number: str, now: datetime
-) -> PhoneWebhookStatus:
+def status_in_sync(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
     """CAMS already holds this spec (e.g. only the Secret's name changed, same account)."""
     ready = next((c for c in previous.conditions if c.type == "Ready"), None)
     message = (
-        ready.message
-        if ready and ready.status == "True"
-        else (f"CAMS already holds the webhook configuration of {phone_number}")
+        ready.message if ready and ready.status == "True" else "CAMS already holds the webhook configuration"
     )
     return _verdict(
         previous,
@@ -268,12 +272,21 @@ def status_retrying(
     )
 
 
-def live_webhook(live: LiveNumber | None) -> LiveWebhook:
+def _matches(wanted: str | None, held: str) -> bool | None:
+    return None if wanted is None else wanted == held
+
+
+def live_webhook(live: LiveNumber | None, wanted: CallbackUrls | None) -> LiveWebhook:
+    """What a read showed, as status shows it: URLs redacted (they may carry tokens), and whether each is
+    the one `wanted` (the spec's, or its Secret's; None: not known yet)."""
     if live is None:
         return LiveWebhook(found=False)
+    wanted = wanted or CallbackUrls(None, None)
     return LiveWebhook(
-        status_callback_url=live.status_callback_url,
-        up_callback_url=live.up_callback_url,
+        status_callback_url=redact(live.status_callback_url),
+        up_callback_url=redact(live.up_callback_url),
+        status_callback_url_matches=_matches(wanted.status_callback_url, live.status_callback_url),
+        up_callback_url_matches=_matches(wanted.up_callback_url, live.up_callback_url),
         number_status=live.status,
         quality_rating=live.quality_rating,
         messaging_limit_tier=live.messaging_limit_tier,
@@ -354,13 +367,6 @@ def status_observed(
         previous.conditions, "InSync", in_sync, reason=reason, message=message, now=now, generation=generation
     )
     return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
-
-
-def with_drift_report(
-    status: PhoneWebhookStatus, *, checked_at: datetime, live: LiveNumber | None
-) -> PhoneWebhookStatus:
-    """The same verdict, with what a read of the space showed for this number."""
-    return status.model_copy(update={"last_drift_check_time": checked_at, "live": live_webhook(live)})
 
 
 def status_unavailable(

@@ -65,6 +65,21 @@ GOOD_SPEC = """  custSpaceId: space-1
             '  custSpaceId: "my space"\n  phoneNumber: "8613800001234"\n',
             "custSpaceId must be the CAMS space ID",
         ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n  upCallbackUrl: https://a.example/in\n'
+            "  upCallbackUrlFrom: {secretKeyRef: {name: hooks, key: inbound}}\n",
+            "upCallbackUrl and upCallbackUrlFrom both give the upCallbackUrl URL: give one of them",
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n'
+            "  statusCallbackUrlFrom: {secretKeyRef: {name: hooks, key: status, namespace: other}}\n",
+            "only a Secret in this object's own namespace may be used",
+        ),
+        (
+            '  custSpaceId: s\n  phoneNumber: "8613800001234"\n'
+            "  statusCallbackUrlFrom: {secretKeyRef: {name: hooks}}\n",
+            "spec.statusCallbackUrlFrom.secretKeyRef.key: Required value",
+        ),
     ],
     ids=[
         "bad-phone-number",
@@ -77,6 +92,9 @@ GOOD_SPEC = """  custSpaceId: space-1
         "string-flag",
         "secret-in-other-namespace",
         "space-id-with-blank",
+        "url-and-url-from",
+        "url-secret-in-other-namespace",
+        "url-secret-without-key",
     ],
 )
 def test_bad_manifest_is_refused_with_a_clear_message(

@@ -13,6 +13,7 @@ import yaml
 from .harness import BIN, DEFAULT_ACCOUNT_NAME, Kubectl, start_operator, start_simulator, wait_for
 
 SECRET = "import-secret"
+URL_TOKEN = "legacy-url-token-Hd24"  # the last number's inbound URL carries it
 NUMBERS = ["8613800001111", "8613800002222", "8613800003333"]
 
 
@@ -40,7 +41,8 @@ def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: 
                 "CustSpaceId": "legacy",
                 "PhoneNumber": number,
                 "StatusCallbackUrl": f"https://legacy.example/{i}/status",
-                "UpCallbackUrl": f"https://legacy.example/{i}/inbound",
+                "UpCallbackUrl": f"https://legacy.example/{i}/inbound"
+                + (f"?token={URL_TOKEN}" if i == len(NUMBERS) - 1 else ""),
             },
         )
     env = {
@@ -59,6 +61,7 @@ def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: 
                 "legacy",
                 "--namespace",
                 namespace,
+                "--urls-to-secrets",
                 *account,
             ],
             capture_output=True,
@@ -84,7 +87,12 @@ spec: {{credentials: {{secretRef: {{name: k}}}}, spaces: [other-space]}}
     assert "may act only on the spaces other-space, not on legacy" in foreign.stderr
     imported = run_import("--account", f"ClusterCamsAccount/{DEFAULT_ACCOUNT_NAME}")
     assert imported.returncode == 0, imported.stderr
-    objects = [doc for doc in yaml.safe_load_all(imported.stdout) if doc]
+    documents = [doc for doc in yaml.safe_load_all(imported.stdout) if doc]
+    (secret,) = [doc for doc in documents if doc["kind"] == "Secret"]
+    assert secret["stringData"] == {"upCallbackUrl": f"https://legacy.example/2/inbound?token={URL_TOKEN}"}
+    objects = [doc for doc in documents if doc["kind"] == "PhoneWebhook"]
+    assert URL_TOKEN not in yaml.safe_dump_all(objects)
+    assert objects[2]["spec"]["upCallbackUrlFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
     assert [o["spec"]["phoneNumber"] for o in objects] == NUMBERS
     assert {o["spec"]["accountRef"]["name"] for o in objects} == {DEFAULT_ACCOUNT_NAME}
     assert {o["spec"]["managementMode"] for o in objects} == {"Observe"}
@@ -118,6 +126,10 @@ spec: {{credentials: {{secretRef: {{name: k}}}}, spaces: [other-space]}}
         assert 'cams_webhook_operator_objects{condition="InSync"} 3.0' in operator.scrape()
         live = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[0]}", "-n", namespace)["status"]["live"]
         assert live["statusCallbackUrl"] == "https://legacy.example/0/status"
+        # The URL from the Secret matches what CAMS holds, and status shows it without its token.
+        live = kubectl.json("get", "phonewebhook", f"pwh-{NUMBERS[2]}", "-n", namespace)["status"]["live"]
+        assert live["upCallbackUrl"] == "https://legacy.example/2/inbound?redacted"
+        assert live["upCallbackUrlMatches"] is True
         assert (live["numberStatus"], live["qualityRating"]) == ("CONNECTED", "GREEN")
         # The imported objects show the numbers' health at once; import put none of it in the spec.
         for number in NUMBERS:

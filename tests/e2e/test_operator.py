@@ -20,6 +20,7 @@ OPERATOR_SECRET = "e2e-operator-secret-Zq81"
 STS_SECRET = "e2e-sts-secret-Pw42"
 STS_TOKEN = "e2e-sts-token-Lm07"
 DENIED_SECRET = "e2e-denied-secret-Kd55"
+URL_TOKEN = "e2e-url-token-Rv63"  # in callback URLs held by Secrets
 OPERATOR_ENV = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-e2e",
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": OPERATOR_SECRET,
@@ -158,7 +159,7 @@ def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]
     # data carries it (base64), even at DEBUG.
     log = running.operator.output()
     assert "DEBUG" in log, "the scan is meaningful only at the most verbose level"
-    for value in (OPERATOR_SECRET, STS_SECRET, STS_TOKEN, DENIED_SECRET):
+    for value in (OPERATOR_SECRET, STS_SECRET, STS_TOKEN, DENIED_SECRET, URL_TOKEN):
         assert value not in log
         assert base64.b64encode(value.encode()).decode() not in log
     assert "Signature=" not in log
@@ -716,3 +717,61 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(system: Sys
     finally:
         if system.operator is not second:
             second.stop()
+
+
+def test_callback_urls_from_a_secret_are_applied_rotated_and_kept_out_of_status_and_events(
+    system: System,
+) -> None:
+    """A token in a callback URL lives in a Secret: CAMS gets it, rotation reaches CAMS, a change made
+    outside Kubernetes is reverted, and status, Events and the log (scanned by the fixture) never show it."""
+    number = "8613800004321"
+    system.apply_secret("hooks", inbound=f"https://hooks.example/in?token={URL_TOKEN}-1")
+    body = {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "PhoneWebhook",
+        "metadata": {
+            "name": "tokens",
+            "namespace": system.namespace,
+            "annotations": {"camswebhook.io/drift-check-interval": "2s"},
+        },
+        "spec": {
+            "custSpaceId": "space-e2e",
+            "phoneNumber": number,
+            "statusCallbackUrl": "https://hooks.example/status",
+            "upCallbackUrlFrom": {"secretKeyRef": {"name": "hooks", "key": "inbound"}},
+        },
+    }
+    system.kubectl.apply(json.dumps(body))
+    system.wait_condition("tokens", "Ready")
+
+    def held() -> str:
+        return system.simulator.webhook("space-e2e", number)["UpCallbackUrl"]  # type: ignore[index]
+
+    assert held() == f"https://hooks.example/in?token={URL_TOKEN}-1"
+    live = wait_for(lambda: system.get("tokens")["status"].get("live"), what="status.live from a read")
+    assert live["upCallbackUrl"] == "https://hooks.example/in?redacted"
+    assert (live["upCallbackUrlMatches"], live["statusCallbackUrlMatches"]) == (True, True)
+
+    system.apply_secret("hooks", inbound=f"https://hooks.example/in?token={URL_TOKEN}-2")
+    rotated = time.monotonic()
+    wait_for(lambda: held().endswith("-2"), timeout=30, what="the rotated URL in CAMS")
+    print(f"\nrotated URL in CAMS {time.monotonic() - rotated:.1f} s after the Secret changed (refresh 3 s)")
+
+    system.simulator.post(
+        "/_simulator/webhooks",
+        {"CustSpaceId": "space-e2e", "PhoneNumber": number, "UpCallbackUrl": "https://elsewhere.example/in"},
+    )
+    wait_for(lambda: held().endswith("-2"), timeout=20, what="the drift from the Secret's URL reverted")
+    assert "DriftDetected" in {event["reason"] for event in system.events("tokens")}
+    assert len(system.simulator.calls(number)) == 3, "applied, rotated, reverted: nothing more"
+
+    # The Secret loses its key: the object stalls, says which, and CAMS is left alone.
+    system.kubectl.run("delete", "secret", "hooks", "-n", system.namespace)
+    system.apply_secret("hooks", other="x")
+    stalled = system.wait_condition("tokens", "Stalled", "CallbackUrlKeyNotFound", timeout=30)
+    assert f"{system.namespace}/hooks" in stalled["message"]
+    assert "inbound" in stalled["message"]
+    assert len(system.simulator.calls(number)) == 3
+    shown = system.kubectl.run("get", "phonewebhook", "tokens", "-n", system.namespace, "-o", "yaml").stdout
+    assert "upCallbackUrl:" in shown, "status.live still shows where the URL CAMS holds leads"
+    assert URL_TOKEN not in shown + json.dumps(system.events("tokens"))

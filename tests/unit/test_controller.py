@@ -1258,3 +1258,50 @@ async def test_a_quality_drop_read_with_the_drift_check_is_one_warning_and_never
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+URL_TOKEN = "tok-9f8e7d6c5b4a"
+
+
+async def test_a_url_from_a_secret_is_applied_and_its_rotation_reaches_cams_within_the_refresh(
+    kube: FakeKube,
+) -> None:
+    kube.secrets[("ns", "hooks")] = {"inbound": f"https://hooks.example/in?token={URL_TOKEN}-1"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(secret_refresh_seconds=30), cams=cams, kube=kube)
+    controller.observe(_body(upCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "inbound"}}))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [update.up_callback_url for update, _ in cams.calls] == [
+        f"https://hooks.example/in?token={URL_TOKEN}-1"
+    ]
+    first = kube.statuses["pwh"].applied_fingerprint
+    kube.secrets[("ns", "hooks")] = {"inbound": f"https://hooks.example/in?token={URL_TOKEN}-2"}
+    rotated = asyncio.get_running_loop().time()
+    await _settle(controller, lambda: len(cams.calls) == 2)
+    assert cams.calls[1][0].up_callback_url == f"https://hooks.example/in?token={URL_TOKEN}-2"
+    assert cams.call_times[1] - rotated <= 30, "the next refresh of the Secret applies the new URL"
+    await _settle(controller, lambda: kube.statuses["pwh"].applied_fingerprint != first)
+    status = kube.statuses["pwh"]
+    assert status.applied_fingerprint == fingerprint(cams.calls[1][0], account="ak:LTAI-operator")
+    assert URL_TOKEN not in status.model_dump_json() + json.dumps(kube.events)
+
+
+async def test_a_missing_url_secret_or_key_stalls_without_a_call_and_says_which(kube: FakeKube) -> None:
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}}))
+    await _settle(controller, lambda: "pwh" in kube.statuses)
+    stalled = next(c for c in kube.statuses["pwh"].conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "CallbackUrlSecretNotFound")
+    assert "ns/hooks" in stalled.message
+    kube.secrets[("ns", "hooks")] = {"other": "x"}
+    await _settle(controller, lambda: "CallbackUrlKeyNotFound" in str(kube.statuses["pwh"].conditions))
+    kube.secrets[("ns", "hooks")] = {"status": f"ftp://hooks.example/s?token={URL_TOKEN}"}
+    await _settle(controller, lambda: "InvalidCallbackUrl" in str(kube.statuses["pwh"].conditions))
+    assert cams.calls == []
+    assert URL_TOKEN not in kube.statuses["pwh"].model_dump_json() + json.dumps(kube.events)
+    kube.secrets[("ns", "hooks")] = {"status": f"https://hooks.example/s?token={URL_TOKEN}"}
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    assert [update.status_callback_url for update, _ in cams.calls] == [
+        f"https://hooks.example/s?token={URL_TOKEN}"
+    ]

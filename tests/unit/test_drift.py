@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec
-from cams_webhook_operator.api.models import LiveWebhook
+from cams_webhook_operator.callback_urls import CallbackUrls, literal
+from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.drift import drift_interval, drifted_fields
+from cams_webhook_operator.status import live_webhook
 
 SPEC = PhoneWebhookSpec.model_validate(
     {"custSpaceId": "s", "phoneNumber": "8613800001234", "statusCallbackUrl": "https://a.example/x"}
@@ -16,15 +18,34 @@ SPEC = PhoneWebhookSpec.model_validate(
 @pytest.mark.parametrize(
     ("live", "drifted"),
     [
-        (LiveWebhook(status_callback_url="https://a.example/x"), []),
-        (LiveWebhook(status_callback_url="https://evil.example/x"), ["statusCallbackUrl"]),
+        (LiveNumber("8613800001234", "https://a.example/x", "https://other.example/up"), []),
+        (LiveNumber("8613800001234", "https://evil.example/x", ""), ["statusCallbackUrl"]),
         (None, ["phoneNumber"]),
     ],
     ids=["same", "url-changed", "number-gone"],
 )
-def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveWebhook | None, drifted: list[str]) -> None:
+def test_drifted_fields_compare_only_what_the_spec_sets(live: LiveNumber | None, drifted: list[str]) -> None:
     # SPEC sets statusCallbackUrl only: a different upCallbackUrl in CAMS is not ours to keep.
-    assert drifted_fields(SPEC, live) == drifted
+    assert drifted_fields(live_webhook(live, literal(SPEC))) == drifted
+
+
+def test_status_shows_urls_without_their_tokens_and_whether_each_matches() -> None:
+    wanted = CallbackUrls("https://hooks.example/s?token=s3cret", "https://hooks.example/up?token=other")
+    live = LiveNumber(
+        "8613800001234", "https://hooks.example/s?token=s3cret", "https://u:pw@hooks.example/up"
+    )
+    shown = live_webhook(live, wanted)
+    assert (shown.status_callback_url, shown.up_callback_url) == (
+        "https://hooks.example/s?redacted",
+        "https://redacted@hooks.example/up",
+    )
+    assert (shown.status_callback_url_matches, shown.up_callback_url_matches) == (True, False)
+    assert drifted_fields(shown) == ["upCallbackUrl"]
+    assert "s3cret" not in shown.model_dump_json()
+    assert "pw" not in shown.model_dump_json()
+    unknown = live_webhook(live, None)  # the URLs come from a Secret not read yet: nothing is judged
+    assert (unknown.status_callback_url_matches, unknown.up_callback_url_matches) == (None, None)
+    assert drifted_fields(unknown) == []
 
 
 @pytest.mark.parametrize(

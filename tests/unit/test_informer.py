@@ -62,12 +62,18 @@ class Recorder:
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []
         self.listed_at: int | None = None
+        self.present: set[tuple[str, str]] = set()
 
     def seen(self, body: Mapping[str, Any]) -> None:
         self.log.append(("seen", f"{body['metadata']['namespace']}/{body['metadata']['name']}"))
+        self.present.add((body["metadata"]["namespace"], body["metadata"]["name"]))
 
     def gone(self, namespace: str, name: str) -> None:
         self.log.append(("gone", f"{namespace}/{name}"))
+        self.present.discard((namespace, name))
+
+    def known(self) -> list[tuple[str, str]]:
+        return list(self.present)
 
     def listed(self) -> None:
         self.listed_at = len(self.log)
@@ -76,7 +82,12 @@ class Recorder:
 async def _run(api: FakeApi, namespaces: list[str], seconds: float = 100) -> Recorder:
     recorder = Recorder()
     informer = Informer(
-        api, namespaces=namespaces, seen=recorder.seen, gone=recorder.gone, listed=recorder.listed
+        api,
+        namespaces=namespaces,
+        seen=recorder.seen,
+        gone=recorder.gone,
+        listed=recorder.listed,
+        known=recorder.known,
     )
     task = asyncio.create_task(informer.run())
     await asyncio.sleep(seconds)
