@@ -182,7 +182,9 @@ class Facts:
 def previous_status(state: ObjectState) -> PhoneWebhookStatus:
     """The status decided so far, with what the last read of CAMS showed."""
     read, status = state.last_read, state.status
-    if read is None:
+    if read is None:  # not read by this process yet: what an earlier one wrote, redacted as now
+        if status.live is not None and (shown := st.redacted(status.live)) is not status.live:
+            return status.model_copy(update={"live": shown})
         return status
     live = st.live_webhook(read.live, wanted_urls(state))
     if status.last_drift_check_time == read.checked_at and status.live in (None, live):
@@ -345,6 +347,10 @@ def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
     if previous.last_drift_check_time is None:
         status = st.status_observing(previous=previous, generation=generation, now=facts.now)
         return Plan("observing", status=status, drift=DriftAction.NOW)
+    if state.last_read is None:
+        # Read by an earlier process (a restart): its verdict stands until this one reads, at once. The
+        # status it wrote cannot be compared again: it holds URLs redacted, or from an earlier version.
+        return Plan("observed", status=st.with_generation(previous, generation), drift=DriftAction.NOW)
     status = st.status_observed(
         previous=previous,
         generation=generation,

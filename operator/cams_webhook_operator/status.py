@@ -297,6 +297,16 @@ def live_webhook(live: LiveNumber | None, wanted: CallbackUrls | None) -> LiveWe
     )
 
 
+def redacted(live: LiveWebhook) -> LiveWebhook:
+    """A status.live written by an earlier version, which showed URLs whole: redacted as now."""
+    shown = {
+        "status_callback_url": redact(live.status_callback_url),
+        "up_callback_url": redact(live.up_callback_url),
+    }
+    same = (live.status_callback_url, live.up_callback_url) == tuple(shown.values())
+    return live if same else live.model_copy(update=shown)
+
+
 def status_read_refused(
     *,
     previous: PhoneWebhookStatus,

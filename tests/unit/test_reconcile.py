@@ -13,12 +13,13 @@ from cams_webhook_operator import status as st
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
 from cams_webhook_operator.api.models import LiveWebhook
 from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Answer, classify
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.flow import Outage
 from cams_webhook_operator.reconcile import Facts, Priority
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claimant, ObjectState, Snapshot
+from cams_webhook_operator.state import Claimant, DriftReport, ObjectState, Snapshot
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -137,6 +138,14 @@ RECENTLY_REFUSED = PhoneWebhookStatus(failed_fingerprint=APPLIED, last_attempt_t
 READ = PhoneWebhookStatus(
     last_drift_check_time=NOW, live=LiveWebhook(status_callback_url="https://a.example/x")
 )
+
+
+def _read_here(state: ObjectState) -> ObjectState:
+    """The state as after a read of the space by this process (the one READ's status reports)."""
+    state.last_read = DriftReport(NOW, LiveNumber("8613800001234", "https://a.example/x", ""))
+    return state
+
+
 REFUSED_TOKEN = CredentialProblem("RRSAFailed", "STS refused", transient=False)
 STS_DOWN = CredentialProblem("RRSAFailed", "could not reach STS", transient=True)
 NO_SECRET = CredentialProblem("SecretNotFound", "Secret ns/c was not found")
@@ -200,13 +209,13 @@ PLAN_CASES: list[tuple[str, ObjectState, dict[str, object], tuple[object, ...]]]
     ("observe-unread", _state(managementMode="Observe"), {}, ("observing", None, None, "Observing", ())),
     (
         "observe-read",
-        _state(status=READ, managementMode="Observe"),
+        _read_here(_state(status=READ, managementMode="Observe")),
         {},
         ("observed", None, None, "Observed", ()),
     ),
     (
         "observe-drops-the-finalizer",
-        _state(status=READ, managementMode="Observe", finalizers=(FINALIZER,)),
+        _read_here(_state(status=READ, managementMode="Observe", finalizers=(FINALIZER,))),
         {},
         ("observed", None, "remove", "Observed", ()),
     ),
@@ -397,3 +406,22 @@ def test_a_spec_change_bumps_the_epoch_and_observe_mode_lets_the_claim_go() -> N
     manage = _state(generation=4, managementMode="Manage")
     assert state.take(manage.snapshot, PhoneWebhookStatus()) == (None, True)
     assert state.epoch == 2
+
+
+def test_after_a_restart_an_observer_keeps_its_verdict_shows_urls_redacted_and_is_read_at_once() -> None:
+    """A status from an earlier process (or version): its InSync stands until this process reads the
+    space, the read comes at the next tick, and URLs written whole by an earlier version are redacted."""
+    differs = st.condition([], "InSync", False, reason="Differs", message="m", now=NOW, generation=2)
+    earlier = PhoneWebhookStatus(
+        observed_generation=2,
+        last_drift_check_time=NOW,
+        live=LiveWebhook(status_callback_url="https://a.example/x?token=t0k"),
+        conditions=[differs],
+    )
+    state = _state(status=earlier, managementMode="Observe")
+    decided = reconcile.plan(state, Facts(now=NOW, priority=Priority.CHANGE, credentials=OPERATOR), SETTINGS)
+    assert decided.drift is reconcile.DriftAction.NOW
+    assert decided.status is not None
+    assert decided.status.live is not None
+    assert decided.status.live.status_callback_url == "https://a.example/x?redacted"
+    assert [(c.type, c.reason) for c in decided.status.conditions] == [("InSync", "Differs")]
