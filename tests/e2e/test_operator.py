@@ -775,3 +775,4 @@ def test_callback_urls_from_a_secret_are_applied_rotated_and_kept_out_of_status_
     shown = system.kubectl.run("get", "phonewebhook", "tokens", "-n", system.namespace, "-o", "yaml").stdout
     assert "upCallbackUrl:" in shown, "status.live still shows where the URL CAMS holds leads"
     assert URL_TOKEN not in shown + json.dumps(system.events("tokens"))
+    assert URL_TOKEN not in system.operator.scrape()
