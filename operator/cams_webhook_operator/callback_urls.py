@@ -13,17 +13,15 @@ from cams_webhook_operator.api.models import PhoneWebhookSpec, UrlSource
 from cams_webhook_operator.credential_sources import CredentialProblem, SecretData
 
 REDACTED = "redacted"
-# The fields that may come from a Secret: (the literal field, the field that names a Secret's key).
-URL_FIELDS = (("statusCallbackUrl", "statusCallbackUrlFrom"), ("upCallbackUrl", "upCallbackUrlFrom"))
+FROM_FIELDS = ("statusCallbackUrlFrom", "upCallbackUrlFrom")  # in the order of `sources`
 
 
 @dataclass(frozen=True, slots=True)
 class CallbackUrls:
-    """The URLs a call sends (None: leave what CAMS holds), and whether any came from a Secret."""
+    """The URLs a call sends (None: leave what CAMS holds)."""
 
     status_callback_url: str | None
     up_callback_url: str | None
-    from_secret: bool = False
 
 
 def sources(spec: PhoneWebhookSpec) -> tuple[UrlSource | None, UrlSource | None]:
@@ -49,7 +47,7 @@ def resolve(
     for index, source in enumerate(sources(spec)):
         if source is None:
             continue
-        ref, field = source.secret_key_ref, URL_FIELDS[index][1]
+        ref, field = source.secret_key_ref, FROM_FIELDS[index]
         where = f"Secret {namespace}/{ref.name} named in spec.{field}"
         secret = secrets.get(ref.name)
         if secret is None:
@@ -65,7 +63,7 @@ def resolve(
                 "(the value is not shown: it may carry a token)",
             )
         urls[index] = value
-    return CallbackUrls(urls[0], urls[1], from_secret=any(s is not None for s in sources(spec)))
+    return CallbackUrls(urls[0], urls[1])
 
 
 def _is_http_url(value: str) -> bool:

@@ -28,9 +28,7 @@ def _secret(**data: str) -> SecretData:
 def test_a_url_from_a_secret_replaces_only_its_own_field() -> None:
     assert secret_names(SPEC) == {"hooks"}
     urls = resolve(SPEC, "team", {"hooks": _secret(inbound=f" https://hooks.example/in?token={TOKEN}\n")})
-    assert urls == CallbackUrls(
-        "https://hooks.example/status", f"https://hooks.example/in?token={TOKEN}", True
-    )
+    assert urls == CallbackUrls("https://hooks.example/status", f"https://hooks.example/in?token={TOKEN}")
 
 
 @pytest.mark.parametrize(

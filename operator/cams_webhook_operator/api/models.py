@@ -47,7 +47,7 @@ CUST_SPACE_ID_MESSAGE = "custSpaceId must be the CAMS space ID: letters, digits,
 URL_MAX_LENGTH = 1024
 URL_MESSAGE = "must be an absolute http:// or https:// URL with a host, for example https://example.com/cams"
 SECRET_NAMESPACE_MESSAGE = (
-    "secretRef.namespace is not allowed here: only a Secret in this object's own namespace may be used; "
+    "A Secret reference may not name a namespace: only a Secret in this object's own namespace may be used; "
     "remove the field and create the Secret next to the object"
 )
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -118,17 +118,11 @@ class CamelModel(BaseModel):
         object.__setattr__(self, "__pydantic_fields_set__", _FIELDS_SET.setdefault(frozenset(given), given))
 
 
-class SecretReference(CamelModel):
-    """A Secret in this object's own namespace."""
+class _InOwnNamespace(CamelModel):
+    """A reference to a Secret, which must be in the referring object's own namespace."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
-        min_length=1,
-        max_length=253,
-        description="Name of a Secret in the same namespace as this object, with the keys accessKeyId and "
-        "accessKeySecret, and securityToken when the key is an STS temporary credential.",
-    )
     # Declared only to be refused with a message a person understands; without it a namespace would be
     # pruned silently or refused as an "unknown field" with no reason given.
     namespace: str | None = Field(
@@ -147,10 +141,19 @@ class SecretReference(CamelModel):
         return value
 
 
-class SecretKeySelector(CamelModel):
-    """A key of a Secret in this object's own namespace, as in a container's env valueFrom.secretKeyRef."""
+class SecretReference(_InOwnNamespace):
+    """A Secret in this object's own namespace."""
 
-    model_config = ConfigDict(extra="forbid")
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a Secret in the same namespace as this object, with the keys accessKeyId and "
+        "accessKeySecret, and securityToken when the key is an STS temporary credential.",
+    )
+
+
+class SecretKeySelector(_InOwnNamespace):
+    """A key of a Secret in this object's own namespace, as in a container's env valueFrom.secretKeyRef."""
 
     name: str = Field(
         min_length=1, max_length=253, description="Name of a Secret in this object's namespace."
@@ -161,20 +164,6 @@ class SecretKeySelector(CamelModel):
         pattern=SECRET_KEY_PATTERN,
         description="The key of the Secret whose value is the URL.",
     )
-    namespace: str | None = Field(
-        default=None,
-        description="Not supported: the Secret must be in this object's own namespace.",
-        json_schema_extra={
-            "x-kubernetes-validations": [{"rule": "false", "message": SECRET_NAMESPACE_MESSAGE}]
-        },
-    )
-
-    @field_validator("namespace")
-    @classmethod
-    def _no_namespace(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError(SECRET_NAMESPACE_MESSAGE)
-        return value
 
 
 class UrlSource(CamelModel):
