@@ -18,10 +18,10 @@ from typing import Any, Protocol
 from kubernetes.client.exceptions import ApiException
 
 from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
+from cams_webhook_operator.kube_http import listing
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
-PAGE = "500"
 GLOB = set("*?[!")
 
 
@@ -128,25 +128,14 @@ class Informer:
     async def _list(self, target: str | None) -> str:
         """Every object, page by page; those that a previous listing had and this one lacks are gone."""
         listed: set[Key] = set()
-        params = {"limit": PAGE}
-        while True:
-            try:
-                page = await self._http.request("GET", self._path(target), params=params)
-            except ApiException as exc:
-                if exc.status == 410 and "continue" in params:  # the continue token expired: start over
-                    listed.clear()
-                    params = {"limit": PAGE}
-                    continue
-                raise
+        meta: Mapping[str, Any] = {}
+        async for page in listing(self._http, self._path(target), started_over=listed.clear):
             for item in page.get("items") or []:
                 key = _key(item)
                 if self._wanted(key[0]):
                     listed.add(key)
                     self._hand(key, self._seen, item)
             meta = page.get("metadata") or {}
-            if not meta.get("continue"):
-                break
-            params = {"limit": PAGE, "continue": meta["continue"]}
         missing = [
             key
             for key in self._known()

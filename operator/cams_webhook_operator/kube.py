@@ -10,6 +10,7 @@ import base64
 import binascii
 import logging
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, Phone
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
-from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp
+from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp, listing
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
@@ -107,16 +108,15 @@ class KubeApi:
         return _claim_record(lease)
 
     async def list_claims(self) -> dict[Claim, ClaimRecord]:
-        leases = await self._http.request(
-            "GET", self._leases, params={"labelSelector": f"{CLAIM_LABEL}=true"}
-        )
-        claims = {}
-        for lease in leases.get("items") or []:
-            meta = lease.get("metadata") or {}
-            annotations = meta.get("annotations") or {}
-            space, number = annotations.get(SPACE_ANNOTATION), annotations.get(NUMBER_ANNOTATION)
-            if space and number and meta.get("name") == lease_name((space, number)):
-                claims[(space, number)] = _claim_record(lease)
+        claims: dict[Claim, ClaimRecord] = {}
+        selector = {"labelSelector": f"{CLAIM_LABEL}=true"}
+        async for page in listing(self._http, self._leases, selector, started_over=claims.clear):
+            for lease in page.get("items") or []:
+                meta = lease.get("metadata") or {}
+                annotations = meta.get("annotations") or {}
+                space, number = annotations.get(SPACE_ANNOTATION), annotations.get(NUMBER_ANNOTATION)
+                if space and number and meta.get("name") == lease_name((space, number)):
+                    claims[(sys.intern(space), number)] = _claim_record(lease)
         return claims
 
     async def write_claim(

@@ -4,7 +4,7 @@ goes on the wire, what a refusal raises, and how often the token is asked for.""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,14 @@ import pytest
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from cams_webhook_operator.kube_http import MERGE_PATCH, TOKEN_REUSE_SECONDS, KubeHttp, api_server_proxy
+from cams_webhook_operator.kube_http import (
+    MERGE_PATCH,
+    PAGE,
+    TOKEN_REUSE_SECONDS,
+    KubeHttp,
+    api_server_proxy,
+    listing,
+)
 
 from .local_http import serving
 
@@ -138,3 +145,56 @@ def test_the_proxy_is_the_one_the_official_client_would_use(
 ) -> None:
     configuration = FakeConfiguration("https://127.0.0.1:6443", ["t"], proxy=proxy, no_proxy=no_proxy)
     assert api_server_proxy(configuration) == used
+
+
+class PagedLeases:
+    """Three pages of one Lease each; the continue token of the second page expires once when asked."""
+
+    def __init__(self, *, expire: str | None = None) -> None:
+        self.asked: list[dict[str, str]] = []
+        self.expire = expire
+
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        params = dict(params or {})
+        self.asked.append(params)
+        token = params.get("continue", "0")
+        if token == self.expire:
+            self.expire = None
+            raise ApiException(status=410, reason="Expired")
+        following = str(int(token) + 1) if token != "2" else ""
+        return {"items": [{"name": f"lease-{token}"}], "metadata": {"continue": following}}
+
+
+async def _names(leases: PagedLeases, started_over: list[int]) -> list[str]:
+    names = []
+    pages = listing(
+        leases, "/leases", {"labelSelector": "claim=true"}, started_over=lambda: started_over.append(1)
+    )
+    async for page in pages:
+        names += [item["name"] for item in page["items"]]
+    return names
+
+
+async def test_a_listing_asks_page_after_page_with_its_selector_until_no_continue_token() -> None:
+    leases = PagedLeases()
+    assert await _names(leases, []) == ["lease-0", "lease-1", "lease-2"]
+    selector = {"labelSelector": "claim=true", "limit": PAGE}
+    assert leases.asked == [selector, {**selector, "continue": "1"}, {**selector, "continue": "2"}]
+
+
+async def test_an_expired_continue_token_starts_the_listing_over_and_says_so() -> None:
+    leases = PagedLeases(expire="1")
+    started_over: list[int] = []
+    names = await _names(leases, started_over)
+    assert started_over == [1]
+    assert names == ["lease-0", "lease-0", "lease-1", "lease-2"]  # the caller clears what it gathered
+    assert [p.get("continue") for p in leases.asked] == [None, "1", None, "1", "2"]
+
+
+async def test_an_expired_first_page_is_the_callers_to_handle() -> None:
+    leases = PagedLeases(expire="0")
+    with pytest.raises(ApiException) as raised:
+        await _names(leases, [])
+    assert raised.value.status == 410
