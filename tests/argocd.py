@@ -13,8 +13,9 @@ SCRIPT = (
 ).read_text()
 
 
-def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
+def argocd_health(obj: dict[str, Any], script: str = SCRIPT) -> tuple[str, str]:
+    """`script`: another version of the check (an earlier release's)."""
     lua = LuaRuntime(unpack_returned_tuples=True)
     lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = lua.execute(SCRIPT)
+    result = lua.execute(script)
     return str(result["status"]), str(result["message"])

@@ -85,7 +85,13 @@ def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> st
     """Why the operator would refuse objects of `namespace` and `space` that name `account`, or None."""
     import kubernetes
 
-    from cams_webhook_operator.api.models import ACCOUNT_KIND, GROUP, VERSION
+    from cams_webhook_operator.api.models import (
+        ACCOUNT_KIND,
+        ACCOUNT_PLURAL,
+        CLUSTER_ACCOUNT_PLURAL,
+        GROUP,
+        VERSION,
+    )
     from cams_webhook_operator.credential_sources import CredentialProblem
     from cams_webhook_operator.kube import load_api_client
     from cams_webhook_operator.tenancy import Account, allowed
@@ -95,9 +101,9 @@ def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> st
     custom = kubernetes.client.CustomObjectsApi(api)
     try:
         if kind == ACCOUNT_KIND:
-            found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "camsaccounts", name)
+            found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, ACCOUNT_PLURAL, name)
         else:
-            found = custom.get_cluster_custom_object(GROUP, VERSION, "clustercamsaccounts", name)
+            found = custom.get_cluster_custom_object(GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, name)
         body: dict[str, Any] = found  # type: ignore[assignment]  # the client types custom objects as object
         meta = kubernetes.client.CoreV1Api(api).read_namespace(namespace).metadata
         labels = (meta.labels if meta else None) or {}

@@ -174,6 +174,13 @@ class Controller:
         self._account_changed(account.key, account)
         self._account_status.changed(account, body.get("status"))
 
+    def known_accounts(self, kind: str) -> list[Key]:
+        """The accounts of this kind seen and not deleted (the informer compares a new listing with them)."""
+        return [(key.namespace, key.name) for key in self._resolver.accounts if key.kind == kind]
+
+    def known_namespaces(self) -> list[Key]:
+        return [("", name) for name in self._resolver.namespaces()]
+
     def forget_account(self, kind: str, namespace: str, name: str) -> None:
         self._account_changed(key := AccountKey(kind, namespace, name), None)
         self._account_status.forget(key)

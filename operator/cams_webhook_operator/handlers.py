@@ -1,7 +1,6 @@
-"""kopf wiring only: settings in one startup handler, and watch events handed to the controller.
-
-Handlers here never call CAMS and never sleep: they record what they saw and return, so kopf's watch
-streams keep flowing while the controller's workers do the slow part at the pace of the CAMS quota.
+"""Under kopf: the controller started in one startup handler and stopped in the cleanup one, the informers
+(informer.py) wired to it, leadership, and the health probe. kopf watches nothing itself any more: its
+watches give no signal that an initial listing is over, which the controller waits for.
 """
 
 from __future__ import annotations
@@ -10,24 +9,29 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 
-from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND, GROUP, VERSION
+from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.informer import Informer
+from cams_webhook_operator.informer import (
+    CAMS_ACCOUNTS,
+    CLUSTER_CAMS_ACCOUNTS,
+    NAMESPACES,
+    PHONEWEBHOOKS,
+    Informer,
+    Resource,
+)
 from cams_webhook_operator.kube import KubeApi, load_api_client
 from cams_webhook_operator.kube_http import KubeHttp
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
-
-# Every handler is `async def` although none awaits: kopf runs a plain `def` in a thread pool, and the
-# round trip to a thread for each watch event cost more CPU than the handler itself.
 
 
 def _configure_kopf(settings: kopf.OperatorSettings) -> None:
@@ -92,16 +96,9 @@ async def start_controller(
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
     memo.controller = controller
     memo.cams = cams
-    # PhoneWebhooks are listed and watched by the operator itself (informer.py), not by kopf.
-    informer = Informer(
-        kube_http,
-        namespaces=memo.namespaces,
-        seen=controller.observe,
-        gone=controller.forget,
-        listed=controller.listed.set,
-        known=controller.known,
+    memo.informer_task = asyncio.create_task(
+        _inform(controller, kube_http, memo.namespaces), name="informers"
     )
-    memo.informer_task = asyncio.create_task(informer.run(), name="informer")
     # Followers watch and keep their snapshots warm, but only the leader's workers act.
     memo.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
     logger.info(
@@ -112,6 +109,60 @@ async def start_controller(
         if elector
         else "no leader election",
     )
+
+
+async def _inform(controller: Controller, http: KubeHttp, namespaces: list[str]) -> None:
+    """PhoneWebhooks, accounts and namespaces, listed and watched by the operator itself (informer.py), not
+    by kopf: the controller decides once all of them are listed, so that no object is decided before the
+    account it uses is known (kopf's watches give no such signal)."""
+    unlisted = {PHONEWEBHOOKS, CAMS_ACCOUNTS, CLUSTER_CAMS_ACCOUNTS, NAMESPACES}
+
+    def listed(resource: Resource) -> Callable[[], None]:
+        def done() -> None:
+            unlisted.discard(resource)
+            if not unlisted:
+                controller.listed.set()
+
+        return done
+
+    def accounts(resource: Resource, kind: str) -> Informer:
+        return Informer(
+            http,
+            resource=resource,
+            namespaces=namespaces,
+            seen=lambda body: controller.observe_account(body, kind),
+            gone=lambda namespace, name: controller.forget_account(kind, namespace, name),
+            listed=listed(resource),
+            known=lambda: controller.known_accounts(kind),
+        )
+
+    informers = [
+        Informer(
+            http,
+            namespaces=namespaces,
+            seen=controller.observe,
+            gone=controller.forget,
+            listed=listed(PHONEWEBHOOKS),
+            known=controller.known,
+        ),
+        accounts(CAMS_ACCOUNTS, ACCOUNT_KIND),
+        accounts(CLUSTER_CAMS_ACCOUNTS, CLUSTER_ACCOUNT_KIND),
+        # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
+        Informer(
+            http,
+            resource=NAMESPACES,
+            namespaces=[],
+            seen=lambda body: controller.namespace_changed(
+                body["metadata"]["name"], body["metadata"].get("labels") or {}
+            ),
+            gone=lambda _, name: controller.namespace_changed(name, None),
+            listed=listed(NAMESPACES),
+            known=controller.known_namespaces,
+        ),
+    ]
+    async with asyncio.TaskGroup() as tasks:
+        for informer in informers:
+            tasks.create_task(informer.run())
 
 
 async def _lead(controller: Controller, elector: LeaderElector | None) -> None:
@@ -167,32 +218,3 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     rrsa: RrsaProvider | None = getattr(memo, "rrsa", None)
     if rrsa is not None:
         await rrsa.aclose()
-
-
-@kopf.on.event(GROUP, VERSION, "camsaccounts")
-async def account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _account_event(event, memo, ACCOUNT_KIND)
-
-
-@kopf.on.event(GROUP, VERSION, "clustercamsaccounts")
-async def cluster_account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _account_event(event, memo, CLUSTER_ACCOUNT_KIND)
-
-
-def _account_event(event: kopf.RawEvent, memo: kopf.Memo, kind: str) -> None:
-    controller: Controller = memo.controller
-    body = event["object"]
-    meta = body["metadata"]
-    if event.get("type") == "DELETED":
-        controller.forget_account(kind, meta.get("namespace") or "", meta["name"])
-    else:
-        controller.observe_account(body, kind)
-
-
-@kopf.on.event("", "v1", "namespaces")
-async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
-    controller: Controller = memo.controller
-    meta = event["object"]["metadata"]
-    deleted = event.get("type") == "DELETED"
-    controller.namespace_changed(meta["name"], None if deleted else meta.get("labels") or {})

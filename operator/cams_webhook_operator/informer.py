@@ -1,5 +1,7 @@
-"""PhoneWebhooks as the API server has them: listed, then watched, and handed to the controller in the API
-server's order, with a signal once every watched namespace has been listed.
+"""Objects as the API server has them (PhoneWebhooks, the accounts, namespaces): listed, then watched, and
+handed to the controller in the API server's order, with a signal once every watched namespace has been
+listed. The controller decides nothing before every informer has listed: an object decided before the
+accounts are known would be shown Stalled (NoAccount) for a moment at every restart.
 
 Not kopf's watch: kopf gives every object of its initial listing a worker that waits until all objects
 are indexed, and wakes all of them for each object indexed. A restart over 3,000 objects took 85 CPU-s,
@@ -13,11 +15,18 @@ import asyncio
 import fnmatch
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
-from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
+from cams_webhook_operator.api.models import (
+    ACCOUNT_PLURAL,
+    CLUSTER_ACCOUNT_PLURAL,
+    GROUP,
+    PLURAL,
+    VERSION,
+)
 from cams_webhook_operator.kube_http import listing
 
 logger = logging.getLogger(__name__)
@@ -33,9 +42,22 @@ class Http(Protocol):
     def watch(self, path: str, params: Mapping[str, str]) -> Any: ...
 
 
+@dataclass(frozen=True)
+class Resource:
+    api: str  # "/apis/<group>/<version>", or "/api/v1" for the core group
+    plural: str
+    namespaced: bool = True
+
+
+PHONEWEBHOOKS = Resource(f"/apis/{GROUP}/{VERSION}", PLURAL)
+CAMS_ACCOUNTS = Resource(f"/apis/{GROUP}/{VERSION}", ACCOUNT_PLURAL)
+CLUSTER_CAMS_ACCOUNTS = Resource(f"/apis/{GROUP}/{VERSION}", CLUSTER_ACCOUNT_PLURAL, namespaced=False)
+NAMESPACES = Resource("/api/v1", "namespaces", namespaced=False)
+
+
 def _key(body: Mapping[str, Any]) -> Key:
     meta = body["metadata"]
-    return (meta["namespace"], meta["name"])
+    return (meta.get("namespace") or "", meta["name"])  # "": a cluster-scoped object
 
 
 def namespace_filter(patterns: Sequence[str]) -> Callable[[str], bool]:
@@ -62,6 +84,7 @@ class Informer:
         self,
         http: Http,
         *,
+        resource: Resource = PHONEWEBHOOKS,
         namespaces: Sequence[str],
         seen: Callable[[Mapping[str, Any]], None],
         gone: Callable[[str, str], None],
@@ -70,6 +93,9 @@ class Informer:
         retry_max_seconds: float = 30.0,
     ) -> None:
         self._http = http
+        self._resource = resource
+        if not resource.namespaced:
+            namespaces = []  # a cluster-scoped resource: one listing, every object
         exact = bool(namespaces) and not any(GLOB & set(n) for n in namespaces)
         self._targets: list[str | None] = list(namespaces) if exact else [None]
         self._wanted = namespace_filter([] if exact else namespaces)
@@ -77,23 +103,21 @@ class Informer:
         self._retry_max = retry_max_seconds
         self._unlisted = set(self._targets)
 
-    @staticmethod
-    def _hand(key: Key, to: Callable[..., None], *args: Any) -> None:
+    def _hand(self, key: Key, to: Callable[..., None], *args: Any) -> None:
         """One object to the controller; a failure (a bug) is logged and costs that object, not the watch."""
         try:
             to(*args)
         except Exception:
-            logger.exception("Handling PhoneWebhook %s/%s failed", *key)
+            logger.exception("Handling %s %s/%s failed", self._resource.plural, *key)
 
-    @staticmethod
-    def _path(namespace: str | None) -> str:
+    def _path(self, namespace: str | None) -> str:
         where = f"namespaces/{namespace}/" if namespace else ""
-        return f"/apis/{GROUP}/{VERSION}/{where}{PLURAL}"
+        return f"{self._resource.api}/{where}{self._resource.plural}"
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             for target in self._targets:
-                tasks.create_task(self._follow(target), name=f"informer-{target or 'all'}")
+                tasks.create_task(self._follow(target), name=f"{self._resource.plural}-{target or 'all'}")
 
     async def _follow(self, target: str | None) -> None:
         failures = 0
@@ -121,7 +145,11 @@ class Informer:
     async def _pause(self, target: str | None, why: str, failures: int) -> None:
         delay = min(self._retry_max, 2.0 ** (failures - 1))
         logger.warning(
-            "Watching PhoneWebhooks in %s failed (%s); again in %.0fs", target or "all namespaces", why, delay
+            "Watching %s in %s failed (%s); again in %.0fs",
+            self._resource.plural,
+            target or "all namespaces",
+            why,
+            delay,
         )
         await asyncio.sleep(delay)
 

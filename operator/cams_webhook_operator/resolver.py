@@ -91,6 +91,10 @@ class CredentialResolver:
         self.accounts.pop(key, None)
         return set(self._account_users.get(key, ()))
 
+    def namespaces(self) -> list[str]:
+        """The namespaces whose labels are known."""
+        return list(self._labels)
+
     def namespace_labels(self, namespace: str, labels: Mapping[str, str] | None) -> bool:
         """A namespace's labels, None when it is gone; True when they changed."""
         old = self._labels.pop(namespace, None)

@@ -11,11 +11,12 @@ import itertools
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
-from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Kubectl
+from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Kubectl, control_plane
 
 _namespaces = itertools.count(1)
 
@@ -23,25 +24,15 @@ _namespaces = itertools.count(1)
 @pytest.fixture(scope="session")
 def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     existing = os.environ.get("CAMS_E2E_KUBECONFIG")
-    state_dir = tmp_path_factory.mktemp("controlplane")
-    script = REPO / "scripts" / "controlplane.sh"
-    if existing:
-        kubeconfig = Path(existing)
-    else:
-        started = subprocess.run(
-            [str(script), "start", str(state_dir)], capture_output=True, text=True, timeout=1800
-        )
-        assert started.returncode == 0, f"the local control plane did not start:\n{started.stderr}"
-        kubeconfig = Path(started.stdout.strip().splitlines()[-1])
-    client = Kubectl(kubeconfig)
-    try:
+    with (
+        nullcontext(Kubectl(Path(existing)))
+        if existing
+        else control_plane(tmp_path_factory.mktemp("controlplane")) as client
+    ):
         client.run("apply", "-f", str(REPO / "crds"))
         client.run("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
         client.apply(DEFAULT_ACCOUNT)
         yield client
-    finally:
-        if not existing:
-            subprocess.run([str(script), "stop", str(state_dir)], check=False, timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +82,42 @@ class Kubectl:
 
     def apply(self, manifest: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("apply", "-f", "-", stdin=manifest, check=check)
+
+
+@contextmanager
+def control_plane(state_dir: Path) -> Iterator[Kubectl]:
+    """A local kube-apiserver, etcd and kube-controller-manager (scripts/controlplane.sh), stopped after."""
+    script = REPO / "scripts" / "controlplane.sh"
+    try:
+        started = subprocess.run(
+            [str(script), "start", str(state_dir)], capture_output=True, text=True, timeout=1800
+        )
+        assert started.returncode == 0, f"the local control plane did not start:\n{started.stderr}"
+        yield Kubectl(Path(started.stdout.strip().splitlines()[-1]))
+    finally:
+        subprocess.run([str(script), "stop", str(state_dir)], check=False, timeout=60)
+
+
+@cache
+def _go_tools() -> Path:
+    script = REPO / "scripts" / "gotools.sh"
+    subprocess.run([str(script), "build"], check=True, timeout=1800)
+    bin_dir = subprocess.run([str(script), "bin-dir"], capture_output=True, text=True, check=True).stdout
+    return Path(bin_dir.strip())
+
+
+def kstatus(kubectl: Kubectl, namespace: str, name: str) -> str:
+    """kstatus's verdict on a PhoneWebhook (Current, InProgress, Failed, ...), as Flux and Helm compute it,
+    by the Go helper built from sigs.k8s.io/cli-utils (scripts/gotools.sh)."""
+    result = subprocess.run(
+        [str(_go_tools() / "kstatus"), namespace, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\t", 1)[0]
 
 
 @dataclass
@@ -188,16 +226,17 @@ def start_operator(
     extra_env: dict[str, str] | None = None,
     verbose: bool = False,
     operator_namespace: str | None = None,
+    binary: Path = BIN / "cams-webhook-operator",
 ) -> OperatorProcess:
     """Watch `namespace` (one, several, or [] for all); the operator's own namespace (claims, leader
-    Lease) is `operator_namespace`, by default the first watched one."""
+    Lease) is `operator_namespace`, by default the first watched one. `binary`: another version's."""
     port = free_port()
     metrics_port = free_port()
     namespaces = [namespace] if isinstance(namespace, str) else namespace
     home = operator_namespace or namespaces[0]
     operator = OperatorProcess(
         args=[
-            str(BIN / "cams-webhook-operator"),
+            str(binary),
             *(arg for ns in namespaces for arg in ("--namespace", ns)),
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",

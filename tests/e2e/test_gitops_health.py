@@ -4,8 +4,6 @@ helper built from sigs.k8s.io/cli-utils, and the shipped Argo CD Lua check, on t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import yaml
 
 from tests.argocd import argocd_health
 
-from .harness import REPO, Kubectl, start_operator, start_simulator, wait_for
+from .harness import Kubectl, kstatus, start_operator, start_simulator, wait_for
 
 ACCOUNTS = [
     {
@@ -31,23 +29,6 @@ ACCOUNTS = [
         "spaces": [{"id": "denied"}],
     },
 ]
-
-
-def _kstatus(kubectl: Kubectl, namespace: str, name: str) -> str:
-    script = REPO / "scripts" / "gotools.sh"
-    subprocess.run([str(script), "build"], check=True, timeout=1800)
-    binary = Path(
-        subprocess.run([str(script), "bin-dir"], capture_output=True, text=True, check=True).stdout.strip()
-    )
-    result = subprocess.run(
-        [str(binary / "kstatus"), namespace, name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split("\t", 1)[0]
 
 
 def _object(name: str, namespace: str, space: str, number: str, secret: str | None = None) -> dict[str, Any]:
@@ -88,7 +69,7 @@ def test_kstatus_and_argocd_read_every_state_right(kubectl: Kubectl, namespace: 
 
     def health(name: str) -> tuple[str, str]:
         live = kubectl.json("get", "phonewebhook", name, "-n", namespace)
-        return _kstatus(kubectl, namespace, name), argocd_health(live)[0]
+        return kstatus(kubectl, namespace, name), argocd_health(live)[0]
 
     # Right after creation, before any operator has seen them: never healthy.
     assert {health(o["metadata"]["name"]) for o in objects} == {("InProgress", "Progressing")}

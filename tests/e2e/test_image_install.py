@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,15 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.releases import current_version, install_like_the_image, run
+
 from .harness import REPO, Kubectl, OperatorProcess, free_port, start_simulator, wait_for
 
 IMAGE_USER = "65532"
-
-
-def _run(*args: str | Path) -> str:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 @pytest.fixture
@@ -40,15 +34,10 @@ def test_locked_install_runs_as_non_root_without_writing(
     kubectl: Kubectl, namespace: str, tmp_path: Path, image_root: Path
 ) -> None:
     root = image_root
-    # The same steps as the Dockerfile's build stage.
     venv = root / "opt-operator"
-    _run(sys.executable, "-m", "venv", venv)
-    _run(venv / "bin" / "pip", "install", "--require-hashes", "--no-deps", "-r", REPO / "requirements.lock")
-    _run(venv / "bin" / "pip", "wheel", "--no-deps", "--wheel-dir", root / "dist", REPO)
-    wheel = next((root / "dist").glob("cams_webhook_operator-*.whl"))
-    _run(venv / "bin" / "pip", "install", "--no-deps", wheel)
-    assert "No broken requirements" in _run(venv / "bin" / "pip", "check")
-    assert _run(venv / "bin" / "cams-webhook-operator", "--version").strip() == "cams-webhook-operator 0.1.0"
+    install_like_the_image(REPO, venv, root / "dist")
+    version = run(venv / "bin" / "cams-webhook-operator", "--version").strip()
+    assert version == f"cams-webhook-operator {current_version()}"
 
     # What the pod can read: a copy of the kubeconfig and its CA, nothing of root's.
     kube = root / "kube"

@@ -22,8 +22,10 @@ from pydantic import BaseModel
 from cams_webhook_operator.api.accounts import AccountStatus, CamsAccountSpec, ClusterCamsAccountSpec
 from cams_webhook_operator.api.models import (
     ACCOUNT_KIND,
+    ACCOUNT_PLURAL,
     CATEGORY,
     CLUSTER_ACCOUNT_KIND,
+    CLUSTER_ACCOUNT_PLURAL,
     GROUP,
     KIND,
     PLURAL,
@@ -90,7 +92,7 @@ KINDS = (
     ),
     Kind(
         kind=ACCOUNT_KIND,
-        plural="camsaccounts",
+        plural=ACCOUNT_PLURAL,
         scope="Namespaced",
         spec=CamsAccountSpec,
         status=AccountStatus,
@@ -101,7 +103,7 @@ KINDS = (
     ),
     Kind(
         kind=CLUSTER_ACCOUNT_KIND,
-        plural="clustercamsaccounts",
+        plural=CLUSTER_ACCOUNT_PLURAL,
         scope="Cluster",
         spec=ClusterCamsAccountSpec,
         status=AccountStatus,

@@ -68,6 +68,8 @@ ACCOUNT_REF_MESSAGE = (
 DEFAULT_ACCOUNT_ANNOTATION = f"{GROUP}/default-account"
 ACCOUNT_KIND = "CamsAccount"
 CLUSTER_ACCOUNT_KIND = "ClusterCamsAccount"
+ACCOUNT_PLURAL = "camsaccounts"
+CLUSTER_ACCOUNT_PLURAL = "clustercamsaccounts"
 
 
 def _immutable(field: str) -> dict[str, Any]:

@@ -1,0 +1,311 @@
+"""An upgrade from the previous release (docs/releases.md) to the working tree, as docs/upgrading.md tells a
+chart user, on a control plane of its own (the rest of the tier starts with this version's CRDs):
+
+the previous release's chart installed (its CRD with it) and its operator, built from its commit the way its
+image is built, managing objects of every kind it supports; then the CRD step and the account pasted from
+docs/upgrading.md, `helm upgrade` to this chart with the same values file, and this operator. Every object
+is Ready again with no UpdatePhoneWebhook call, keeps its finalizer and gets its claim; kstatus and both
+versions of the Argo CD health check, sampled through the switch, never say Failed or Degraded."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.argocd import argocd_health
+from tests.releases import Release, current_version, file_at, installed, previous_release
+
+from .harness import BIN, REPO, Kubectl, control_plane, kstatus, start_operator, start_simulator, wait_for
+
+UPGRADING = REPO / "docs" / "upgrading.md"
+TEAM = "team-a"
+HOME = "cams-system"  # the operator's namespace: the chart's release, claims and the leader's Lease
+OPERATOR_KEY = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "op-key", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "op-secret"}
+ACCOUNTS = [
+    {"accessKeyId": "op-key", "accessKeySecret": "op-secret", "uid": "1", "spaces": [{"id": "platform"}]},
+    {"accessKeyId": "team-key", "accessKeySecret": "team-secret", "uid": "2", "spaces": [{"id": "team"}]},
+]
+OBSERVED_STATUS_URL = "https://legacy.example/status"
+OBSERVED_UP_URL = "https://legacy.example/up?token=old-console-token"
+# name -> (space, number, extra spec, annotations): every kind the previous release supports.
+OBJECTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str]]] = {
+    "implicit": ("platform", "8613800007001", {}, {}),
+    "from-secret": ("team", "8613800007002", {"credentialsSecretRef": {"name": "team-creds"}}, {}),
+    "clear": (
+        "team",
+        "8613800007003",
+        {"credentialsSecretRef": {"name": "team-creds"}, "deletionPolicy": "Clear"},
+        {},
+    ),
+    "observer": (
+        "platform",
+        "8613800007004",
+        {
+            "managementMode": "Observe",
+            "statusCallbackUrl": OBSERVED_STATUS_URL,
+            "upCallbackUrl": OBSERVED_UP_URL,
+        },
+        {},
+    ),
+    "paused": ("platform", "8613800007005", {}, {"camswebhook.io/paused": "true"}),
+}
+MANAGED = ("implicit", "from-secret", "clear")
+UNHEALTHY = {"Failed", "Degraded"}
+
+
+def _manifest(name: str) -> dict[str, Any]:
+    space, number, extra, annotations = OBJECTS[name]
+    spec = {"custSpaceId": space, "phoneNumber": number, "statusCallbackUrl": "https://hooks.example/status"}
+    return {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "PhoneWebhook",
+        "metadata": {"name": name, "namespace": TEAM, "annotations": annotations},
+        "spec": {**spec, "upCallbackUrl": f"https://hooks.example/{name}/up", "httpFlag": True, **extra},
+    }
+
+
+def _block(marker: str) -> str:
+    """The fenced block right after an HTML comment that names this test, holding `marker`."""
+    blocks = re.findall(
+        r"<!-- [^>]*test_upgrade\.py -->\s*```\w*\n(.*?)```", UPGRADING.read_text(), re.DOTALL
+    )
+    (block,) = [b for b in blocks if marker in b]
+    return str(block)
+
+
+@pytest.fixture(scope="module")
+def previous() -> tuple[Release, Path]:
+    release = previous_release()
+    return release, installed(release)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
+    with control_plane(tmp_path_factory.mktemp("upgrade-controlplane")) as kubectl:
+        yield kubectl
+
+
+class HealthSampler(threading.Thread):
+    """kstatus and the Argo CD health check of two versions, read from the live objects until stopped."""
+
+    def __init__(self, kubectl: Kubectl, lua_scripts: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.kubectl, self.lua_scripts = kubectl, lua_scripts
+        self.samples: list[tuple[str, str, str]] = []  # (object, tool, verdict)
+        self.rounds = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            for item in self.kubectl.json("get", "phonewebhooks", "-n", TEAM)["items"]:
+                name = item["metadata"]["name"]
+                self.samples.append((name, "kstatus", kstatus(self.kubectl, TEAM, name)))
+                for version, script in self.lua_scripts.items():
+                    self.samples.append((name, f"argocd {version}", argocd_health(item, script)[0]))
+            self.rounds += 1
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=60)
+
+
+def test_an_upgrade_keeps_every_object_ready_without_a_call(
+    cluster: Kubectl, previous: tuple[Release, Path], helm_bin: Path, tmp_path: Path
+) -> None:
+    release, home = previous
+    kubectl = cluster
+    helm_env = {
+        **os.environ,
+        "HELM_CACHE_HOME": str(tmp_path / "hc"),
+        "HELM_CONFIG_HOME": str(tmp_path / "hf"),
+    }
+
+    def helm(*args: str) -> str:
+        done = subprocess.run(
+            [str(helm_bin), "--kubeconfig", str(kubectl.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=helm_env,
+        )
+        assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    # The previous release's chart, as a user installed it (its crds/ with it). No kubelet runs its pod:
+    # the previous operator runs as a process below, with the same settings.
+    values = tmp_path / "my-values.yaml"
+    values.write_text(
+        yaml.safe_dump({"image": {"repository": "registry.example.com/cams"}, "watchNamespaces": [TEAM]})
+    )
+    kubectl.run("create", "namespace", TEAM)
+    helm(
+        "install",
+        "cams-webhook-operator",
+        str(home / "src" / "helm" / "cams-webhook-operator"),
+        "-n",
+        HOME,
+        "--create-namespace",
+        "-f",
+        str(values),
+    )
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io")
+
+    config = tmp_path / "simulator.yaml"
+    config.write_text(yaml.safe_dump({"accounts": ACCOUNTS}))
+    simulator = start_simulator(config, tmp_path / "simulator.log")
+    simulator.post(  # what the observed number holds, set in the console long ago
+        "/_simulator/webhooks",
+        {
+            "CustSpaceId": "platform",
+            "PhoneNumber": OBJECTS["observer"][1],
+            "StatusCallbackUrl": OBSERVED_STATUS_URL,
+            "UpCallbackUrl": OBSERVED_UP_URL,
+        },
+    )
+    kubectl.apply(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "team-creds", "namespace": TEAM},
+                "stringData": {"accessKeyId": "team-key", "accessKeySecret": "team-secret"},
+            }
+        )
+    )
+    kubectl.apply(yaml.safe_dump_all([_manifest(name) for name in OBJECTS]))
+
+    def operator(log: str, binary: Path = BIN / "cams-webhook-operator") -> Any:
+        return start_operator(
+            kubeconfig=kubectl.kubeconfig,
+            endpoint=simulator.endpoint,
+            namespace=TEAM,
+            log=tmp_path / log,
+            operator_namespace=HOME,
+            binary=binary,
+            extra_env={**OPERATOR_KEY, "CAMS_LEADER_ELECTION_NAMESPACE": HOME},
+        )
+
+    def objects() -> dict[str, dict[str, Any]]:
+        return {o["metadata"]["name"]: o for o in kubectl.json("get", "phonewebhooks", "-n", TEAM)["items"]}
+
+    def ready(obj: dict[str, Any]) -> str | None:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return next((c["status"] for c in conditions if c["type"] == "Ready"), None)
+
+    def updates() -> int:
+        return sum(c["action"] == "UpdatePhoneWebhook" for c in simulator.get("/_simulator/calls"))
+
+    sampler = HealthSampler(
+        kubectl,
+        {
+            release.version: file_at(release, "helm/cams-webhook-operator/files/argocd-health.lua"),
+            current_version(): (REPO / "helm/cams-webhook-operator/files/argocd-health.lua").read_text(),
+        },
+    )
+    old = operator("previous-operator.log", home / "venv" / "bin" / "cams-webhook-operator")
+    new = None
+    try:
+
+        def previous_settled() -> dict[str, dict[str, Any]] | None:
+            found = objects()
+            return found if all(ready(found[n]) == "True" for n in (*MANAGED, "observer")) else None
+
+        settled = wait_for(previous_settled, timeout=60, what=f"{release.version} to apply and observe")
+        assert updates() == len(MANAGED), "the previous release applied each managed object once"
+        assert settled["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
+        before = {name: obj["status"] for name, obj in settled.items()}
+        sampler.start()
+        wait_for(lambda: sampler.rounds >= 2, timeout=60, what="health samples under the previous release")
+        old.stop()
+
+        # docs/upgrading.md, in its order: the CRDs, the account, then the operator.
+        subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", _block("--force-conflicts")],
+            cwd=REPO,
+            env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
+            check=True,
+            timeout=120,
+        )
+        kubectl.run(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/clustercamsaccounts.camswebhook.io"
+        )
+        kubectl.apply(_block("kind: ClusterCamsAccount"))
+        helm(
+            "upgrade",
+            "cams-webhook-operator",
+            str(REPO / "helm" / "cams-webhook-operator"),
+            "-n",
+            HOME,
+            "-f",
+            str(values),
+        )
+        deployment = kubectl.json("get", "deployment", "cams-webhook-operator", "-n", HOME)
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"registry.example.com/cams:{current_version()}"
+        new = operator("operator.log")
+
+        def claims() -> set[str] | None:
+            leases = kubectl.json("get", "leases", "-n", HOME, "-l", "camswebhook.io/claim=true")["items"]
+            holders = {lease["spec"]["holderIdentity"] for lease in leases}
+            return holders if holders == {f"{TEAM}/{name}" for name in MANAGED} else None
+
+        wait_for(claims, timeout=60, what="a claim per managed number")
+
+        def redacted() -> bool:  # the observer re-checked: its status.live rewritten by this version
+            live = objects()["observer"]["status"].get("live") or {}
+            return "upCallbackUrlMatches" in live
+
+        wait_for(redacted, timeout=60, what="the observer re-checked by this version")
+        time.sleep(3)  # anything the new operator would still do, it does now
+        after = objects()
+        sampler.stop()
+        assert updates() == len(MANAGED), "no UpdatePhoneWebhook call through the upgrade"
+        for name in (*MANAGED, "observer"):
+            assert ready(after[name]) == "True", (name, after[name]["status"])
+            assert after[name]["status"].get("appliedFingerprint") == before[name].get(
+                "appliedFingerprint"
+            ), name
+        assert after["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
+        assert after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/up?redacted"
+        assert after["paused"]["status"]["conditions"] == before["paused"]["conditions"]
+        unhealthy = [s for s in sampler.samples if s[2] in UNHEALTHY]
+        assert not unhealthy, unhealthy
+        tools = {tool for _, tool, _ in sampler.samples}
+        assert tools == {"kstatus", f"argocd {release.version}", f"argocd {current_version()}"}
+        print(f"health sampled {sampler.rounds} times through the switch: {sorted(set(sampler.samples))}")
+
+        # The finalizer still works: deleting the Clear object clears CAMS, once.
+        kubectl.run("delete", "phonewebhook", "clear", "-n", TEAM, "--wait=false")
+        wait_for(lambda: "clear" not in objects(), timeout=60, what="the Clear object to go")
+        cleared = simulator.webhook("team", OBJECTS["clear"][1]) or {}
+        assert (cleared.get("StatusCallbackUrl"), cleared.get("UpCallbackUrl")) == ("", "")
+        assert updates() == len(MANAGED) + 1
+
+        # Had the user skipped the account, the object says what to do, and calls nothing.
+        kubectl.run("annotate", "clustercamsaccount", "operator-identity", "camswebhook.io/default-account-")
+
+        def no_account() -> str | None:
+            conditions = objects()["implicit"]["status"]["conditions"]
+            stalled = next(c for c in conditions if c["type"] == "Stalled")
+            return stalled["message"] if stalled["reason"] == "NoAccount" else None
+
+        message = wait_for(no_account, timeout=30, what="the implicit object to say it names no account")
+        assert "spec.accountRef" in message
+        assert "camswebhook.io/default-account=true" in message
+        assert updates() == len(MANAGED) + 1
+    finally:
+        sampler.halt.set()
+        old.stop()
+        if new is not None:
+            new.stop()
+        simulator.stop()
