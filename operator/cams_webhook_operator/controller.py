@@ -302,6 +302,8 @@ class Controller:
             state.secret_changed = state.drifted = False
         if plan.unavailable_episode is not None:
             state.unavailable_episode = plan.unavailable_episode
+        if plan.warned:
+            state.warned_generation = state.snapshot.generation
         if plan.hold and ticket is not None:
             state.held_by = ticket.call.resolved.account
             self._lanes[state.held_by].hold(state.snapshot.key, ticket.priority)

@@ -24,6 +24,7 @@ from cams_webhook_operator.api.models import (
     RELEASE_ANNOTATION,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
+    userinfo_message,
 )
 from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import WebhookUpdate
@@ -164,6 +165,7 @@ class Plan:
     drift: DriftAction = DriftAction.KEEP
     hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
     unavailable_episode: int | None = None
+    warned: bool = False  # the Warning about credentials in a literal URL is among the events
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,9 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
             observed = _stall(state, facts, facts.urls.reason, facts.urls.message)
         else:
             observed = _observe(state, spec, facts)
-        return replace(observed, finalizer=_finalizer(snapshot, wanted=False))
+        return _warn_of_credentials_in_urls(
+            state, replace(observed, finalizer=_finalizer(snapshot, wanted=False))
+        )
     refused = isinstance(facts.credentials, CredentialProblem) and facts.credentials.reason in REFUSALS
     if _another_owns(snapshot, facts.owner) and not refused:
         # (An object refused its account or space learns nothing about who manages the number.)
@@ -265,7 +269,26 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         assert facts.credentials is not None
         decided = _apply_or_not(state, spec, facts, facts.credentials, settings)
     # Held exactly while deletionPolicy is Clear: a Retain object never waits on the operator.
-    return replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
+    decided = replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
+    return _warn_of_credentials_in_urls(state, decided)
+
+
+def _warn_of_credentials_in_urls(state: ObjectState, decided: Plan) -> Plan:
+    """A literal URL with a user name or password, stored when 0.1.0 allowed it: still applied (refusing it
+    now would stall a number that worked), with one Warning per generation saying how to move it."""
+    spec, generation = state.snapshot.spec, state.snapshot.generation
+    fields = spec.urls_with_credentials() if spec is not None else ()
+    if not fields or state.warned_generation == generation:
+        return decided
+    warnings = tuple(
+        Event(
+            "Warning",
+            "CredentialsInUrl",
+            f"{userinfo_message(field)} (the API server refuses such a URL unless stored before 0.2.0)",
+        )
+        for field in fields
+    )
+    return replace(decided, events=(*decided.events, *warnings), warned=True)
 
 
 def _finalizer(snapshot: Snapshot, *, wanted: bool) -> Literal["add", "remove"] | None:

@@ -196,6 +196,9 @@ class ObjectState:
     unavailable_episode: int = 0  # the last CAMS outage this object was told about (one Event each)
     held_by: str | None = None  # the account whose lane holds it during an outage
     secret_urls: CallbackUrls | None = None  # the URLs last read from the Secrets the spec names
+    # The generation this process last warned of a user name or password in a literal URL (one Warning per
+    # generation and process, not one per re-check).
+    warned_generation: int | None = None
 
     def take(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it

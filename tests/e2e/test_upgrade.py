@@ -5,7 +5,8 @@ the previous release's chart installed (its CRD with it) and its operator, built
 image is built, managing objects of every kind it supports; then the CRD step and the account pasted from
 docs/upgrading.md, `helm upgrade` to this chart with the same values file, and this operator. Every object
 is Ready again with no UpdatePhoneWebhook call, keeps its finalizer and gets its claim; kstatus and both
-versions of the Argo CD health check, sampled through the switch, never say Failed or Degraded."""
+versions of the Argo CD health check, sampled through the switch, never say Failed or Degraded. A URL with
+a password, which only the previous release accepted, is kept and applied with a Warning."""
 
 from __future__ import annotations
 
@@ -58,8 +59,18 @@ OBJECTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str]]] = {
         {},
     ),
     "paused": ("platform", "8613800007005", {}, {"camswebhook.io/paused": "true"}),
+    # A password in a literal URL: allowed then, refused for new values now, kept for stored ones.
+    "basic-auth": (
+        "team",
+        "8613800007006",
+        {
+            "credentialsSecretRef": {"name": "team-creds"},
+            "statusCallbackUrl": "https://hook:pw@hooks.example/s",
+        },
+        {},
+    ),
 }
-MANAGED = ("implicit", "from-secret", "clear")
+MANAGED = ("implicit", "from-secret", "clear", "basic-auth")
 UNHEALTHY = {"Failed", "Degraded"}
 
 
@@ -278,6 +289,24 @@ def test_an_upgrade_keeps_every_object_ready_without_a_call(
         assert after["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
         assert after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/up?redacted"
         assert after["paused"]["status"]["conditions"] == before["paused"]["conditions"]
+        warned = kubectl.json(
+            "get",
+            "events",
+            "-n",
+            TEAM,
+            "--field-selector",
+            "involvedObject.name=basic-auth,reason=CredentialsInUrl",
+        )["items"]
+        assert len(warned) == 1, "the URL with a password is still applied, with a Warning on how to move it"
+        assert "statusCallbackUrlFrom.secretKeyRef" in warned[0]["message"]
+        # The API server keeps the stored URL (ratcheting) and refuses a new one with a password.
+        kubectl.run("annotate", "phonewebhook", "basic-auth", "-n", TEAM, "example.com/touched=yes")
+        changed = '{"spec": {"statusCallbackUrl": "https://hook:pw2@hooks.example/s"}}'
+        refused = kubectl.run(
+            "patch", "phonewebhook", "basic-auth", "-n", TEAM, "--type=merge", "-p", changed, check=False
+        )
+        assert refused.returncode != 0
+        assert "statusCallbackUrlFrom.secretKeyRef" in refused.stderr
         unhealthy = [s for s in sampler.samples if s[2] in UNHEALTHY]
         assert not unhealthy, unhealthy
         tools = {tool for _, tool, _ in sampler.samples}

@@ -1053,13 +1053,9 @@ async def test_an_accounts_quota_paces_its_calls_and_two_accounts_on_one_key_sha
     assert 9 / 2 - 1 <= span <= 9 / 2 + 1, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces both"
 
 
-async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_through_the_default_account(
-    kube: FakeKube,
-) -> None:
-    """Upgrading from 0.1.0: the digest that release wrote (spec, and the operator's AccessKey ID as the
-    account) is what the default ClusterCamsAccount with operatorIdentity yields: no call, only a claim."""
-    spec = PhoneWebhookSpec.model_validate({"custSpaceId": "space", "phoneNumber": "8613800001234"})
-    written_by_0_1_0 = PhoneWebhookStatus.model_validate(
+def _applied_by_0_1_0(spec: PhoneWebhookSpec) -> PhoneWebhookStatus:
+    """The status 0.1.0 wrote once CAMS accepted `spec` with the operator's own AccessKey."""
+    return PhoneWebhookStatus.model_validate(
         {
             "observedGeneration": 1,
             "appliedFingerprint": fingerprint(webhook_update(spec), account="ak:LTAI-operator"),
@@ -1075,12 +1071,47 @@ async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_throug
             ],
         }
     )
+
+
+async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_through_the_default_account(
+    kube: FakeKube,
+) -> None:
+    """Upgrading from 0.1.0: the digest that release wrote (spec, and the operator's AccessKey ID as the
+    account) is what the default ClusterCamsAccount with operatorIdentity yields: no call, only a claim."""
+    spec = PhoneWebhookSpec.model_validate({"custSpaceId": "space", "phoneNumber": "8613800001234"})
+    written_by_0_1_0 = _applied_by_0_1_0(spec)
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.observe(_body(status=written_by_0_1_0))
     await _settle(controller, lambda: bool(kube.records))
     assert cams.calls == []
     assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
+
+
+async def test_a_url_with_a_password_stored_by_0_1_0_stays_applied_with_one_warning_per_generation(
+    kube: FakeKube,
+) -> None:
+    """0.1.0 allowed user:password@ in a literal URL; the API server now refuses new ones only. Such an
+    object stays in sync without a call, and says once how to move the URL into a Secret."""
+    url = "https://hook:s3cret@example.com/in"
+    spec = PhoneWebhookSpec.model_validate(
+        {"custSpaceId": "space", "phoneNumber": "8613800001234", "upCallbackUrl": url}
+    )
+    applied = _applied_by_0_1_0(spec)
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body(status=applied, upCallbackUrl=url))
+    await _settle(controller, lambda: bool(kube.events))
+    controller.observe(_body(status=applied, upCallbackUrl=url, annotations={"note": "re-checked"}))
+    await controller.reconcile(("ns", "pwh"))
+    assert cams.calls == []
+    assert [(type_, reason) for type_, reason, _ in kube.events] == [("Warning", "CredentialsInUrl")]
+    assert "upCallbackUrlFrom.secretKeyRef" in kube.events[0][2]
+    assert "s3cret" not in kube.events[0][2]
+    controller.observe(_body(generation=2, status=applied, upCallbackUrl=url, httpFlag=True))
+    await _settle(controller, lambda: len(cams.calls) == 1)
+    warned = [reason for _, reason, _ in kube.events if reason == "CredentialsInUrl"]
+    assert warned == ["CredentialsInUrl"] * 2, "once more for the new generation, which is applied"
 
 
 async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refused_update(
