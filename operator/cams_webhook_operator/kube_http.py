@@ -37,7 +37,7 @@ CONNECTIONS = 32
 # request); a projected ServiceAccount token is renewed by the kubelet long before it expires.
 TOKEN_REUSE_SECONDS = 60.0
 # Objects per page of a listing. One answer with all of them would hold every object's JSON and its parsed
-# dicts at once: listing 10,000 claim Leases in one answer raised a restart's peak RSS by about 40 MiB.
+# dicts at once: listing 10,000 claim Leases in one answer raised a restart's peak RSS from 118 to 168 MiB.
 PAGE = "500"
 
 

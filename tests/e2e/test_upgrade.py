@@ -115,19 +115,24 @@ class HealthSampler(threading.Thread):
         self.samples: list[tuple[str, str, str]] = []  # (object, tool, verdict)
         self.rounds = 0
         self.halt = threading.Event()
+        self.error: BaseException | None = None  # a sampler that died must fail the test, not go quiet
 
     def run(self) -> None:
-        while not self.halt.is_set():
-            for item in self.kubectl.json("get", "phonewebhooks", "-n", TEAM)["items"]:
-                name = item["metadata"]["name"]
-                self.samples.append((name, "kstatus", kstatus(self.kubectl, TEAM, name)))
-                for version, script in self.lua_scripts.items():
-                    self.samples.append((name, f"argocd {version}", argocd_health(item, script)[0]))
-            self.rounds += 1
+        try:
+            while not self.halt.is_set():
+                for item in self.kubectl.json("get", "phonewebhooks", "-n", TEAM)["items"]:
+                    name = item["metadata"]["name"]
+                    self.samples.append((name, "kstatus", kstatus(self.kubectl, TEAM, name)))
+                    for version, script in self.lua_scripts.items():
+                        self.samples.append((name, f"argocd {version}", argocd_health(item, script)[0]))
+                self.rounds += 1
+        except BaseException as exc:
+            self.error = exc
 
     def stop(self) -> None:
         self.halt.set()
         self.join(timeout=60)
+        assert self.error is None, f"the health sampler failed: {self.error!r}"
 
 
 def test_an_upgrade_keeps_every_object_ready_without_a_call(
@@ -237,6 +242,7 @@ def test_an_upgrade_keeps_every_object_ready_without_a_call(
         before = {name: obj["status"] for name, obj in settled.items()}
         sampler.start()
         wait_for(lambda: sampler.rounds >= 2, timeout=60, what="health samples under the previous release")
+        rounds_before_switch = sampler.rounds
         old.stop()
 
         # docs/upgrading.md, in its order: the CRDs, the account, then the operator.
@@ -280,6 +286,7 @@ def test_an_upgrade_keeps_every_object_ready_without_a_call(
         time.sleep(3)  # anything the new operator would still do, it does now
         after = objects()
         sampler.stop()
+        assert sampler.rounds >= rounds_before_switch + 3, "sampled through the switch, not only before it"
         assert updates() == len(MANAGED), "no UpdatePhoneWebhook call through the upgrade"
         for name in (*MANAGED, "observer"):
             assert ready(after[name]) == "True", (name, after[name]["status"])
