@@ -1,3 +1,3 @@
 """Kubernetes operator that manages Alibaba Cloud CAMS phone-number webhooks declaratively."""
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"

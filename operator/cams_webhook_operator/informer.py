@@ -27,7 +27,7 @@ from cams_webhook_operator.api.models import (
     PLURAL,
     VERSION,
 )
-from cams_webhook_operator.kube_http import listing
+from cams_webhook_operator.kube_http import api_path, listing
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -111,8 +111,8 @@ class Informer:
             logger.exception("Handling %s %s/%s failed", self._resource.plural, *key)
 
     def _path(self, namespace: str | None) -> str:
-        where = f"namespaces/{namespace}/" if namespace else ""
-        return f"{self._resource.api}/{where}{self._resource.plural}"
+        where = ("namespaces", namespace) if namespace else ()
+        return api_path(self._resource.api, *where, self._resource.plural)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -24,11 +24,14 @@ from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, Phone
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
-from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp, listing
+from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp, api_path, listing
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
 REPORTING_COMPONENT = "cams-webhook-operator"
+CORE_API = "/api/v1"
+API = f"/apis/{GROUP}/{VERSION}"
+LEASES_API = "/apis/coordination.k8s.io/v1"
 # (connect, read) seconds for every call: without them a connection the API server never answers would
 # hold a reconcile forever, silently; with them it fails, is logged, and is retried with backoff.
 REQUEST_TIMEOUT = (5.0, 20.0)
@@ -91,16 +94,16 @@ class KubeApi:
         """`namespace`: the operator's own, where claims are kept."""
         self._http = http
         self._namespace = namespace
-        self._leases = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self._leases = api_path(LEASES_API, "namespaces", namespace, "leases")
         self._events = EventSeries()
 
     @staticmethod
     def _object(namespace: str, name: str, plural: str = PLURAL) -> str:
-        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+        return api_path(API, "namespaces", namespace, plural, name)
 
     async def read_claim(self, claim: Claim) -> ClaimRecord | None:
         try:
-            lease = await self._http.request("GET", f"{self._leases}/{lease_name(claim)}")
+            lease = await self._http.request("GET", api_path(self._leases, lease_name(claim)))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -143,7 +146,8 @@ class KubeApi:
             if resource_version is None:
                 written = await self._http.request("POST", self._leases, body=body)
             else:
-                written = await self._http.request("PUT", f"{self._leases}/{lease_name(claim)}", body=body)
+                path = api_path(self._leases, lease_name(claim))
+                written = await self._http.request("PUT", path, body=body)
         except ApiException as exc:
             if exc.status == 409:  # created or changed by another writer since it was read
                 return None
@@ -156,7 +160,7 @@ class KubeApi:
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         try:
-            path = self._object(ref.namespace, ref.name) + "/status"
+            path = api_path(self._object(ref.namespace, ref.name), "status")
             await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
         except ApiException as exc:
             if exc.status == 404:
@@ -168,12 +172,9 @@ class KubeApi:
         """Write a CamsAccount's or ClusterCamsAccount's status; nothing when it is gone."""
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         plural = f"{kind.lower()}s"
-        if namespace:
-            path = self._object(namespace, name, plural)
-        else:
-            path = f"/apis/{GROUP}/{VERSION}/{plural}/{name}"
+        path = self._object(namespace, name, plural) if namespace else api_path(API, plural, name)
         try:
-            await self._http.request("PATCH", f"{path}/status", body=body, content_type=MERGE_PATCH)
+            await self._http.request("PATCH", api_path(path, "status"), body=body, content_type=MERGE_PATCH)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -210,7 +211,9 @@ class KubeApi:
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
-            secret = await self._http.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+            secret = await self._http.request(
+                "GET", api_path(CORE_API, "namespaces", namespace, "secrets", name)
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -240,7 +243,7 @@ class KubeApi:
             name = event_name(ref.name, secrets.token_hex(8))
             await self._http.request(
                 "POST",
-                f"/api/v1/namespaces/{ref.namespace}/events",
+                api_path(CORE_API, "namespaces", ref.namespace, "events"),
                 body=self._event(ref, name, type_, reason, message, now),
             )
             self._events.posted(key, Posted(name, ref.namespace, 1, now, now))
@@ -257,7 +260,7 @@ class KubeApi:
 
     async def _count_again(self, posted: Posted, *, message: str, now: datetime) -> None:
         body = {"count": posted.count + 1, "lastTimestamp": _seconds(now), "message": message[:1024]}
-        path = f"/api/v1/namespaces/{posted.namespace}/events/{posted.name}"
+        path = api_path(CORE_API, "namespaces", posted.namespace, "events", posted.name)
         await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
     @staticmethod

@@ -15,8 +15,10 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
+import yarl
 from kubernetes.client.exceptions import ApiException
 from kubernetes.client.rest import should_bypass_proxies
 
@@ -39,6 +41,24 @@ TOKEN_REUSE_SECONDS = 60.0
 # Objects per page of a listing. One answer with all of them would hold every object's JSON and its parsed
 # dicts at once: listing 10,000 claim Leases in one answer raised a restart's peak RSS from 118 to 168 MiB.
 PAGE = "500"
+
+
+def api_path(prefix: str, *segments: str) -> str:
+    """The one place where a path to the API server is built from names: `prefix` is a constant of ours
+    ("/api/v1", "/apis/<group>/<version>"), and every segment after it is percent-encoded whole, so that a
+    name holding '/' stays one segment. A segment of dots only ('.', '..') is encoded as %2E too: it would
+    otherwise be a step up the path, which HTTP clients and servers remove before routing. The names were
+    validated before (api/names.py); this holds even if one was not. Requests go out with the path as
+    built here (`yarl.URL(..., encoded=True)`): yarl would otherwise decode and normalise it again."""
+    encoded = []
+    for segment in segments:
+        if not segment:
+            raise ValueError(f"an empty name in a path under {prefix}")
+        if segment.strip(".") == "":
+            encoded.append("%2E" * len(segment))
+        else:
+            encoded.append(quote(segment, safe=""))
+    return "/".join((prefix, *encoded))
 
 
 def _ssl_context(configuration: Any) -> ssl.SSLContext | bool:
@@ -158,7 +178,7 @@ class KubeHttp:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         async with self._http().request(
             method,
-            self._base + path,
+            yarl.URL(self._base + path, encoded=True),
             data=data,
             params=params,
             headers=self._headers(content_type if data is not None else None),
@@ -176,7 +196,7 @@ class KubeHttp:
     async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
         """The events of a watch, one JSON object per line, until the API server ends the stream."""
         async with self._http().get(
-            self._base + path,
+            yarl.URL(self._base + path, encoded=True),
             params=params,
             headers=self._headers(None),
             proxy=self._proxy,

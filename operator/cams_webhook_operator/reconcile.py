@@ -26,6 +26,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookStatus,
     userinfo_message,
 )
+from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
 from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
@@ -223,13 +224,12 @@ def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
     snapshot, spec = state.snapshot, state.snapshot.spec
     if spec is None:
+        reason, problem = snapshot.spec_problem or ("InvalidSpec", "")
         if snapshot.deleting:
             return _release(
-                snapshot,
-                "NotCleared",
-                f"Deleted without clearing CAMS: invalid spec ({snapshot.spec_problem})",
+                snapshot, "NotCleared", f"Deleted without clearing CAMS: invalid spec ({problem})"
             )
-        return _stall(state, facts, "InvalidSpec", f"The spec is invalid: {snapshot.spec_problem}")
+        return _stall(state, facts, reason, f"{INVALID_SPEC_MESSAGES[reason]}: {problem}")
     if snapshot.deleting:
         return _finalize(state, spec, facts)
     if snapshot.paused:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from cams_webhook_operator import callback_urls
 from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
+from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
 from cams_webhook_operator.credential_sources import (
@@ -185,7 +186,8 @@ class CredentialResolver:
     async def check(self, account: Account) -> AccountVerdict:
         """Whether an account's credentials can be used, for its status. Reads its Secret, never CAMS."""
         if account.spec is None:
-            return AccountVerdict(False, "InvalidSpec", f"The spec is invalid: {account.problem}", "")
+            reason, problem = account.problem or ("InvalidSpec", "")
+            return AccountVerdict(False, reason, f"{INVALID_SPEC_MESSAGES[reason]}: {problem}", "")
         choice = choice_of(account)
         if choice.secret:
             where = f"Secret {choice.secret[0]}/{choice.secret[1]}"

@@ -21,6 +21,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
     PhoneWebhookStatus,
 )
+from cams_webhook_operator.api.names import problem_of
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
@@ -71,8 +72,7 @@ class Snapshot:
     generation: int
     created: str
     spec: PhoneWebhookSpec | None  # None: invalid, see spec_problem
-    spec_problem: str | None
-    secret_name: str | None
+    spec_problem: tuple[str, str] | None  # (reason, message): InvalidName or InvalidSpec
     paused: bool
     reconcile_request: str | None
     deleting: bool
@@ -91,10 +91,9 @@ class Snapshot:
         try:
             spec = PhoneWebhookSpec.model_validate(raw_spec)
         except ValidationError as exc:
-            # The API server's rules should have refused this; it may predate them.
-            problem = "; ".join(str(error["msg"]) for error in exc.errors())
-        secret_ref = raw_spec.get("credentialsSecretRef")
-        secret = secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
+            # The API server's rules should have refused this; it may predate them (0.2.0 accepted a
+            # Secret name such as "../other/secrets/key"): such an object is refused, never resolved.
+            problem = problem_of(exc)
         return cls(
             # Interned: objects share their namespace, and those applied together their creation second.
             ref=ObjectRef(namespace=sys.intern(meta["namespace"]), name=meta["name"], uid=meta["uid"]),
@@ -102,7 +101,6 @@ class Snapshot:
             created=sys.intern(str(meta.get("creationTimestamp", ""))),
             spec=spec,
             spec_problem=problem,
-            secret_name=secret if isinstance(secret, str) else None,
             paused=_is_true(annotations.get(PAUSED_ANNOTATION)),
             reconcile_request=annotations.get(RECONCILE_REQUEST_ANNOTATION) or None,
             deleting=meta.get("deletionTimestamp") is not None,

@@ -23,6 +23,7 @@ from cams_webhook_operator.api.models import (
     DEFAULT_ACCOUNT_ANNOTATION,
     PhoneWebhookSpec,
 )
+from cams_webhook_operator.api.names import problem_of
 from cams_webhook_operator.credential_sources import CredentialProblem
 
 
@@ -44,7 +45,7 @@ class Account:
     uid: str
     generation: int
     spec: CamsAccountSpec | ClusterCamsAccountSpec | None  # None: invalid, see problem
-    problem: str | None = None
+    problem: tuple[str, str] | None = None  # (reason, message): InvalidName or InvalidSpec
     default: bool = False
 
     @classmethod
@@ -60,8 +61,12 @@ class Account:
             )
             problem = None
         except ValidationError as exc:
-            spec, problem = None, "; ".join(str(error["msg"]) for error in exc.errors())
+            spec, problem = None, problem_of(exc)
         return cls(key, meta["uid"], int(meta.get("generation", 0)), spec, problem, default)
+
+    @property
+    def problem_message(self) -> str:
+        return self.problem[1] if self.problem else ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,7 @@ def allowed(
     account: Account, *, namespace: str, space: str, labels: Mapping[str, str] | None
 ) -> Choice | CredentialProblem:
     if account.spec is None:
-        return CredentialProblem("AccountInvalid", f"{account.key} is invalid: {account.problem}")
+        return CredentialProblem("AccountInvalid", f"{account.key} is invalid: {account.problem_message}")
     spec = account.spec
     if isinstance(spec, ClusterCamsAccountSpec) and not admits(spec, namespace, labels):
         return CredentialProblem(

@@ -269,3 +269,78 @@ def test_kubectl_get_cams_lists_all_three_kinds_with_their_columns(kubectl: Kube
     assert header == ["NAME", "READY", "REASON", "AGE"]
     header = kubectl.run("get", "ccamsacct", "-o", "wide").stdout.splitlines()[0].split()
     assert header == ["NAME", "CREDENTIALS", "READY", "REASON", "AGE", "SPACES", "MESSAGE", "NAMESPACES"]
+
+
+# Every field that names a Kubernetes object, as a manifest around one name (issue 28).
+HOSTILE_NAMES = [
+    "../x",
+    "a/b",
+    "..",
+    ".",
+    "%2e%2e",
+    "Upper",
+    "a" * 254,
+    "",
+    "../../victim/secrets/shared-key",
+]
+NAME_ROUTES = {
+    "credentialsSecretRef.name": ("PhoneWebhook", GOOD_SPEC + "  credentialsSecretRef: {{name: '{0}'}}\n"),
+    "statusCallbackUrlFrom.secretKeyRef.name": (
+        "PhoneWebhook",
+        "  custSpaceId: s\n  phoneNumber: '8613800001234'\n"
+        "  statusCallbackUrlFrom: {{secretKeyRef: {{name: '{0}', key: status}}}}\n",
+    ),
+    "upCallbackUrlFrom.secretKeyRef.name": (
+        "PhoneWebhook",
+        GOOD_SPEC + "  upCallbackUrlFrom: {{secretKeyRef: {{name: '{0}', key: inbound}}}}\n",
+    ),
+    "upCallbackUrlFrom.secretKeyRef.key": (
+        "PhoneWebhook",
+        GOOD_SPEC + "  upCallbackUrlFrom: {{secretKeyRef: {{name: hooks, key: '{0}'}}}}\n",
+    ),
+    "accountRef.name": ("PhoneWebhook", GOOD_SPEC + "  accountRef: {{kind: CamsAccount, name: '{0}'}}\n"),
+    "credentials.secretRef.name (CamsAccount)": (
+        "CamsAccount",
+        "  credentials: {{secretRef: {{name: '{0}'}}}}\n",
+    ),
+    "credentials.secretRef.name (ClusterCamsAccount)": (
+        "ClusterCamsAccount",
+        "  credentials: {{secretRef: {{name: '{0}', namespace: ops}}}}\n",
+    ),
+    "credentials.secretRef.namespace": (
+        "ClusterCamsAccount",
+        "  credentials: {{secretRef: {{name: k, namespace: '{0}'}}}}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("route", sorted(NAME_ROUTES))
+def test_a_name_that_is_a_path_is_refused_on_every_route(
+    kubectl: Kubectl, namespace: str, route: str
+) -> None:
+    """All hostile names of one route in one `kubectl apply`: each object is refused, and says what a name
+    may be (or, for the empty and the over-long name, what length it may have)."""
+    kind, spec = NAME_ROUTES[route]
+    field = "spec." + route.split(" ")[0]
+    names = [
+        n for n in HOSTILE_NAMES if not (route.endswith(".key") and n == "Upper")
+    ]  # a key may be upper case
+    objects = {f"hostile-{i}-{namespace}": name for i, name in enumerate(names)}
+    documents = [
+        manifest(obj, namespace, spec.format(name))
+        if kind == "PhoneWebhook"
+        else account(kind, obj, namespace, spec.format(name))
+        for obj, name in objects.items()
+    ]
+    result = kubectl.apply("---".join(documents), check=False)
+    assert result.returncode != 0
+    said = {line.split('"')[1]: line for line in result.stderr.splitlines() if " is invalid: " in line}
+    for obj, name in objects.items():
+        assert obj in said, f"{name!r} was accepted on {route}: {result.stdout}"
+        if name == "":
+            assert f'{field}: Invalid value: "": {field} in body should be at least 1 chars long' in said[obj]
+        elif len(name) > 253:
+            assert f"{field}: Too long: may not be more than 253 bytes" in said[obj]
+        else:
+            assert f'{field}: Invalid value: "string": must be ' in said[obj], said[obj]
+            assert "as Kubernetes allows it" in said[obj]

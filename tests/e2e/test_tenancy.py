@@ -7,14 +7,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
+
+from cams_webhook_operator.kube import KubeApi
+from cams_webhook_operator.kube_http import KubeHttp
+from tests.releases import file_at, previous_release
 
 from .harness import (
     DEFAULT_ACCOUNT_NAME,
+    REPO,
     Kubectl,
     OperatorProcess,
     SimulatorProcess,
@@ -36,6 +44,9 @@ SIMULATOR_CONFIG = {
     ],
 }
 DEFAULT_MARK = "camswebhook.io/default-account"
+CRD_NAMES = [
+    f"{plural}.camswebhook.io" for plural in ("phonewebhooks", "camsaccounts", "clustercamsaccounts")
+]
 
 
 @dataclass
@@ -241,3 +252,131 @@ def test_two_teams_on_one_account_reach_only_their_own_numbers(teams: Teams) -> 
     kubectl.run("label", "namespace", teams.team_b, f"tenant=a-{suffix}")
     teams.wait(teams.team_b, "b-uses-a-account", "Ready", "Applied")
     assert len(teams.simulator.calls("6590000011")) == 1
+
+
+def _accepted(kubectl: Kubectl, manifest: str) -> bool:
+    return kubectl.apply(manifest, check=False).returncode == 0
+
+
+def _refused_by_the_current_crds(kubectl: Kubectl, manifest: str) -> bool:
+    return kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=manifest, check=False).returncode != 0
+
+
+def test_a_secret_name_that_is_a_path_reaches_no_other_namespace(teams: Teams) -> None:
+    """The three routes of issue 28, each naming another namespace's Secret through `../`: today's CRDs
+    refuse them; stored as 0.2.0's CRDs allowed, the operator refuses them without reading the Secret, and
+    CAMS never hears of the numbers."""
+    kubectl, team_a, team_b = teams.kubectl, teams.team_a, teams.team_b
+    # What a tenant would want: team A's key, the platform's shared key, team A's URL with its token.
+    teams.apply(_secret("a-key", team_a))
+    teams.apply(_secret("shared-key", teams.ops))
+    token_url = "https://a-private.example.com/in?token=a-team-token-77"
+    teams.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "a-hooks", "namespace": team_a},
+            "stringData": {"inbound": token_url},
+        }
+    )
+    # Team B's own key is real, so that only the name stands between it and team A's URL.
+    teams.apply(_secret("b-key", team_b))
+    stolen_account = {
+        "apiVersion": "camswebhook.io/v1alpha1",
+        "kind": "CamsAccount",
+        "metadata": {"name": "stolen", "namespace": team_b},
+        "spec": {"credentials": {"secretRef": {"name": f"../../{teams.ops}/secrets/shared-key"}}},
+    }
+    routes: dict[str, tuple[str, dict[str, Any]]] = {
+        "b-steals-a-key": ("6590000021", {"credentialsSecretRef": {"name": f"../../{team_a}/secrets/a-key"}}),
+        "b-steals-platform-key": ("6590000022", {"accountRef": {"kind": "CamsAccount", "name": "stolen"}}),
+        "b-steals-a-url": (
+            "6590000023",
+            {
+                "credentialsSecretRef": {"name": "b-key"},
+                "upCallbackUrlFrom": {
+                    "secretKeyRef": {"name": f"../../{team_a}/secrets/a-hooks", "key": "inbound"}
+                },
+            },
+        ),
+    }
+
+    def phone_webhook(name: str) -> str:
+        number, spec = routes[name]
+        body: dict[str, Any] = {"custSpaceId": "space-a", "phoneNumber": number, **spec}
+        if "upCallbackUrlFrom" not in spec:
+            body["statusCallbackUrl"] = f"https://{name}.example.com/status"
+        return json.dumps(
+            {
+                "apiVersion": "camswebhook.io/v1alpha1",
+                "kind": "PhoneWebhook",
+                "metadata": {"name": name, "namespace": team_b},
+                "spec": body,
+            }
+        )
+
+    manifests = [json.dumps(stolen_account), *(phone_webhook(name) for name in routes)]
+    # Today's CRDs refuse every route, saying what a name may be.
+    for manifest in manifests:
+        refused = kubectl.apply(manifest, check=False)
+        assert refused.returncode != 0
+        assert "must be the name of a Secret" in refused.stderr, refused.stderr
+
+    # 0.2.0's CRDs accepted them: store them so, then put today's CRDs back (as an upgrade does).
+    release = previous_release()
+    crds = [file_at(release, f"crds/{name}.yaml") for name in CRD_NAMES]
+    try:
+        for crd in crds:
+            kubectl.apply(crd)
+        for manifest in manifests:  # until the API server serves the old schema
+            wait_for(partial(_accepted, kubectl, manifest), what="0.2.0's schema to accept it")
+    finally:
+        kubectl.run("apply", "-f", str(REPO / "crds"))
+        wait_for(lambda: _refused_by_the_current_crds(kubectl, manifests[1]), what="today's schema again")
+
+    teams.wait(team_b, "b-steals-a-key", "Stalled", "InvalidName")
+    teams.wait(team_b, "b-steals-a-url", "Stalled", "InvalidName")
+    stalled = teams.wait(team_b, "b-steals-platform-key", "Stalled", "AccountInvalid")
+    assert "credentials.secretRef.name must be the name of a Secret" in stalled["message"]
+    account = kubectl.json("get", "camsaccount", "stolen", "-n", team_b)
+    ready = next(c for c in account["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidName")
+    assert teams.simulator.get("/_simulator/calls") == [], "CAMS heard nothing: no update, no read"
+    assert token_url not in teams.operator.output()
+
+    # CRD validation ratcheting keeps them readable and writable as long as the bad name is left alone;
+    # a new bad value is refused.
+    kubectl.run("label", "phonewebhook", "b-steals-a-key", "-n", team_b, "reviewed=true")
+    changed = kubectl.run(
+        "patch", "phonewebhook", "b-steals-a-key", "-n", team_b, "--type=merge",
+        "-p", json.dumps({"spec": {"credentialsSecretRef": {"name": "../other"}}}), check=False,
+    )  # fmt: skip
+    assert changed.returncode != 0
+    assert "must be the name of a Secret" in changed.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../{victim}/secrets/key", "..", ".", "a/b", "%2e%2e", "..%2f..%2f{victim}%2fsecrets%2fkey"],
+)
+async def test_a_name_that_holds_a_path_reaches_the_api_server_as_one_segment_and_is_refused(
+    kubectl: Kubectl, namespace: str, name: str
+) -> None:
+    """Below validation: the operator's own client, given a hostile name directly, asks the real API server
+    for exactly one Secret of the tenant's namespace, and gets none."""
+    victim = f"{namespace}-victim"
+    kubectl.run("create", "namespace", victim)
+    kubectl.apply(json.dumps(_secret("key", victim)))
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubectl.kubeconfig), client_configuration=configuration
+    )
+    http = KubeHttp(configuration)
+    hostile = name.format(victim=victim)
+    try:
+        answer: object = await KubeApi(http, namespace=namespace).read_secret(namespace, hostile)
+    except ApiException as refused:
+        answer = refused.status
+    finally:
+        await http.aclose()
+    assert answer in (None, 400), f"{hostile!r} was answered {answer!r}"  # None: 404, no such Secret

@@ -19,6 +19,7 @@ from cams_webhook_operator.api.models import (
     Condition,
     SecretReference,
 )
+from cams_webhook_operator.api.names import NamespaceName, SecretName
 
 SPACE_ITEM_MESSAGE = "spaces lists CAMS space IDs (CustSpaceId): letters, digits, '.', '_' or '-' only"
 SPACES_EMPTY_MESSAGE = (
@@ -115,10 +116,8 @@ class ClusterSecretReference(CamelModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=253, description="The Secret's name.")
-    namespace: str = Field(
-        min_length=1,
-        max_length=63,
+    name: SecretName = Field(description="The Secret's name.")
+    namespace: NamespaceName = Field(
         description="The Secret's namespace: the operator's own (where it runs). Credentials for many "
         "teams stay where no team can read them, and the operator needs no access to Secrets of other "
         "namespaces for them.",

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from cams_webhook_operator.api.names import AccountName, SecretKey, SecretName
+
 GROUP = "camswebhook.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -50,7 +52,6 @@ SECRET_NAMESPACE_MESSAGE = (
     "A Secret reference may not name a namespace: only a Secret in this object's own namespace may be used; "
     "remove the field and create the Secret next to the object"
 )
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
 
 def url_from_message(field: str) -> str:
@@ -149,9 +150,7 @@ class _InOwnNamespace(CamelModel):
 class SecretReference(_InOwnNamespace):
     """A Secret in this object's own namespace."""
 
-    name: str = Field(
-        min_length=1,
-        max_length=253,
+    name: SecretName = Field(
         description="Name of a Secret in the same namespace as this object, with the keys accessKeyId and "
         "accessKeySecret, and securityToken when the key is an STS temporary credential.",
     )
@@ -160,15 +159,8 @@ class SecretReference(_InOwnNamespace):
 class SecretKeySelector(_InOwnNamespace):
     """A key of a Secret in this object's own namespace, as in a container's env valueFrom.secretKeyRef."""
 
-    name: str = Field(
-        min_length=1, max_length=253, description="Name of a Secret in this object's namespace."
-    )
-    key: str = Field(
-        min_length=1,
-        max_length=253,
-        pattern=SECRET_KEY_PATTERN,
-        description="The key of the Secret whose value is the URL.",
-    )
+    name: SecretName = Field(description="Name of a Secret in this object's namespace.")
+    key: SecretKey = Field(description="The key of the Secret whose value is the URL.")
 
 
 class UrlSource(CamelModel):
@@ -192,7 +184,7 @@ class AccountReference(CamelModel):
         description="CamsAccount (in this namespace) or ClusterCamsAccount (made available to this "
         "namespace by the platform team)."
     )
-    name: str = Field(min_length=1, max_length=253, description="The account's name.")
+    name: AccountName = Field(description="The account's name.")
 
 
 class PhoneWebhookSpec(CamelModel):
