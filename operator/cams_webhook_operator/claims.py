@@ -91,6 +91,11 @@ class ClaimApi(Protocol):
         writer changed it first."""
         ...
 
+    async def delete_claim(self, claim: Claim, *, resource_version: str) -> bool:
+        """Delete the claim if it is still at `resource_version`; False when another writer changed it
+        first (a claim already gone counts as deleted)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -145,6 +150,60 @@ class ClaimStore:
         if claim not in self._cache:
             self._cache[claim] = None if self._complete else await self._api.read_claim(claim)
         return self._cache[claim]
+
+    async def holds(self, claim: Claim, me: str) -> bool:
+        """Whether `me` holds the claim, not released."""
+        async with self._one_at_a_time(claim):
+            record = await self._record(claim)
+        return record is not None and record.holder == me and record.released_at is None
+
+    async def drop(self, claim: Claim, me: str) -> bool:
+        """Delete `me`'s claim (released or not); True when there was one to delete."""
+        async with self._one_at_a_time(claim):
+            record = await self._record(claim)
+            if record is None or record.holder != me:
+                return False
+            if not await self._api.delete_claim(claim, resource_version=record.resource_version):
+                self._cache[claim] = await self._api.read_claim(claim)  # changed since: decide again later
+                return False
+            self._gone(claim)
+            return True
+
+    async def sweep(self, claimed: Callable[[Claim], bool]) -> int:
+        """Delete the claims released more than `grace` ago that no object claims any more: nobody is
+        coming back for them, and without this every number ever named would keep a Lease for good.
+        Returns how many went."""
+        now = self._now()
+        expired = [
+            claim
+            for claim, record in self._cache.items()
+            if record is not None
+            and record.released_at is not None
+            and now >= record.released_at + self._grace
+        ]
+        deleted = 0
+        for claim in expired:
+            async with self._one_at_a_time(claim):
+                record = self._cache.get(claim)
+                if record is None or not self._expired(record, now) or claimed(claim):
+                    continue  # taken, or claimed again, since the list was made
+                if await self._api.delete_claim(claim, resource_version=record.resource_version):
+                    self._gone(claim)
+                    deleted += 1
+                else:
+                    self._cache[claim] = await self._api.read_claim(claim)
+        return deleted
+
+    def _expired(self, record: ClaimRecord, now: datetime) -> bool:
+        return record.released_at is not None and now >= record.released_at + self._grace
+
+    def _gone(self, claim: Claim) -> None:
+        """The claim no longer exists. A complete cache says so by not holding it (no entry per number
+        ever named); an incomplete one must remember that it read nothing."""
+        if self._complete:
+            self._cache.pop(claim, None)
+        else:
+            self._cache[claim] = None
 
     async def holder(self, claim: Claim) -> str | None:
         """Who holds the number (released or not), without claiming it."""

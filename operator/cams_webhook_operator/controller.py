@@ -19,8 +19,9 @@ from cams_webhook_operator.account_status import AccountStatusWriter
 from cams_webhook_operator.background import Background
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
+from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict, no_answer
 from cams_webhook_operator.claims import ClaimStore
+from cams_webhook_operator.credential_sources import Resolved
 from cams_webhook_operator.drift import CamsApi, DriftChecker
 from cams_webhook_operator.lanes import CallTicket, Lanes
 from cams_webhook_operator.metrics import Metrics, objects_by_condition
@@ -29,6 +30,7 @@ from cams_webhook_operator.reconcile import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.resolver import CredentialResolver, TemporaryCredentialSource
 from cams_webhook_operator.secret_refresh import SecretRefresh
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.space_access import SpaceAccess
 from cams_webhook_operator.state import Key, ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.tenancy import Account, AccountKey
 from cams_webhook_operator.workqueue import WorkQueue
@@ -93,6 +95,12 @@ class Controller:
         )
         self.metrics = metrics or Metrics()
         self._drift = self._drift_checker(cams, drift_tick)
+        self._access = SpaceAccess(
+            read=self._drift.read_space,
+            renew=self._resolver.renew,
+            now=wall_clock,
+            refusal_seconds=settings.permanent_retry_seconds,
+        )
         self._watch_metrics(rrsa)
 
     def _watch_metrics(self, rrsa: TemporaryCredentialSource | None) -> None:
@@ -223,6 +231,7 @@ class Controller:
                 tasks.create_task(self._drift.run(), name="drift-checks")
                 tasks.create_task(self._account_status.run(), name="account-status")
                 tasks.create_task(self._secrets.run(), name="secret-refresh")
+                tasks.create_task(self._ownership.run(), name="claim-sweep")
         finally:
             self._acting = False
             await self._lanes.close()
@@ -280,6 +289,13 @@ class Controller:
                 urls = await self._resolver.callback_urls(snapshot.key, snapshot.spec)
                 state.secret_urls = urls if isinstance(urls, CallbackUrls) else None
         claim = snapshot.claim
+        if (
+            isinstance(credentials, Resolved)
+            and claim is not None
+            and not snapshot.deleting
+            and not await self._ownership.holds(claim, snapshot.key)
+        ):  # credentials claim a number only once they have read its space (space_access.py)
+            credentials = await self._access.check(credentials, claim[0]) or credentials
         return Facts(
             now=self._now(),
             priority=priority,
@@ -348,6 +364,13 @@ class Controller:
         self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, account=resolved.account)
         return outcome
 
+    async def _credentials_refused(self, state: ObjectState, resolved: Resolved) -> None:
+        """CAMS refused the credentials themselves (not the request): they prove themselves on the space
+        again before claiming anything in it, and the object lets go of its number at once."""
+        if (claim := state.snapshot.claim) is not None:
+            self._access.forget(resolved, claim[0])
+            await self._ownership.drop(claim, state.snapshot.key)
+
     async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:
         try:
             state = self._states.get(ticket.key)
@@ -358,6 +381,8 @@ class Controller:
                 outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
             elif outcome.reason in ("InvalidCredentials", "InvalidSecurityToken"):  # the Secret's key is old?
                 self._secrets.refused(ticket.call.resolved.source)
+            if outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED:
+                await self._credentials_refused(state, ticket.call.resolved)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.call.resolved.account].outage
             decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)

@@ -31,6 +31,9 @@ class CredentialProblem:
     reason: str
     message: str
     transient: bool = False  # worth retrying with backoff (STS unreachable), not a person's to fix
+    # A refusal that may end without anything in Kubernetes changing (CAMS refused the credentials; a
+    # RAM grant fixes it): look again after this many seconds.
+    retry_after: float | None = None
 
 
 def from_secret(

@@ -177,24 +177,36 @@ class DriftChecker:
                 member.drift_due = None
                 self._reconcile(member.snapshot.key)
             return
+        outcome, live = await self.read_space(space, resolved)
+        if outcome.verdict is not Verdict.OK:
+            self._read_failed(space, members, outcome, resolved)
+            return
+        checked_at = self._now()
+        for member in members:
+            member.read_refusal = None
+            await self._compare(member, live, checked_at)
+
+    def _pacer(self, resolved: Resolved) -> AdaptiveRate:
         pacer = self._pacers.get(resolved.account)
         if pacer is None:
             loop_now = asyncio.get_running_loop().time()
             pacer = self._pacers[resolved.account] = AdaptiveRate.start(
                 rate=self._rate, burst=1, now=loop_now
             )
+        return pacer
+
+    async def read_space(self, space: str, resolved: Resolved) -> tuple[Outcome, dict[str, LiveNumber]]:
+        """One QueryChatappPhoneNumbers call, paced with every other read of the same account (drift
+        checks, and the check that credentials reach a space before they claim a number in it)."""
+        pacer = self._pacer(resolved)
         await asyncio.sleep(pacer.reserve(asyncio.get_running_loop().time()))
         started = asyncio.get_running_loop().time()
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
         seconds = asyncio.get_running_loop().time() - started
         self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, seconds, account=resolved.account)
-        if outcome.verdict is not Verdict.OK:
-            self._read_failed(space, members, outcome, resolved, pacer)
-            return
-        checked_at = self._now()
-        for member in members:
-            member.read_refusal = None
-            await self._compare(member, live, checked_at)
+        if outcome.verdict is Verdict.THROTTLED:
+            pacer.on_throttled(asyncio.get_running_loop().time())
+        return outcome, live
 
     def _read_failed(
         self,
@@ -202,15 +214,12 @@ class DriftChecker:
         members: list[ObjectState],
         outcome: Outcome,
         resolved: Resolved,
-        pacer: AdaptiveRate,
     ) -> None:
         """When to read again depends on why the read failed: a refusal waits like a refused update, a
         refused RRSA token is renewed and read again at once, anything else is tried again in a minute.
         A refusal also reaches the objects' status (an observer shows CAMS's code and an Event)."""
         loop_now = asyncio.get_running_loop().time()
         code = outcome.answer.code if outcome.answer else outcome.error
-        if outcome.verdict is Verdict.THROTTLED:
-            pacer.on_throttled(loop_now)
         if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(resolved):
             wait = 0.0  # RRSA's credentials are ours to renew: read again with new ones
         elif outcome.verdict is Verdict.PERMANENT:

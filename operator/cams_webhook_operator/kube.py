@@ -155,6 +155,18 @@ class KubeApi:
         version: str = written["metadata"]["resourceVersion"]
         return version
 
+    async def delete_claim(self, claim: Claim, *, resource_version: str) -> bool:
+        body = {"preconditions": {"resourceVersion": resource_version}}
+        try:
+            await self._http.request("DELETE", api_path(self._leases, lease_name(claim)), body=body)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            if exc.status == 409:  # changed by another writer since it was read
+                return False
+            raise
+        return True
+
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
         """Write the whole status through the status subresource; False when the object is gone."""
         # A merge patch with explicit nulls, so fields that no longer apply are removed.

@@ -7,6 +7,7 @@ it"; everything about Leases, grace periods and previous owners is here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -16,9 +17,10 @@ from cams_webhook_operator.claims import ClaimStore
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.reconcile import Priority
 from cams_webhook_operator.state import Claim, Claimant, Key, ObjectState, States, claimant_of, holder_id
-from cams_webhook_operator.tenancy import REFUSALS
 
 logger = logging.getLogger(__name__)
+# How often released claims are looked at for deletion: a claim goes at most this long after its grace.
+SWEEP_SECONDS = 60.0
 ClaimantsOf = Callable[[Claim], Iterable[Claimant]]
 RecheckAfter = Callable[[Key, float, Priority], None]
 
@@ -55,12 +57,22 @@ class Ownership:
         except Exception as exc:  # not fatal: each claim is then read when first needed
             logger.warning("Listing the claims failed (%s); reading them one by one", exc)
 
+    async def holds(self, claim: Claim, key: Key) -> bool:
+        """Whether the object holds the number's claim (not released): it needs to prove nothing more."""
+        return await self._claims.holds(claim, holder_id(key))
+
     async def holder(
         self, state: ObjectState, claim: Claim, credentials: Resolved | CredentialProblem | None
     ) -> Claimant | None:
-        """Who manages the object's number. An object that may call CAMS for it claims it first; one that
-        its account refuses lets go of it; any other only looks."""
+        """Who manages the object's number. An object whose credentials work (resolved, and proven on the
+        space) claims it first. One refused (its account, its Secret, or CAMS refused its credentials)
+        holds no claim, so it never blocks the rightful owner, and learns nothing of who does (None); one
+        whose credentials are only failing for now (STS, a throttled check) keeps its claim."""
         me = holder_id(state.snapshot.key)
+        if isinstance(credentials, CredentialProblem):
+            if not credentials.transient and not state.snapshot.deleting:
+                await self.drop(claim, state.snapshot.key)
+            return None
         if isinstance(credentials, Resolved) and not state.snapshot.deleting:
             holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
             claiming = {holder_id((c.namespace, c.name)) for c in self.claimants_of(claim)}
@@ -72,10 +84,28 @@ class Ownership:
             if holding.free_at is not None:
                 wait = (holding.free_at - self._now()).total_seconds()
                 self._recheck_after(state.snapshot.key, max(wait, 0.0) + 1.0, Priority.ROUTINE)
-            return claimant_of(holding.holder)
-        if isinstance(credentials, CredentialProblem) and credentials.reason in REFUSALS:
-            await self._claims.release(claim, me)
+            return claimant_of(holding.holder, holding.free_at)
         return claimant_of(await self._claims.holder(claim))
+
+    async def drop(self, claim: Claim, key: Key) -> None:
+        """The object was refused: its claim (if it holds one) goes at once, with no grace period (the
+        grace keeps a number for an object that comes back, not for one that may not have it), and the
+        objects waiting for the number are decided again."""
+        if self._may_write() and await self._claims.drop(claim, holder_id(key)):
+            for waiting in self.waiting_for(claim, key):
+                self._recheck_after(waiting, 0.0, Priority.CHANGE)
+
+    async def run(self) -> None:
+        """Delete released claims once their grace period is over and no object claims them."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            if not self._may_write():
+                continue
+            try:
+                if deleted := await self._claims.sweep(lambda claim: bool(self.claimants_of(claim))):
+                    logger.info("Deleted %d released claims whose grace period was over", deleted)
+            except Exception as exc:  # the API server failing: the next sweep tries again
+                logger.warning("Deleting released claims failed (%s); trying again later", exc)
 
     def _previous_owner(self, state: ObjectState, claim: Claim) -> str | None:
         """Another object whose spec CAMS holds for this number, from before claims were recorded."""

@@ -80,15 +80,20 @@ def fingerprint(update: WebhookUpdate, *, account: str) -> str:
 
 def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
     """Names the object that manages the number only when it is in the same namespace: another team's
-    objects are not this team's business (nor are their names)."""
-    who = (
-        f"PhoneWebhook {winner.name}"
-        if winner.namespace == namespace
-        else "A PhoneWebhook of another namespace"
-    )
+    objects are not this team's business (nor are their names). A number held only by a released claim
+    (its object was deleted, the grace period runs) is reserved, not managed: the message says until when."""
+    same = winner.namespace == namespace
+    if winner.free_at is not None:
+        who = f"PhoneWebhook {winner.name}" if same else "a deleted PhoneWebhook of another namespace"
+        return (
+            f"The webhook of {phone_number} in space {space} is reserved for {who}, which managed it until "
+            "it was deleted, in case it is created again; this one takes the number at "
+            f"{st.timestamp(winner.free_at)} unless that happens"
+        )
+    who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
     return (
         f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
-        "while that one exists"
+        "while that one exists (delete it, or this one, to settle which object manages the number)"
     )
 
 
@@ -250,9 +255,9 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         return _warn_of_credentials_in_urls(
             state, replace(observed, finalizer=_finalizer(snapshot, wanted=False))
         )
-    refused = isinstance(facts.credentials, CredentialProblem) and facts.credentials.reason in REFUSALS
-    if _another_owns(snapshot, facts.owner) and not refused:
-        # (An object refused its account or space learns nothing about who manages the number.)
+    if _another_owns(snapshot, facts.owner) and isinstance(facts.credentials, Resolved):
+        # Only an object whose credentials work (proven on the space) learns who manages the number:
+        # one refused its account, its Secret or by CAMS is told that, and nothing about claims.
         assert facts.owner is not None
         message = conflict_message(
             winner=facts.owner,
@@ -430,6 +435,8 @@ def _without_credentials(
     if problem.reason == "RRSAFailed":
         # Fixed outside Kubernetes (a trust policy, a new token): no event tells us, so look again.
         return replace(stalled, requeue_after=settings.retry_max_seconds)
+    if problem.retry_after is not None:
+        return replace(stalled, requeue_after=problem.retry_after)
     return stalled
 
 

@@ -45,7 +45,10 @@ class Claimant:
     created: str  # metadata.creationTimestamp, RFC 3339 in UTC: text order is time order
     namespace: str
     name: str
-    applied: bool = field(default=False, compare=False)  # CAMS holds its spec (status.appliedFingerprint)
+    # CAMS holds its spec (status.appliedFingerprint) and nothing refuses it now (see `refused`).
+    applied: bool = field(default=False, compare=False)
+    # With a claim released by its (deleted) holder: when the grace period ends and the number is free.
+    free_at: datetime | None = field(default=None, compare=False)
 
 
 def holder_id(key: tuple[str, str]) -> str:
@@ -53,11 +56,19 @@ def holder_id(key: tuple[str, str]) -> str:
     return f"{key[0]}/{key[1]}"
 
 
-def claimant_of(holder: str | None) -> Claimant | None:
+def claimant_of(holder: str | None, free_at: datetime | None = None) -> Claimant | None:
     if holder is None:
         return None
     namespace, _, name = holder.partition("/")
-    return Claimant("", namespace, name)
+    return Claimant("", namespace, name, free_at=free_at)
+
+
+def refused(status: PhoneWebhookStatus) -> bool:
+    """Whether the object's last decision refused it for a reason of its own (tenancy, a name, a missing
+    Secret, credentials CAMS refused ...): Stalled for anything but waiting on another object's claim."""
+    return any(
+        c.type == "Stalled" and c.status == "True" and c.reason != "Conflict" for c in status.conditions
+    )
 
 
 def _is_true(annotation: str | None) -> bool:
@@ -270,9 +281,14 @@ class States(dict[Key, ObjectState]):
                 del self._claiming[claim]
 
     def claimants(self, claim: Claim) -> list[Claimant]:
-        """The objects that claim the number (Manage mode), and whether CAMS holds their spec."""
+        """The objects that claim the number (Manage mode), and whether CAMS holds their spec while nothing
+        refuses them: a refused object (of another team, say) that CAMS held once never keeps a number."""
         return [
-            Claimant(s.snapshot.created, *key, applied=s.status.applied_fingerprint is not None)
+            Claimant(
+                s.snapshot.created,
+                *key,
+                applied=s.status.applied_fingerprint is not None and not refused(s.status),
+            )
             for key in self._claiming.get(claim, ())
             if (s := self.get(key)) is not None
         ]

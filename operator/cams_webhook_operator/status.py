@@ -92,7 +92,8 @@ def _verdict(
     return previous.model_copy(update=update)
 
 
-def _at(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
+    """The one format of a time in a message for people."""
     return moment.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
@@ -111,7 +112,7 @@ def _outcome_message(
 ) -> str:
     if outcome.verdict is Verdict.OK:
         return "CAMS accepted the webhook configuration"  # no number: equal conditions are shared
-    retry_note = f"; retrying at {_at(retry_at)}" if retry_at else ""
+    retry_note = f"; retrying at {timestamp(retry_at)}" if retry_at else ""
     said = _cams_said(outcome)
     if outcome.verdict is Verdict.PERMANENT and clearing:
         return (
@@ -267,7 +268,7 @@ def status_retrying(
         now=now,
         phase=Phase.RECONCILING,
         reason=reason,
-        message=f"{message}; retrying at {_at(retry_at)}",
+        message=f"{message}; retrying at {timestamp(retry_at)}",
         fields={"next_attempt_time": retry_at},
     )
 
@@ -326,7 +327,7 @@ def status_read_refused(
         phase=Phase.STALLED,
         reason=outcome.reason,
         message=f"CAMS refused to show this number's space (QueryChatappPhoneNumbers: {said}); reading "
-        f"it again at {retry_at.isoformat().replace('+00:00', 'Z')}, or when the spec or its account changes",
+        f"it again at {timestamp(retry_at)}, or when the spec or its account changes",
         fields={
             "code": answer.code if answer else None,
             "message": answer.message if answer else None,

@@ -8,19 +8,20 @@ status decided, not the one written). Every Event is logged as it is posted.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
-from cams_webhook_operator.claims import Claim, ClaimRecord
+from cams_webhook_operator.claims import ClaimApi
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.state import Event, ObjectRef, ObjectState
 
 logger = logging.getLogger(__name__)
 
 
-class Kube(Protocol):
+class Kube(ClaimApi, Protocol):
+    """The API server as the controller uses it: the claims' Leases (ClaimApi) and the calls below."""
+
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool: ...
     async def read_secret(self, namespace: str, name: str) -> SecretData | None: ...
     async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None: ...
@@ -31,11 +32,6 @@ class Kube(Protocol):
     async def patch_account_status(
         self, kind: str, namespace: str, name: str, status: AccountStatus
     ) -> None: ...
-    async def read_claim(self, claim: Claim) -> ClaimRecord | None: ...
-    async def list_claims(self) -> dict[Claim, ClaimRecord]: ...
-    async def write_claim(
-        self, claim: Claim, *, holder: str, released_at: datetime | None, resource_version: str | None
-    ) -> str | None: ...
 
 
 class ObjectWriter:

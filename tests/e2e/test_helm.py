@@ -214,7 +214,8 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
     assert can("create", "events", "-n", "anywhere")
     assert can("update", "leases.coordination.k8s.io", "-n", namespace)
     assert can("list", "leases.coordination.k8s.io", "-n", namespace), "the claims, listed once when leading"
-    assert not can("delete", "leases.coordination.k8s.io", "-n", namespace)
+    assert can("delete", "leases.coordination.k8s.io", "-n", namespace), "claims nobody manages any more"
+    assert not can("delete", "leases.coordination.k8s.io", "-n", "kube-system")
     assert not can("update", "leases.coordination.k8s.io", "-n", "kube-system")
     assert not can("delete", "phonewebhooks.camswebhook.io", "-n", "anywhere")
     assert not can("update", "secrets", "-n", "anywhere")

@@ -40,7 +40,13 @@ SIMULATOR_CONFIG = {
             "accessKeySecret": SHARED_SECRET,
             "uid": "7",
             "spaces": [{"id": "space-a"}, {"id": "space-b"}],
-        }
+        },
+        {  # another Alibaba account: its key is real, but it does not own space-a or space-b
+            "accessKeyId": "LTAI-other-account",
+            "accessKeySecret": "other-account-secret",
+            "uid": "8",
+            "spaces": [{"id": "space-other"}],
+        },
     ],
 }
 DEFAULT_MARK = "camswebhook.io/default-account"
@@ -235,8 +241,10 @@ def test_two_teams_on_one_account_reach_only_their_own_numbers(teams: Teams) -> 
     for _, _, number in refused.values():
         expected = 1 if number == "6590000001" else 0  # a-line's own call
         assert len(teams.simulator.calls(number)) == expected, number
-    assert not [c for c in teams.simulator.get("/_simulator/calls") if c["action"] != "UpdatePhoneWebhook"], (
-        "no read of any space on behalf of a refused object"
+    reads = [c for c in teams.simulator.get("/_simulator/calls") if c["action"] != "UpdatePhoneWebhook"]
+    assert sorted(c["params"]["CustSpaceId"] for c in reads) == ["space-a", "space-b"], (
+        "one read of each allowed space, proving the shared key before its first claim there; no read of "
+        "any space on behalf of a refused object"
     )
 
     # The accounts say whether their credentials can be used.
@@ -316,8 +324,10 @@ def test_a_secret_name_that_is_a_path_reaches_no_other_namespace(teams: Teams) -
         )
 
     manifests = [json.dumps(stolen_account), *(phone_webhook(name) for name in routes)]
+    hostile = [m for m in manifests if "../" in m]  # the object of the account route names it validly
+    assert len(hostile) == 3
     # Today's CRDs refuse every route, saying what a name may be.
-    for manifest in manifests:
+    for manifest in hostile:
         refused = kubectl.apply(manifest, check=False)
         assert refused.returncode != 0
         assert "must be the name of a Secret" in refused.stderr, refused.stderr
@@ -332,7 +342,8 @@ def test_a_secret_name_that_is_a_path_reaches_no_other_namespace(teams: Teams) -
             wait_for(partial(_accepted, kubectl, manifest), what="0.2.0's schema to accept it")
     finally:
         kubectl.run("apply", "-f", str(REPO / "crds"))
-        wait_for(lambda: _refused_by_the_current_crds(kubectl, manifests[1]), what="today's schema again")
+        probe = hostile[0].replace('"stolen"', '"not-stored"')  # a new object: no ratcheting for it
+        wait_for(lambda: _refused_by_the_current_crds(kubectl, probe), what="today's schema again")
 
     teams.wait(team_b, "b-steals-a-key", "Stalled", "InvalidName")
     teams.wait(team_b, "b-steals-a-url", "Stalled", "InvalidName")
@@ -380,3 +391,44 @@ async def test_a_name_that_holds_a_path_reaches_the_api_server_as_one_segment_an
     finally:
         await http.aclose()
     assert answer in (None, 400), f"{hostile!r} was answered {answer!r}"  # None: 404, no such Secret
+
+
+def test_a_key_that_does_not_reach_the_space_never_keeps_a_number_from_its_owner(teams: Teams) -> None:
+    """Team B names team A's numbers first, with a made-up key and with a real key of another Alibaba
+    account: its objects are refused with the reason CAMS gave and hold no claim; team A's objects,
+    created after, converge."""
+    kubectl, team_a, team_b = teams.kubectl, teams.team_a, teams.team_b
+    for name, key_id, secret in (
+        ("made-up", "LTAI-made-up", "anything"),
+        ("other-account", "LTAI-other-account", "other-account-secret"),
+    ):
+        teams.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": team_b},
+                "stringData": {"accessKeyId": key_id, "accessKeySecret": secret},
+            }
+        )
+    squats = {"squat-made-up": ("6590000031", "made-up"), "squat-other": ("6590000032", "other-account")}
+    for name, (number, secret) in squats.items():
+        teams.phone_webhook(team_b, name, "space-a", number, credentialsSecretRef={"name": secret})
+    made_up = teams.wait(team_b, "squat-made-up", "Stalled", "InvalidCredentials")
+    other = teams.wait(team_b, "squat-other", "Stalled", "ResourceNotOwned")
+    for refused in (made_up, other):
+        assert "space-a" in refused["message"]
+        assert team_a not in refused["message"]
+
+    teams.apply(_secret("a-key", team_a))
+    for name, (number, _) in squats.items():
+        teams.phone_webhook(team_a, f"a-{name}", "space-a", number, credentialsSecretRef={"name": "a-key"})
+    for name, (number, _) in squats.items():
+        teams.wait(team_a, f"a-{name}", "Ready", "Applied")
+        assert teams.simulator.webhook("space-a", number)["StatusCallbackUrl"] == (  # type: ignore[index]
+            f"https://a-{name}.example.com/status"
+        )
+        assert [c["accessKeyId"] for c in teams.simulator.calls(number)] == ["LTAI-shared"]
+    claims = kubectl.json("get", "leases", "-n", teams.ops, "-l", "camswebhook.io/claim=true")["items"]
+    holders = sorted(lease["spec"]["holderIdentity"] for lease in claims)
+    assert holders == sorted(f"{team_a}/a-{name}" for name in squats)
+    assert teams.condition(team_b, "squat-made-up", "Stalled")["reason"] == "InvalidCredentials"  # type: ignore[index]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cams_webhook_operator.claims import ClaimRecord, ClaimStore, Step, decide, lease_name
+from cams_webhook_operator.claims import ClaimRecord, ClaimStore, Holding, Step, decide, lease_name
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=5)
@@ -79,6 +79,13 @@ class FakeClaimApi:
         self.records[claim] = ClaimRecord(holder, released_at, str(self.versions))
         return str(self.versions)
 
+    async def delete_claim(self, claim: tuple[str, str], *, resource_version: str) -> bool:
+        current = self.records.get(claim)
+        if current is not None and current.resource_version != resource_version:
+            return False  # 409: changed since it was read
+        self.records.pop(claim, None)
+        return True
+
 
 async def test_the_store_loses_a_race_gracefully_and_reports_the_winner() -> None:
     api = FakeClaimApi()
@@ -119,3 +126,30 @@ async def test_decisions_on_one_claim_wait_for_each_other_and_leave_no_lock_behi
     assert (first.holder, second.holder) == ("a/one", "a/one")
     assert api.versions == 1
     assert store._locks == {}
+
+
+async def test_a_dropped_claim_is_gone_at_once_and_only_its_holders() -> None:
+    """A refused holder's claim is deleted, not released: no grace period keeps the number from others."""
+    api = FakeClaimApi()
+    store = ClaimStore(api, grace=GRACE, now=lambda: NOW)
+    await store.acquire(CLAIM, "a/one")
+    assert not await store.drop(CLAIM, "b/two")
+    assert await store.drop(CLAIM, "a/one")
+    assert CLAIM not in api.records
+    assert (await store.acquire(CLAIM, "b/two")) == Holding("b/two")
+
+
+async def test_released_claims_are_deleted_after_their_grace_unless_claimed_again() -> None:
+    api = FakeClaimApi()
+    now = [NOW]
+    store = ClaimStore(api, grace=GRACE, now=lambda: now[0])
+    gone, back = ("space", "1"), ("space", "2")
+    for claim in (gone, back, CLAIM):
+        await store.acquire(claim, "a/one")
+    await store.release(gone, "a/one")
+    await store.release(back, "a/one")
+    assert await store.sweep(lambda claim: False) == 0, "not before the grace period is over"
+    now[0] = NOW + GRACE
+    assert await store.sweep(lambda claim: claim == back) == 1
+    assert set(api.records) == {back, CLAIM}, "a held claim and one claimed again stay"
+    assert await store.holder(gone) is None

@@ -90,6 +90,8 @@ class FakeCams:
         self.query_credentials: list[Credentials] = []
         self.reads_before_call: list[int] = []  # how many space reads had happened at each update
         self.live: dict[str, LiveNumber] = {}
+        # AccessKey ID -> the code CAMS refuses every call with it (a made-up key, another account's).
+        self.refused_keys: dict[str, str] = {}
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         self.calls.append((update, credentials))
@@ -97,6 +99,8 @@ class FakeCams:
         self.reads_before_call.append(len(self.queries))
         if self.down:
             return classify(Answer(503, "ServiceUnavailable", "The request has failed", "req"))
+        if (refusal := self.refused_keys.get(credentials.access_key_id)) is not None:
+            return classify(Answer(400, refusal, f"message for {refusal}", "req"))
         code = self.codes.pop(0) if self.codes else "OK"
         if code == "OK":
             old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
@@ -119,6 +123,7 @@ class FakeCams:
         self.queries.append(cust_space_id)
         self.query_credentials.append(credentials)
         code = self.query_codes.pop(0) if self.query_codes else "OK"
+        code = self.refused_keys.get(credentials.access_key_id, code)
         if code != "OK":
             return classify(Answer(400 if code != "Ram.PermissionDeny" else 403, code, "refused", "rq")), {}
         return classify(Answer(200, "OK")), dict(self.live)
@@ -696,11 +701,12 @@ async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: Fa
             _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
         )
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(5)))
-    assert cams.queries == [], "the first check is one interval (54-66 s) after the apply"
+    assert cams.queries == ["space"], "one read before the first call proved the key: no drift check yet"
+    assert cams.reads_before_call[0] == 1
     cams.live["8613800000002"] = LiveNumber("8613800000002", "https://changed-in-console", "")
     await _settle(controller, lambda: len(cams.calls) == 6)
     assert cams.calls[-1][0].status_callback_url == "https://a/2"
-    assert cams.queries == ["space"], "one read for the whole space"
+    assert cams.queries == ["space", "space"], "one read for the whole space"
     assert ("Warning", "DriftDetected") in [(t, r) for t, r, _ in kube.events]
     assert controller.metrics.registry.get_sample_value("cams_webhook_operator_drift_detected_total") == 1
     await _settle(controller, lambda: all(kube.statuses[f"o{i}"].last_drift_check_time for i in range(5)))
@@ -714,7 +720,7 @@ async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None
     controller.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
     # Runs until the object with checks on has been read several times: the other one never is.
     await _settle(controller, lambda: cams.queries.count("other-space") >= 3)
-    assert "space" not in cams.queries
+    assert cams.queries.count("space") == 1, "read once, to prove the key before claiming: never checked"
 
 
 class FakeRrsa:
@@ -946,7 +952,7 @@ async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeK
     await asyncio.sleep(3600)  # an hour of drift intervals
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
-    assert cams.queries == []
+    assert cams.queries == ["space"], "the read before its first call (to prove the key), none since"
     assert len(cams.calls) == 1
     assert "DriftDetected" not in [reason for _, reason, _ in kube.events]
 

@@ -62,6 +62,19 @@ _PERMANENT_REASONS: dict[str, str] = {
 }
 
 
+# Refusals that say the credentials may not act on the space at all (not this request's fault): an object
+# refused so lets go of its number's claim.
+CREDENTIALS_REFUSED = frozenset(
+    {
+        "InvalidCredentials",
+        "InvalidSecurityToken",
+        "PermissionDenied",
+        "ResourceNotOwned",
+        "ProductNotSubscribed",
+    }
+)
+
+
 def _permanent_reason(code: str | None) -> str:
     if code is None:
         return "Refused"

@@ -1,0 +1,125 @@
+"""Whether credentials reach a space, proven before they may claim a number in it.
+
+A claim decides who manages a number for as long as its object exists. Taken on the word of any Secret,
+it let a tenant block every number it could name: a made-up key, or a real key of another Alibaba account,
+named a number first and the rightful owner stayed in `Conflict` (issue 28). So credentials claim a number
+only once CAMS has shown them the number's space: one `QueryChatappPhoneNumbers` answered OK with them.
+
+A read rather than the update itself, because the read changes nothing in CAMS and proves both that the
+key is real and that its Alibaba account owns the space (CAMS answers `Unknown.ResourceOwnerId`
+otherwise), before any webhook is touched; and one read per (credentials, space) serves every number of
+the space, so it costs one call per team and space, paced with the other reads of the account. The proof
+lasts until CAMS refuses the credentials (`forget`). A refusal is remembered for the permanent-retry
+interval, so that the objects that use them are told why and read again only then, or at once when their
+Secret changes (other credentials, another proof).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.status import timestamp
+
+SpaceReader = Callable[[str, Resolved], Awaitable[tuple[Outcome, object]]]
+Proof = tuple[str, str]  # (which credentials, space)
+# Entries kept at most; past it they are forgotten and proven again (one read each): a bound against a
+# tenant that rotates made-up keys.
+MAX_ENTRIES = 10_000
+
+
+def _credentials_of(resolved: Resolved) -> str:
+    """Which credentials, by a digest of the whole key (a key ID with a wrong secret is other credentials).
+    Temporary credentials (RRSA, STS) change at every renewal: their source stands for them."""
+    if resolved.credentials.is_temporary:
+        return resolved.account
+    key = f"{resolved.credentials.access_key_id}\0{resolved.credentials.access_key_secret}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class SpaceAccess:
+    def __init__(
+        self,
+        *,
+        read: SpaceReader,
+        renew: Callable[[Resolved], bool],
+        now: Callable[[], datetime],
+        refusal_seconds: float,
+    ) -> None:
+        """`read`: one paced read of a space; `renew`: ask for new RRSA credentials (True when the
+        operator can); `refusal_seconds`: how long a refusal stands before the space is read again."""
+        self._read = read
+        self._renew = renew
+        self._now = now
+        self._refusal = timedelta(seconds=refusal_seconds)
+        self._proven: set[Proof] = set()
+        self._refused: dict[Proof, tuple[CredentialProblem, datetime]] = {}
+        self._reading: dict[Proof, asyncio.Future[CredentialProblem | None]] = {}
+
+    async def check(self, resolved: Resolved, space: str) -> CredentialProblem | None:
+        """None when the credentials reach the space, else why they may not claim a number in it. Objects
+        asking at once about the same credentials and space share one read."""
+        proof = (_credentials_of(resolved), space)
+        if proof in self._proven:
+            return None
+        if (refused := self._refused.get(proof)) is not None:
+            if self._now() < refused[1]:
+                return refused[0]
+            del self._refused[proof]
+        if (reading := self._reading.get(proof)) is not None:
+            return await asyncio.shield(reading)
+        future = self._reading[proof] = asyncio.get_running_loop().create_future()
+        try:
+            problem = await self._prove(proof, resolved, space)
+        except asyncio.CancelledError:
+            future.cancel()  # the operator is stopping: so are those waiting
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked as retrieved: those waiting get it, nobody else need to
+            raise
+        finally:
+            del self._reading[proof]
+        future.set_result(problem)
+        return problem
+
+    async def _prove(self, proof: Proof, resolved: Resolved, space: str) -> CredentialProblem | None:
+        outcome, _ = await self._read(space, resolved)
+        if len(self._proven) + len(self._refused) >= MAX_ENTRIES:
+            self._proven.clear()
+            self._refused.clear()
+        if outcome.verdict is Verdict.OK:
+            self._proven.add(proof)
+            return None
+        said = f"{outcome.answer.code}: {outcome.answer.message}" if outcome.answer else outcome.error
+        if outcome.verdict is not Verdict.PERMANENT or (
+            outcome.reason == "InvalidSecurityToken" and self._renew(resolved)
+        ):
+            return CredentialProblem(
+                outcome.reason,
+                f"Could not yet check that these credentials reach space {space} ({QUERY_PHONE_NUMBERS} "
+                f"answered {said}); trying again",
+                transient=True,
+            )
+        retry_at = self._now() + self._refusal
+        problem = CredentialProblem(
+            outcome.reason,
+            f"CAMS refused these credentials on space {space} ({QUERY_PHONE_NUMBERS} answered {said}). "
+            "Credentials claim a number only once they have read its space, so that a key that does not "
+            "reach the space never keeps the number from its owner: use the account that owns the space, "
+            f"or grant its RAM identity cams:{QUERY_PHONE_NUMBERS}. Checked again at "
+            f"{timestamp(retry_at)}, or at once when the Secret or the account changes",
+            retry_after=self._refusal.total_seconds(),
+        )
+        self._refused[proof] = (problem, retry_at)
+        return problem
+
+    def forget(self, resolved: Resolved, space: str) -> None:
+        """CAMS refused an update with these credentials for good: they prove themselves again before
+        they claim another number of the space."""
+        self._proven.discard((_credentials_of(resolved), space))
