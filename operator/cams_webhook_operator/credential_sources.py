@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.outcomes import Answer
 
 ACCESS_KEY_ID_KEY = "accessKeyId"
 ACCESS_KEY_SECRET_KEY = "accessKeySecret"
@@ -34,6 +35,7 @@ class CredentialProblem:
     # A refusal that may end without anything in Kubernetes changing (CAMS refused the credentials; a
     # RAM grant fixes it): look again after this many seconds.
     retry_after: float | None = None
+    answer: Answer | None = None  # CAMS's answer, when CAMS refused the credentials: shown in status
 
 
 def from_secret(

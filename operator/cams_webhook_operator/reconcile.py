@@ -29,7 +29,7 @@ from cams_webhook_operator.api.models import (
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
 from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import WebhookUpdate
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.drift import drifted_fields
 from cams_webhook_operator.flow import Outage, backoff_delay
@@ -305,14 +305,14 @@ def _another_owns(snapshot: Snapshot, owner: Claimant | None) -> bool:
     return owner is not None and (owner.namespace, owner.name) != snapshot.key
 
 
-def _stall(state: ObjectState, facts: Facts, reason: str, message: str) -> Plan:
+def _stall(state: ObjectState, facts: Facts, reason: str, message: str, answer: Answer | None = None) -> Plan:
     """Something only a person can fix stands before any call. One Event per reason and generation."""
     previous, generation = previous_status(state), state.snapshot.generation
     already = previous.observed_generation == generation and any(
         c.type == "Stalled" and c.status == "True" and c.reason == reason for c in previous.conditions
     )
     status = st.status_stalled(
-        previous=previous, generation=generation, reason=reason, message=message, now=facts.now
+        previous=previous, generation=generation, reason=reason, message=message, now=facts.now, answer=answer
     )
     return Plan("stalled", status=status, events=() if already else (Event("Warning", reason, message),))
 
@@ -428,7 +428,7 @@ def _without_credentials(
             requeue_after=delay,
             requeue_priority=_retry_priority(facts.priority),
         )
-    stalled = _stall(state, facts, problem.reason, problem.message)
+    stalled = _stall(state, facts, problem.reason, problem.message, problem.answer)
     if problem.reason in REFUSALS and stalled.status is not None and stalled.status.live is not None:
         # What an earlier read showed is of a space this object may no longer see: it goes.
         stalled = replace(stalled, status=stalled.status.model_copy(update={"live": None}))

@@ -11,7 +11,9 @@ otherwise), before any webhook is touched; and one read per (credentials, space)
 the space, so it costs one call per team and space, paced with the other reads of the account. The proof
 lasts until CAMS refuses the credentials (`forget`). A refusal is remembered for the permanent-retry
 interval, so that the objects that use them are told why and read again only then, or at once when their
-Secret changes (other credentials, another proof).
+Secret changes (other credentials, another proof). A read that fails for now (CAMS failing, throttled)
+proves nothing: the objects wait with backoff and share one read every few seconds, and an object that
+holds its claim already is not affected (it proves nothing again), so an outage delays only new numbers.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ Proof = tuple[str, str]  # (which credentials, space)
 # Entries kept at most; past it they are forgotten and proven again (one read each): a bound against a
 # tenant that rotates made-up keys.
 MAX_ENTRIES = 10_000
+# How long a read that failed for now (CAMS failing, its read quota spent) stands for every object that
+# asks about the same credentials and space.
+TRANSIENT_SHARED = timedelta(seconds=5)
 
 
 def _credentials_of(resolved: Resolved) -> str:
@@ -58,6 +63,8 @@ class SpaceAccess:
         self._now = now
         self._refusal = timedelta(seconds=refusal_seconds)
         self._proven: set[Proof] = set()
+        # Refusals, and reads that failed for now (shared for a few seconds, so that objects retrying
+        # during an outage read once between them, not once each): the problem and until when.
         self._refused: dict[Proof, tuple[CredentialProblem, datetime]] = {}
         self._reading: dict[Proof, asyncio.Future[CredentialProblem | None]] = {}
 
@@ -100,22 +107,27 @@ class SpaceAccess:
         if outcome.verdict is not Verdict.PERMANENT or (
             outcome.reason == "InvalidSecurityToken" and self._renew(resolved)
         ):
-            return CredentialProblem(
+            # Not proven, not refused: the object waits with backoff, as for any failed call. (Claiming
+            # anyway would let a made-up key take a number whenever CAMS's reads fail.)
+            retry_at = self._now() + TRANSIENT_SHARED
+            problem = CredentialProblem(
                 outcome.reason,
                 f"Could not yet check that these credentials reach space {space} ({QUERY_PHONE_NUMBERS} "
-                f"answered {said}); trying again",
+                f"answered {said}); the number is claimed and applied once they do",
                 transient=True,
             )
-        retry_at = self._now() + self._refusal
-        problem = CredentialProblem(
-            outcome.reason,
-            f"CAMS refused these credentials on space {space} ({QUERY_PHONE_NUMBERS} answered {said}). "
-            "Credentials claim a number only once they have read its space, so that a key that does not "
-            "reach the space never keeps the number from its owner: use the account that owns the space, "
-            f"or grant its RAM identity cams:{QUERY_PHONE_NUMBERS}. Checked again at "
-            f"{timestamp(retry_at)}, or at once when the Secret or the account changes",
-            retry_after=self._refusal.total_seconds(),
-        )
+        else:
+            retry_at = self._now() + self._refusal
+            problem = CredentialProblem(
+                outcome.reason,
+                f"CAMS refused these credentials on space {space} ({QUERY_PHONE_NUMBERS} answered {said}). "
+                "Credentials claim a number only once they have read its space, so that a key that does not "
+                "reach the space never keeps the number from its owner: use the account that owns the "
+                f"space, or grant its RAM identity cams:{QUERY_PHONE_NUMBERS}. Checked again at "
+                f"{timestamp(retry_at)}, or at once when the Secret or the account changes",
+                retry_after=self._refusal.total_seconds(),
+                answer=outcome.answer,
+            )
         self._refused[proof] = (problem, retry_at)
         return problem
 

@@ -17,7 +17,7 @@ from cams_webhook_operator.api.models import (
 )
 from cams_webhook_operator.callback_urls import CallbackUrls, redact
 from cams_webhook_operator.cams.messages import LiveNumber
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
 from cams_webhook_operator.credential_sources import AccountVerdict
 
 RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
@@ -152,10 +152,7 @@ def status_after_outcome(
     handled = verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
     fields: dict[str, Any] = {
         "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
-        "code": answer.code if answer else None,
-        "message": answer.message if answer else None,
-        "request_id": answer.request_id if answer else None,
-        "access_denied_detail": answer.access_denied_detail if answer else None,
+        **_answer_fields(answer),
         "last_attempt_time": now,
         "next_attempt_time": retry_at,
         # Only a refusal of this very request decides when to try it again; a newer attempt clears it.
@@ -198,11 +195,11 @@ def status_stalled(
     reason: str,
     message: str,
     now: datetime,
+    answer: Answer | None = None,
 ) -> PhoneWebhookStatus:
-    """Something only a person can fix before any call can be made (a missing Secret, no credentials).
-
-    CAMS's last answer is cleared: it belongs to an attempt that is no longer the current one.
-    """
+    """Something only a person can fix before any call can be made (a missing Secret, no credentials,
+    credentials CAMS refused when the operator checked them: then `answer` is CAMS's, shown as an update's
+    is). Otherwise CAMS's last answer is cleared: it belongs to an attempt that is no longer current."""
     return _verdict(
         previous,
         generation=generation,
@@ -210,14 +207,18 @@ def status_stalled(
         phase=Phase.STALLED,
         reason=reason,
         message=message,
-        fields={
-            "code": None,
-            "message": None,
-            "request_id": None,
-            "access_denied_detail": None,
-            "next_attempt_time": None,
-        },
+        fields={**_answer_fields(answer), "next_attempt_time": None},
     )
+
+
+def _answer_fields(answer: Answer | None) -> dict[str, Any]:
+    """The status fields that show CAMS's answer (all None: no answer)."""
+    return {
+        "code": answer.code if answer else None,
+        "message": answer.message if answer else None,
+        "request_id": answer.request_id if answer else None,
+        "access_denied_detail": answer.access_denied_detail if answer else None,
+    }
 
 
 def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhookStatus:
@@ -328,13 +329,7 @@ def status_read_refused(
         reason=outcome.reason,
         message=f"CAMS refused to show this number's space (QueryChatappPhoneNumbers: {said}); reading "
         f"it again at {timestamp(retry_at)}, or when the spec or its account changes",
-        fields={
-            "code": answer.code if answer else None,
-            "message": answer.message if answer else None,
-            "request_id": answer.request_id if answer else None,
-            "access_denied_detail": answer.access_denied_detail if answer else None,
-            "next_attempt_time": retry_at,
-        },
+        fields={**_answer_fields(answer), "next_attempt_time": retry_at},
     )
 
 
