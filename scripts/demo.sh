@@ -38,7 +38,7 @@ for _ in $(seq 50); do [[ -s "$DIR/simulator.port" ]] && break; sleep 0.2; done
 [[ -s "$DIR/simulator.port" ]] || { cat "$DIR/simulator.log" >&2; echo "demo: the simulator did not start" >&2; exit 1; }
 endpoint="http://127.0.0.1:$(cat "$DIR/simulator.port")"
 
-CAMS_ENDPOINT="$endpoint" CAMS_ALLOW_HTTP=true \
+CAMS_ENDPOINT="$endpoint" ALIBABA_CLOUD_STS_ENDPOINT="$endpoint" CAMS_ALLOW_HTTP=true \
 ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-access-key-secret \
 CAMS_LIVENESS_ENDPOINT="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/healthz" \
   .venv/bin/cams-webhook-operator > "$DIR/operator.log" 2>&1 &

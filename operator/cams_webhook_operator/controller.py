@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cams_webhook_operator import reconcile
+from cams_webhook_operator.account_ids import AccountIds
 from cams_webhook_operator.account_status import AccountStatusWriter
 from cams_webhook_operator.background import Background
 from cams_webhook_operator.callback_urls import CallbackUrls
@@ -23,7 +24,7 @@ from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Ve
 from cams_webhook_operator.claims import ClaimStore
 from cams_webhook_operator.credential_sources import Resolved
 from cams_webhook_operator.drift import CamsApi, DriftChecker
-from cams_webhook_operator.lanes import CallTicket, Lanes
+from cams_webhook_operator.lanes import CallTicket, Lanes, OwnShares
 from cams_webhook_operator.metrics import Metrics, objects_by_condition
 from cams_webhook_operator.ownership import ClaimantsOf, Ownership
 from cams_webhook_operator.reconcile import DriftAction, Facts, Plan, Priority
@@ -37,6 +38,7 @@ from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
 
 logger = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 60.0
 
 
 class Controller:
@@ -66,6 +68,8 @@ class Controller:
         self._queue: WorkQueue[Key] = WorkQueue()
         self._states = States()
         self._lanes = Lanes(self, settings)
+        self._shares = OwnShares()
+        self._account_ids = AccountIds(ask=cams.caller_identity)
         self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
         if rrsa is not None:
             rrsa.on_recovered = self._rrsa_recovered
@@ -126,6 +130,7 @@ class Controller:
             post_event=self._write.event,
             wall_clock=self._now,
             rng=self._rng,
+            lane_of=self._account_ids.lane_of,
             tick=tick,
             leading=self._leading,
         )
@@ -163,7 +168,7 @@ class Controller:
             return
         self._resolver.forget(key)
         if state.held_by is not None:
-            self._lanes[state.held_by].forget(key)
+            self._lanes.forget_held(state.held_by, key)
         if (claim := state.snapshot.claim) is not None:
             self._ownership.release_soon(claim, key)
             # Those waiting for the claim are decided again: after the grace, unless this one comes back.
@@ -198,6 +203,7 @@ class Controller:
         the default."""
         default = any(a is not None and a.default for a in (self._resolver.accounts.get(key), account))
         users = self._resolver.observe_account(account) if account else self._resolver.forget_account(key)
+        self._lanes.forget_owner(str(key))  # its qps, as its objects' next calls say it again
         self._requeue(users | self._states.referring(key, default=default))
 
     def namespace_changed(self, name: str, labels: Mapping[str, str] | None) -> None:
@@ -232,10 +238,20 @@ class Controller:
                 tasks.create_task(self._account_status.run(), name="account-status")
                 tasks.create_task(self._secrets.run(), name="secret-refresh")
                 tasks.create_task(self._ownership.run(), name="claim-sweep")
+                tasks.create_task(self._housekeeping(), name="housekeeping")
         finally:
             self._acting = False
             await self._lanes.close()
             self._queue.close()
+
+    async def _housekeeping(self) -> None:
+        """Drop the lanes, read pacers and paces that nothing uses: they are made again when needed, and
+        without this every key or account ever named would keep them."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            self._lanes.prune()
+            self._drift.prune()
+            self._shares.prune(asyncio.get_running_loop().time())
 
     async def _work(self) -> None:
         while True:
@@ -269,8 +285,13 @@ class Controller:
         await self._carry_out(state, decided)
         if decided.call is None:
             return False
-        lane = self._lanes.for_call(decided.call.resolved)
-        ticket = CallTicket.of(state, decided.call)
+        call = decided.call
+        if (wait := self._shares.wait(call.resolved.quota, asyncio.get_running_loop().time())) > 0:
+            self._queue.add_after(key, wait, priority)  # its own account's pace (a CamsAccount's qps)
+            return False
+        lane_key = await self._account_ids.lane_of(call.resolved)
+        lane = self._lanes.for_call(call.resolved, lane_key)
+        ticket = CallTicket.of(state, call, lane_key)
         if lane.offer(ticket):
             return True
         outage = lane.outage
@@ -321,8 +342,8 @@ class Controller:
         if plan.warned:
             state.warned_generation = state.snapshot.generation
         if plan.hold and ticket is not None:
-            state.held_by = ticket.call.resolved.account
-            self._lanes[state.held_by].hold(state.snapshot.key, ticket.priority)
+            state.held_by = ticket.lane
+            self._lanes[ticket.lane].hold(state.snapshot.key, ticket.priority)
         if plan.drift is DriftAction.STOP:
             state.drift_due = None
         elif plan.drift is not DriftAction.KEEP:
@@ -361,7 +382,7 @@ class Controller:
         self.metrics.limiter_wait.observe(now() - ticket.queued_at)
         started = now()
         outcome = await self._cams.update_phone_webhook(ticket.call.update, resolved.credentials)
-        self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, account=resolved.account)
+        self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, lane=ticket.lane)
         return outcome
 
     async def _credentials_refused(self, state: ObjectState, resolved: Resolved) -> None:
@@ -384,7 +405,7 @@ class Controller:
             if outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED:
                 await self._credentials_refused(state, ticket.call.resolved)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
-            outage = self._lanes[ticket.call.resolved.account].outage
+            outage = self._lanes[ticket.lane].outage
             decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)
             await self._carry_out(state, decided, ticket=ticket)
         except Exception:

@@ -3,6 +3,7 @@ the way, with what to tell a person. Pure; resolver.py finds them."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -73,10 +74,31 @@ class AccountVerdict:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """An account object's say on pacing. A ClusterCamsAccount's (`shared`) is the platform's: its `qps`
+    (None: CAMS_QPS) paces the whole lane of the Alibaba account, the smallest of them when several use
+    it. A CamsAccount's limits only its own objects' share, so that a tenant can never slow the others."""
+
+    owner: str  # the account object, for people: "ClusterCamsAccount platform"
+    qps: float | None
+    shared: bool
+
+
+@dataclass(frozen=True)
 class Resolved:
     credentials: Credentials
     source: str  # where they came from: "secret:<ns>/<name>", "operator" or "rrsa:<role ARN>"
-    qps: float | None = None  # the account's own quota, when it says one
+    quota: Quota | None = None  # None: the object's own Secret, which says nothing on pacing
+
+    @property
+    def identity(self) -> str:
+        """Which credentials, as a digest of the whole key (a key ID with a wrong secret is other
+        credentials). Temporary credentials (RRSA, STS) change at every renewal: their source stands for
+        them."""
+        if self.credentials.is_temporary:
+            return self.account
+        key = f"{self.credentials.access_key_id}\0{self.credentials.access_key_secret}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
 
     @property
     def account(self) -> str:
@@ -89,9 +111,3 @@ class Resolved:
         if self.credentials.is_temporary:
             return f"sts:{self.source}"
         return f"ak:{self.credentials.access_key_id}"
-
-
-def account_label(account: str) -> str:
-    """An account as logs show it: an AccessKey ID is not a secret, but need not be printed whole."""
-    kind, _, name = account.partition(":")
-    return f"{kind}:{name[:4]}...{name[-4:]}" if kind == "ak" and len(name) > 12 else account

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # A failed read is tried again after this long (or the drift interval, if shorter).
 FAILED_READ_RETRY_SECONDS = 60.0
+# A read pacer unused this long is dropped (pacers are per Alibaba account, and per key whose account is
+# unknown: without this every key ever named would keep one).
+PACER_IDLE = 600.0
 
 
 def drifted_fields(live: LiveWebhook | None) -> list[str]:
@@ -76,6 +79,7 @@ class CamsApi(Protocol):
     """What the operator needs of a CAMS client (cams/client.py, or a fake)."""
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome: ...
+    async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]: ...
     async def query_phone_numbers(
         self, cust_space_id: str, credentials: Credentials
     ) -> tuple[Outcome, dict[str, LiveNumber]]: ...
@@ -94,10 +98,13 @@ class DriftChecker:
         post_event: Callable[[ObjectState, Event], Awaitable[None]],
         wall_clock: Callable[[], datetime],
         rng: random.Random,
+        lane_of: Callable[[Resolved], Awaitable[str]],
         tick: float = 1.0,
         leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`lane_of`: the Alibaba Cloud account credentials belong to, which reads are paced by."""
         self._leading = leading
+        self._lane_of = lane_of
         self._states = states
         self._cams = cams
         self._resolver = resolver
@@ -113,6 +120,11 @@ class DriftChecker:
         self._tick = tick
         self._pacers: dict[str, AdaptiveRate] = {}
         self._next_due = math.inf  # nothing is due before this: most ticks skip the scan
+
+    def prune(self) -> None:
+        """Forget the pacers with no read reserved ahead: one is made again by the next read."""
+        now = asyncio.get_running_loop().time()
+        self._pacers = {lane: p for lane, p in self._pacers.items() if p.bucket.updated > now - PACER_IDLE}
 
     def retry_refused(self, state: ObjectState) -> None:
         """A refused read is tried again when the object or its account changed, not an hour later."""
@@ -186,24 +198,23 @@ class DriftChecker:
             member.read_refusal = None
             await self._compare(member, live, checked_at)
 
-    def _pacer(self, resolved: Resolved) -> AdaptiveRate:
-        pacer = self._pacers.get(resolved.account)
+    def _pacer(self, lane: str) -> AdaptiveRate:
+        pacer = self._pacers.get(lane)
         if pacer is None:
-            loop_now = asyncio.get_running_loop().time()
-            pacer = self._pacers[resolved.account] = AdaptiveRate.start(
-                rate=self._rate, burst=1, now=loop_now
-            )
+            now = asyncio.get_running_loop().time()
+            pacer = self._pacers[lane] = AdaptiveRate.start(rate=self._rate, burst=1, now=now)
         return pacer
 
     async def read_space(self, space: str, resolved: Resolved) -> tuple[Outcome, dict[str, LiveNumber]]:
-        """One QueryChatappPhoneNumbers call, paced with every other read of the same account (drift
-        checks, and the check that credentials reach a space before they claim a number in it)."""
-        pacer = self._pacer(resolved)
+        """One QueryChatappPhoneNumbers call, paced with every other read of the same Alibaba Cloud account
+        (drift checks, and the check that credentials reach a space before they claim a number in it)."""
+        lane = await self._lane_of(resolved)
+        pacer = self._pacer(lane)
         await asyncio.sleep(pacer.reserve(asyncio.get_running_loop().time()))
         started = asyncio.get_running_loop().time()
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
         seconds = asyncio.get_running_loop().time() - started
-        self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, seconds, account=resolved.account)
+        self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, seconds, lane=lane)
         if outcome.verdict is Verdict.THROTTLED:
             pacer.on_throttled(asyncio.get_running_loop().time())
         return outcome, live

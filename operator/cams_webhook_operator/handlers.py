@@ -78,7 +78,11 @@ async def start_controller(
     _configure_kopf(settings)
     operator_settings = OperatorSettings()
     api_client = load_api_client()
-    cams = CamsClient(endpoint=operator_settings.endpoint, timeout_seconds=operator_settings.timeout_seconds)
+    cams = CamsClient(
+        endpoint=operator_settings.endpoint,
+        timeout_seconds=operator_settings.timeout_seconds,
+        sts_endpoint=operator_settings.sts_host,  # where the Alibaba account of credentials is asked
+    )
     memo.rrsa = rrsa = _rrsa_provider(operator_settings)
     memo.elector = elector = _elector(operator_settings, api_client, memo.identity)
     memo.kube_http = kube_http = KubeHttp(api_client.configuration)

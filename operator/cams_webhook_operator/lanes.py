@@ -17,10 +17,11 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from cams_webhook_operator.account_ids import lane_label
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
-from cams_webhook_operator.credential_sources import Resolved, account_label
+from cams_webhook_operator.credential_sources import Quota, Resolved
 from cams_webhook_operator.fairqueue import FairQueue
-from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Outage, Transition
+from cams_webhook_operator.flow import AdaptiveRate, Admission, Breaker, Outage, TokenBucket, Transition
 from cams_webhook_operator.reconcile import Call
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Key, ObjectState
@@ -70,13 +71,14 @@ class CallTicket:
     priority: int
     epoch: int  # the object's epoch when decided: a later change makes the ticket stale
     call: Call
+    lane: str  # the Alibaba Cloud account whose quota the call spends (account_ids.py)
     queued_at: float
     probe: bool = False
 
     @classmethod
-    def of(cls, state: ObjectState, call: Call) -> CallTicket:
+    def of(cls, state: ObjectState, call: Call, lane: str) -> CallTicket:
         ref, now = state.snapshot.ref, asyncio.get_running_loop().time()
-        return cls(state.snapshot.key, ref.uid, ref.namespace, call.priority, state.epoch, call, now)
+        return cls(state.snapshot.key, ref.uid, ref.namespace, call.priority, state.epoch, call, lane, now)
 
 
 def describe(outcome: Outcome) -> str:
@@ -115,6 +117,12 @@ class AccountLane(Generic[T]):
     @property
     def waiting(self) -> int:
         return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting, in flight or held, and no outage: dropping the lane loses nothing but its pace,
+        which a new lane learns again."""
+        return not self._queue and not self._in_flight and not self._held and self.outage is None
 
     @property
     def outage(self) -> Outage | None:
@@ -247,49 +255,106 @@ class AccountLane(Generic[T]):
 
 
 class Lanes:
-    """The lanes by Alibaba account: one per AccessKey, whatever the number of account objects that name
-    it. A lane's pace is the smallest quota (spec.qps, else CAMS_QPS) that the sources of its calls (each
-    Secret, or the operator's identity) last said."""
+    """The lanes by Alibaba Cloud account (account_ids.py): one per account, whatever the number of keys,
+    roles and account objects that reach it. A lane's pace is the smallest `qps` of the ClusterCamsAccounts
+    whose calls it carries (None counts as CAMS_QPS), or CAMS_QPS when none does: only the platform paces a
+    lane. A CamsAccount's `qps` limits its own objects before they reach the lane (the controller's
+    `OwnShares`), never the others'."""
 
     def __init__(self, owner: LaneOwner[CallTicket], settings: OperatorSettings) -> None:
         self._owner = owner
         self._settings = settings
         self._lanes: dict[str, AccountLane[CallTicket]] = {}
-        self._quotas: dict[str, dict[str, float]] = {}  # account -> credential source -> its quota
+        self._paces: dict[str, dict[str, float]] = {}  # lane -> ClusterCamsAccount -> its qps
 
-    def __getitem__(self, account: str) -> AccountLane[CallTicket]:
-        return self._lanes[account]
+    def __getitem__(self, lane: str) -> AccountLane[CallTicket]:
+        return self._lanes[lane]
 
     def all(self) -> tuple[AccountLane[CallTicket], ...]:
         """Copied in one step: metrics read it from their own thread while the event loop adds lanes."""
         return tuple(self._lanes.values())
 
     def waiting(self) -> dict[str, int]:
-        """Calls waiting for a slot, by account."""
-        return {account: lane.waiting for account, lane in tuple(self._lanes.items())}
+        """Calls waiting for a slot, by lane label (several unidentified lanes add up under one)."""
+        counts: dict[str, int] = {}
+        for lane, account in tuple(self._lanes.items()):
+            label = lane_label(lane)
+            counts[label] = counts.get(label, 0) + account.waiting
+        return counts
 
     def unavailable(self) -> int:
         """Accounts whose lane holds its calls back: CAMS fails every call of theirs."""
         return sum(1 for lane in self.all() if lane.outage)
 
-    def for_call(self, resolved: Resolved) -> AccountLane[CallTicket]:
-        account = resolved.account
-        quotas = self._quotas.setdefault(account, {})
-        quotas[resolved.source] = resolved.qps or self._settings.qps
-        lane = self._lanes.get(account)
+    def for_call(self, resolved: Resolved, lane: str) -> AccountLane[CallTicket]:
+        quota = resolved.quota
+        if quota is not None and quota.shared:
+            self._paces.setdefault(lane, {})[quota.owner] = quota.qps or self._settings.qps
+        account = self._lanes.get(lane)
         now = asyncio.get_running_loop().time()
-        if lane is None:
+        if account is None:
             s = self._settings
-            lane = self._lanes[account] = AccountLane(
+            account = self._lanes[lane] = AccountLane(
                 self._owner,
                 limiter=AdaptiveRate.start(rate=s.qps, burst=s.burst, now=now),
                 adaptive=s.adaptive,
                 breaker=Breaker() if s.circuit_breaker else None,
                 max_in_flight=s.max_in_flight,
-                label=account_label(account),
+                label=lane_label(lane),
             )
-        lane.limiter.set_ceiling(min(quotas.values()), now)
-        return lane
+        account.limiter.set_ceiling(self._pace(lane), now)
+        return account
+
+    def _pace(self, lane: str) -> float:
+        return min(self._paces.get(lane, {}).values(), default=self._settings.qps)
+
+    def forget_held(self, lane: str, key: Key) -> None:
+        if (account := self._lanes.get(lane)) is not None:
+            account.forget(key)
+
+    def forget_owner(self, owner: str) -> None:
+        """An account object changed or went: its say on every lane goes at once (a slow account deleted
+        no longer slows the lane; its next call says its pace again if it still has one)."""
+        for lane, paces in self._paces.items():
+            if paces.pop(owner, None) is not None and (account := self._lanes.get(lane)) is not None:
+                account.limiter.set_ceiling(self._pace(lane), asyncio.get_running_loop().time())
+        self._paces = {lane: paces for lane, paces in self._paces.items() if paces}
+
+    def prune(self) -> int:
+        """Drop the lanes with nothing to do (nothing waiting, in flight or held, no outage): a lane is made
+        again by the next call; without this every key ever named would keep one. Returns how many."""
+        idle = [lane for lane, account in self._lanes.items() if account.idle]
+        for lane in idle:
+            del self._lanes[lane]
+            self._paces.pop(lane, None)
+        return len(idle)
 
     async def close(self) -> None:
         await asyncio.gather(*(lane.close() for lane in self.all()))
+
+
+class OwnShares:
+    """The pace that a CamsAccount's `qps` sets for its own objects, before they reach their lane: a tenant's
+    account limits the tenant, never the lane that other teams' objects share."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}  # account object -> its objects' pace
+
+    def wait(self, quota: Quota | None, now: float) -> float:
+        """0 when the object may go to its lane now, else how long until its account's pace lets it."""
+        if quota is None or quota.shared or quota.qps is None:
+            return 0.0
+        bucket = self._buckets.get(quota.owner)
+        if bucket is None or bucket.rate != quota.qps:
+            bucket = self._buckets[quota.owner] = TokenBucket.full(
+                rate=quota.qps, burst=max(1.0, quota.qps), now=now
+            )
+        if bucket.try_take(now):
+            return 0.0
+        return (1.0 - bucket.tokens) / bucket.rate
+
+    def prune(self, now: float) -> None:
+        """Forget the paces that are full again: a full bucket is what a new one would be."""
+        for bucket in self._buckets.values():
+            bucket.refill(now)
+        self._buckets = {owner: b for owner, b in self._buckets.items() if b.tokens < b.burst}

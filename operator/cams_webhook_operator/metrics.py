@@ -1,8 +1,9 @@
 """Prometheus metrics, all prefixed `cams_webhook_operator_`, on a registry of their own.
 
-The `account` label names the Alibaba account a call is made as (an AccessKey ID cut to its ends, or the
-credential source of STS credentials, as logs show it; never a secret). It is bounded by the accounts a
-platform configures (tens), not by objects or numbers.
+The `account` label names the Alibaba Cloud account a call is made as: `account:<AccountId>` as STS tells
+it (account_ids.py), or `unidentified` for all the credentials whose account is not known. Never a part of
+an AccessKey ID or a role ARN, and bounded by the Alibaba accounts in use (a tenant rotating made-up keys
+adds no series), not by objects, numbers or keys.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cams_webhook_operator.account_ids import lane_label
 from cams_webhook_operator.api.models import CONDITION_TYPES, LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.credential_sources import account_label
 
 PREFIX = "cams_webhook_operator"
 # CAMS answers in tens to hundreds of milliseconds; waits for a slot range up to minutes in a big rollout.
@@ -70,7 +71,7 @@ class _StateCollector(Collector):
             labels=["account"],
         )
         for account, count in sorted(self._calls_waiting().items()):
-            waiting.add_metric([account_label(account)], count)
+            waiting.add_metric([account], count)
         yield waiting
         yield GaugeMetricFamily(
             f"{PREFIX}_accounts_unavailable",
@@ -167,10 +168,10 @@ class Metrics:
             )
         )
 
-    def count_call(self, action: str, outcome: Outcome, seconds: float, *, account: str) -> None:
-        """One CAMS call as `account` and its answer (`NoAnswer` for timeouts and connection errors)."""
+    def count_call(self, action: str, outcome: Outcome, seconds: float, *, lane: str) -> None:
+        """One CAMS call in `lane` and its answer (`NoAnswer` for timeouts and connection errors)."""
         code = outcome.answer.code if outcome.answer and outcome.answer.code else "NoAnswer"
-        label = account_label(account)
+        label = lane_label(lane)
         self.cams_calls.labels(action, code, label).inc()
         self.cams_call_duration.labels(action).observe(seconds)
         if outcome.verdict is Verdict.THROTTLED:

@@ -158,11 +158,11 @@ class CredentialResolver:
             credentials = from_secret(namespace, name, found.data if found else None, named_by=named_by)
             if isinstance(credentials, CredentialProblem):
                 return credentials
-            return Resolved(credentials, f"secret:{namespace}/{name}", choice.qps)
+            return Resolved(credentials, f"secret:{namespace}/{name}", choice.quota)
         resolved = await self.operator()
-        if isinstance(resolved, CredentialProblem) or choice.qps is None:
+        if isinstance(resolved, CredentialProblem) or choice.quota is None:
             return resolved
-        return Resolved(resolved.credentials, resolved.source, choice.qps)
+        return Resolved(resolved.credentials, resolved.source, choice.quota)
 
     def _outside(self, namespace: str) -> str:
         return (

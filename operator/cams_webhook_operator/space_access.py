@@ -18,14 +18,13 @@ holds its claim already is not affected (it proves nothing again), so an outage 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.shared_calls import SharedCalls
 from cams_webhook_operator.status import timestamp
 
 SpaceReader = Callable[[str, Resolved], Awaitable[tuple[Outcome, object]]]
@@ -36,15 +35,6 @@ MAX_ENTRIES = 10_000
 # How long a read that failed for now (CAMS failing, its read quota spent) stands for every object that
 # asks about the same credentials and space.
 TRANSIENT_SHARED = timedelta(seconds=5)
-
-
-def _credentials_of(resolved: Resolved) -> str:
-    """Which credentials, by a digest of the whole key (a key ID with a wrong secret is other credentials).
-    Temporary credentials (RRSA, STS) change at every renewal: their source stands for them."""
-    if resolved.credentials.is_temporary:
-        return resolved.account
-    key = f"{resolved.credentials.access_key_id}\0{resolved.credentials.access_key_secret}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class SpaceAccess:
@@ -66,34 +56,19 @@ class SpaceAccess:
         # Refusals, and reads that failed for now (shared for a few seconds, so that objects retrying
         # during an outage read once between them, not once each): the problem and until when.
         self._refused: dict[Proof, tuple[CredentialProblem, datetime]] = {}
-        self._reading: dict[Proof, asyncio.Future[CredentialProblem | None]] = {}
+        self._reading: SharedCalls[Proof, CredentialProblem | None] = SharedCalls()
 
     async def check(self, resolved: Resolved, space: str) -> CredentialProblem | None:
         """None when the credentials reach the space, else why they may not claim a number in it. Objects
         asking at once about the same credentials and space share one read."""
-        proof = (_credentials_of(resolved), space)
+        proof = (resolved.identity, space)
         if proof in self._proven:
             return None
         if (refused := self._refused.get(proof)) is not None:
             if self._now() < refused[1]:
                 return refused[0]
             del self._refused[proof]
-        if (reading := self._reading.get(proof)) is not None:
-            return await asyncio.shield(reading)
-        future = self._reading[proof] = asyncio.get_running_loop().create_future()
-        try:
-            problem = await self._prove(proof, resolved, space)
-        except asyncio.CancelledError:
-            future.cancel()  # the operator is stopping: so are those waiting
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # marked as retrieved: those waiting get it, nobody else need to
-            raise
-        finally:
-            del self._reading[proof]
-        future.set_result(problem)
-        return problem
+        return await self._reading.run(proof, lambda: self._prove(proof, resolved, space))
 
     async def _prove(self, proof: Proof, resolved: Resolved, space: str) -> CredentialProblem | None:
         outcome, _ = await self._read(space, resolved)
@@ -134,4 +109,4 @@ class SpaceAccess:
     def forget(self, resolved: Resolved, space: str) -> None:
         """CAMS refused an update with these credentials for good: they prove themselves again before
         they claim another number of the space."""
-        self._proven.discard((_credentials_of(resolved), space))
+        self._proven.discard((resolved.identity, space))

@@ -24,7 +24,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookSpec,
 )
 from cams_webhook_operator.api.names import problem_of
-from cams_webhook_operator.credential_sources import CredentialProblem
+from cams_webhook_operator.credential_sources import CredentialProblem, Quota
 
 
 @dataclass(frozen=True, order=True)
@@ -76,7 +76,7 @@ class Choice:
     account: AccountKey | None  # None: the object's own credentialsSecretRef
     secret: tuple[str, str] | None  # (namespace, name) of the Secret with the credentials
     operator_identity: bool = False
-    qps: float | None = None
+    quota: Quota | None = None
 
 
 def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
@@ -171,13 +171,14 @@ def choice_of(account: Account) -> Choice:
     spec = account.spec
     assert spec is not None
     if isinstance(spec, CamsAccountSpec):
-        return Choice(account.key, (account.key.namespace, spec.credentials.secret_ref.name), qps=spec.qps)
+        own = Quota(str(account.key), spec.qps, shared=False) if spec.qps is not None else None
+        return Choice(account.key, (account.key.namespace, spec.credentials.secret_ref.name), quota=own)
     secret = spec.credentials.secret_ref
     return Choice(
         account.key,
         (secret.namespace, secret.name) if secret else None,
         operator_identity=spec.credentials.operator_identity is not None,
-        qps=spec.qps,
+        quota=Quota(str(account.key), spec.qps, shared=True),
     )
 
 

@@ -246,6 +246,8 @@ def start_operator(
         env={
             "KUBECONFIG": str(kubeconfig),
             "CAMS_ENDPOINT": endpoint,
+            # The simulator answers STS too (GetCallerIdentity: which Alibaba account a key belongs to).
+            "ALIBABA_CLOUD_STS_ENDPOINT": endpoint,
             "CAMS_ALLOW_HTTP": "true",  # the simulator listens on plain http, on 127.0.0.1 only
             "CAMS_METRICS_PORT": str(metrics_port),
             # One Lease per test's namespace: a test never waits on a lease left by another test.

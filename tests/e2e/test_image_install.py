@@ -86,6 +86,7 @@ def test_locked_install_runs_as_non_root_without_writing(
             "HOME": "/nonexistent",
             "PYTHONDONTWRITEBYTECODE": "1",
             "CAMS_ENDPOINT": simulator.endpoint,
+            "ALIBABA_CLOUD_STS_ENDPOINT": simulator.endpoint,
             "CAMS_ALLOW_HTTP": "true",
             "CAMS_METRICS_PORT": "0",
             "CAMS_LEADER_ELECTION_ID": f"image-{namespace}",

@@ -41,6 +41,12 @@ SIMULATOR_CONFIG = {
             "uid": "7",
             "spaces": [{"id": "space-a"}, {"id": "space-b"}],
         },
+        {  # a second AccessKey of the shared Alibaba account (the same uid: one quota)
+            "accessKeyId": "LTAI-shared-second",
+            "accessKeySecret": "second-key-secret",
+            "uid": "7",
+            "spaces": [{"id": "space-a"}, {"id": "space-b"}],
+        },
         {  # another Alibaba account: its key is real, but it does not own space-a or space-b
             "accessKeyId": "LTAI-other-account",
             "accessKeySecret": "other-account-secret",
@@ -241,7 +247,7 @@ def test_two_teams_on_one_account_reach_only_their_own_numbers(teams: Teams) -> 
     for _, _, number in refused.values():
         expected = 1 if number == "6590000001" else 0  # a-line's own call
         assert len(teams.simulator.calls(number)) == expected, number
-    reads = [c for c in teams.simulator.get("/_simulator/calls") if c["action"] != "UpdatePhoneWebhook"]
+    reads = [c for c in teams.simulator.get("/_simulator/calls") if c["action"] == "QueryChatappPhoneNumbers"]
     assert sorted(c["params"]["CustSpaceId"] for c in reads) == ["space-a", "space-b"], (
         "one read of each allowed space, proving the shared key before its first claim there; no read of "
         "any space on behalf of a refused object"
@@ -432,3 +438,79 @@ def test_a_key_that_does_not_reach_the_space_never_keeps_a_number_from_its_owner
     holders = sorted(lease["spec"]["holderIdentity"] for lease in claims)
     assert holders == sorted(f"{team_a}/a-{name}" for name in squats)
     assert teams.condition(team_b, "squat-made-up", "Stalled")["reason"] == "InvalidCredentials"  # type: ignore[index]
+
+
+def test_a_tenant_saying_a_tiny_qps_slows_only_itself(teams: Teams) -> None:
+    """The slow-qps attack of issue 28: team B knows the shared key's ID (not its secret) and also has a
+    real second key of the same Alibaba account; both its accounts say `qps: 0.01`. Team A's 100 objects on
+    the shared key still converge at the account's quota, with no call throttled."""
+    kubectl, suffix, team_a, team_b = teams.kubectl, teams.suffix, teams.team_a, teams.team_b
+    teams.apply(_secret("shared-key", teams.ops))
+    account = _cluster_account(
+        f"for-a-{suffix}",
+        credentials={"secretRef": {"name": "shared-key", "namespace": teams.ops}},
+        namespaceSelector={"matchLabels": {"tenant": f"a-{suffix}"}},
+    )
+    account["metadata"]["labels"] = {"e2e-run": suffix}
+    teams.apply(account)
+    for name, key_id, secret in (
+        ("spoofed", "LTAI-shared", "not-the-secret"),
+        ("second", "LTAI-shared-second", "second-key-secret"),
+    ):
+        teams.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": team_b},
+                "stringData": {"accessKeyId": key_id, "accessKeySecret": secret},
+            }
+        )
+        teams.apply(
+            {
+                "apiVersion": "camswebhook.io/v1alpha1",
+                "kind": "CamsAccount",
+                "metadata": {"name": f"slow-{name}", "namespace": team_b},
+                "spec": {"credentials": {"secretRef": {"name": name}}, "qps": 0.01},
+            }
+        )
+    for i, name in enumerate(("spoofed", "second", "second", "second")):
+        ref = {"kind": "CamsAccount", "name": f"slow-{name}"}
+        teams.phone_webhook(team_b, f"b-{i}", "space-b", f"659000005{i}", accountRef=ref)
+    teams.wait(team_b, "b-0", "Stalled", "InvalidCredentials")
+    teams.wait(team_b, "b-1", "Ready", "Applied")  # the first of its share: the others wait 100 s each
+
+    numbers = [f"65910{i:05d}" for i in range(100)]
+    objects = [
+        {
+            "apiVersion": "camswebhook.io/v1alpha1",
+            "kind": "PhoneWebhook",
+            "metadata": {"name": f"a-{i}", "namespace": team_a},
+            "spec": {
+                "custSpaceId": "space-a",
+                "phoneNumber": number,
+                "statusCallbackUrl": f"https://a.example.com/{i}",
+                "accountRef": {"kind": "ClusterCamsAccount", "name": f"for-a-{suffix}"},
+            },
+        }
+        for i, number in enumerate(numbers)
+    ]
+    kubectl.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+
+    def ready(obj: dict[str, Any]) -> bool:
+        conditions = obj.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def converged() -> bool:
+        items = kubectl.json("get", "phonewebhooks", "-n", team_a)["items"]
+        return len(items) == 100 and all(ready(o) for o in items)
+
+    wait_for(converged, timeout=60, what="team A's 100 objects Ready")
+    calls = [c for c in teams.simulator.get("/_simulator/calls") if c["action"] == "UpdatePhoneWebhook"]
+    a_times = [c["at"] for c in calls if c["params"].get("PhoneNumber") in set(numbers)]
+    assert len(a_times) == 100
+    span = max(a_times) - min(a_times)
+    assert span <= 1.1 * 100 / 10, f"team A's 100 calls took {span:.1f} s"
+    assert not [c for c in calls if c["code"] != "OK"], "no call throttled or refused"
+    assert len([c for c in calls if c["params"].get("PhoneNumber", "").startswith("659000005")]) == 1, (
+        "team B's own share: one call, the next one 100 s later"
+    )

@@ -122,3 +122,34 @@ async def test_unreachable_endpoint_is_transient(make_client: MakeClient) -> Non
     assert outcome.verdict is Verdict.TRANSIENT
     assert outcome.error is not None
     assert "could not reach" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("credentials", "account", "code"),
+    [
+        (GOOD, "1", "OK"),
+        (Credentials("STS.temp", "sts-secret", "sts-token"), "2", "OK"),
+        (Credentials("LTAI-denied", "denied-secret"), "3", "OK"),  # no right in CAMS: STS still tells
+        (Credentials("LTAI-good", "made-up"), None, "SignatureDoesNotMatch"),
+        (Credentials("LTAI-made-up", "x"), None, "InvalidAccessKeyId.NotFound"),
+    ],
+    ids=["access-key", "sts-credentials", "key-without-rights", "known-key-wrong-secret", "made-up-key"],
+)
+async def test_sts_tells_which_account_credentials_belong_to(
+    served: Served, credentials: Credentials, account: str | None, code: str
+) -> None:
+    client = CamsClient(endpoint=served.endpoint, timeout_seconds=5, sts_endpoint=served.endpoint)
+    try:
+        outcome, found = await client.caller_identity(credentials)
+    finally:
+        await client.aclose()
+    assert found == account
+    assert outcome.answer is not None
+    assert outcome.answer.code == code
+    call = served.simulator.calls_of()[-1]
+    assert (call["action"], call["code"]) == ("GetCallerIdentity", code)
+
+
+async def test_without_an_sts_endpoint_no_account_is_learned(make_client: MakeClient) -> None:
+    outcome, found = await make_client().caller_identity(GOOD)
+    assert (found, outcome.verdict) == (None, Verdict.TRANSIENT)

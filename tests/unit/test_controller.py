@@ -20,7 +20,7 @@ from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.credential_sources import SecretData, account_label
+from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.reconcile import fingerprint, webhook_update
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, ObjectRef
@@ -92,6 +92,16 @@ class FakeCams:
         self.live: dict[str, LiveNumber] = {}
         # AccessKey ID -> the code CAMS refuses every call with it (a made-up key, another account's).
         self.refused_keys: dict[str, str] = {}
+        # AccessKey ID -> the Alibaba Cloud account STS says it belongs to (by default, one of its own).
+        self.account_of: dict[str, str] = {}
+        self.identity_asked: list[str] = []
+
+    async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]:
+        self.identity_asked.append(credentials.access_key_id)
+        if credentials.access_key_id in self.refused_keys:
+            return classify(Answer(404, "InvalidAccessKeyId.NotFound", "not found", "sts")), None
+        account = self.account_of.get(credentials.access_key_id, f"uid-of-{credentials.access_key_id}")
+        return classify(Answer(200, "OK", None, "sts")), account
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         self.calls.append((update, credentials))
@@ -464,8 +474,8 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
     def sample(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(f"cams_webhook_operator_{name}", labels)
 
-    account = account_label("ak:LTAI-operator")  # the operator's AccessKey ID, cut to its ends
-    assert account == "ak:LTAI...ator"
+    # The Alibaba Cloud account STS says the key belongs to: no part of the AccessKey ID.
+    account = "account:uid-of-LTAI-operator"
     assert (
         sample("cams_calls_total", action="UpdatePhoneWebhook", code="System.LimitControl", account=account)
         == 1
@@ -1031,32 +1041,71 @@ async def test_an_observer_of_a_space_its_account_does_not_allow_reads_nothing(k
     assert (len(cams.queries), cams.calls) == (reads, [])
 
 
-async def test_an_accounts_quota_paces_its_calls_and_two_accounts_on_one_key_share_the_smaller(
-    kube: FakeKube,
-) -> None:
+async def test_a_namespaced_accounts_quota_paces_only_its_own_objects(kube: FakeKube) -> None:
+    """Two CamsAccounts on one key: the slow one's qps paces its own objects, never the other's."""
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     kube.secrets[("ns", "same-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = _controller(settings=_settings(qps=50.0), cams=cams, kube=kube)
     slow = {"metadata": {**TEAM_ACCOUNT["metadata"]}, "spec": {**TEAM_ACCOUNT["spec"], "qps": 2}}
     fast = {
         "metadata": {**TEAM_ACCOUNT["metadata"], "name": "fast", "uid": "uid-fast"},
-        "spec": {"credentials": {"secretRef": {"name": "same-key"}}, "qps": 50},
+        "spec": {"credentials": {"secretRef": {"name": "same-key"}}},
     }
     controller.observe_account(slow, "CamsAccount")
     controller.observe_account(fast, "CamsAccount")
     for i in range(10):
         account = "team" if i % 2 else "fast"
-        controller.observe(
-            _body(
-                name=f"o{i}",
-                phoneNumber=f"861380000{i:04d}",
-                accountRef={"kind": "CamsAccount", "name": account},
-            )
+        ref = {"kind": "CamsAccount", "name": account}
+        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
+    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+    times = {u.phone_number: t for (u, _), t in zip(cams.calls, cams.call_times, strict=True)}
+    slow_times = sorted(times[f"861380000{i:04d}"] for i in range(1, 10, 2))
+    fast_times = sorted(times[f"861380000{i:04d}"] for i in range(0, 10, 2))
+    assert fast_times[-1] - fast_times[0] < 0.5, "the other account's objects went at the lane's pace"
+    # A burst of 2, then one every 0.5 s: 5 calls over 1.5 s.
+    assert 1.4 <= slow_times[-1] - slow_times[0] <= 2.0, slow_times
+
+
+async def test_two_cluster_accounts_on_one_secret_pace_the_lane_at_the_smaller_qps_whichever_came_last(
+    kube: FakeKube,
+) -> None:
+    kube.secrets[("default", "shared")] = {"accessKeyId": "LTAI-shared", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(qps=50.0), cams=cams, kube=kube)
+    for name, qps in (("slow", 2), ("fast", 40)):  # the fast one changed last
+        controller.observe_account(
+            {
+                "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1},
+                "spec": {
+                    "credentials": {"secretRef": {"name": "shared", "namespace": "default"}},
+                    "namespaces": ["ns"],
+                    "qps": qps,
+                },
+            },
+            "ClusterCamsAccount",
         )
+    for i in range(10):
+        ref = {"kind": "ClusterCamsAccount", "name": "slow" if i % 2 else "fast"}
+        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
-    assert 9 / 2 - 1 <= span <= 9 / 2 + 1, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces both"
+    assert span >= 9 / 2 - 1.5, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces the lane"
+
+
+async def test_two_keys_of_one_alibaba_account_share_one_lane(kube: FakeKube) -> None:
+    """CAMS counts its quota per Alibaba Cloud account: two AccessKeys of one account are paced together."""
+    kube.secrets[("ns", "key-1")] = {"accessKeyId": "LTAI-one", "accessKeySecret": "S1"}
+    kube.secrets[("ns", "key-2")] = {"accessKeyId": "LTAI-two", "accessKeySecret": "S2"}
+    cams = FakeCams()
+    cams.account_of.update({"LTAI-one": "1234", "LTAI-two": "1234"})
+    controller = _controller(settings=_settings(qps=2.0, burst=1), cams=cams, kube=kube)
+    for i in range(10):
+        secret = {"name": f"key-{1 + i % 2}"}
+        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", credentialsSecretRef=secret))
+    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+    span = max(cams.call_times) - min(cams.call_times)
+    assert span >= 9 / 2 - 0.5, f"10 calls in {span:.1f} s: one lane at 2/s, not two"
 
 
 def _applied_by_0_1_0(spec: PhoneWebhookSpec) -> PhoneWebhookStatus:

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify, no_answer
+from cams_webhook_operator.credential_sources import Quota, Resolved
 from cams_webhook_operator.flow import AdaptiveRate, Breaker
-from cams_webhook_operator.lanes import AccountLane
+from cams_webhook_operator.lanes import AccountLane, Lanes, OwnShares
+from cams_webhook_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.looptime
 
@@ -195,3 +198,47 @@ async def test_a_call_that_fails_inside_the_operator_is_still_answered() -> None
     lane = _lane(owner)
     lane.offer(Ticket("o"))
     await _until(lambda: owner.finished == ["o"])
+
+
+def _resolved(owner: str | None = None, qps: float | None = None, *, shared: bool = True) -> Resolved:
+    quota = Quota(owner, qps, shared=shared) if owner else None
+    return Resolved(Credentials("LTAI-k", "s"), "secret:ops/k", quota)
+
+
+async def test_only_cluster_accounts_pace_a_lane_and_a_deleted_ones_pace_goes_at_once() -> None:
+    """The slow-qps attack of issue 28: a tenant's CamsAccount saying qps 0.01 never reaches the lane; a
+    ClusterCamsAccount's does (the platform's), and leaves it when the account goes."""
+    lanes = Lanes(Owner(), OperatorSettings(qps=10))  # type: ignore[arg-type]
+    lane = lanes.for_call(_resolved("CamsAccount tenant/slow", 0.01, shared=False), "account:1")
+    assert lane.limiter.ceiling == 10
+    lanes.for_call(_resolved("ClusterCamsAccount platform", 4), "account:1")
+    lanes.for_call(_resolved("ClusterCamsAccount other", 8), "account:1")
+    assert lane.limiter.ceiling == 4, "the smaller of the platform's"
+    lanes.forget_owner("ClusterCamsAccount platform")
+    assert lane.limiter.ceiling == 8
+
+
+async def test_idle_lanes_are_dropped_and_busy_ones_kept() -> None:
+    owner = Owner(latency=5.0)
+    lanes = Lanes(owner, OperatorSettings(qps=10))  # type: ignore[arg-type]
+    lanes.for_call(_resolved(), "account:idle")
+    busy = lanes.for_call(_resolved(), "account:busy")
+    busy.offer(Ticket("o1"))  # type: ignore[arg-type]
+    await asyncio.sleep(1)  # in flight
+    assert lanes.prune() == 1
+    assert set(lanes.waiting()) == {"account:busy"}
+    await _until(lambda: owner.finished == ["o1"])
+    assert lanes.prune() == 1
+    assert lanes.waiting() == {}
+
+
+def test_a_namespaced_accounts_qps_paces_its_own_objects() -> None:
+    shares = OwnShares()
+    slow = Quota("CamsAccount tenant/slow", 0.5, shared=False)
+    assert shares.wait(slow, 0.0) == 0.0
+    assert shares.wait(slow, 0.0) == pytest.approx(2.0)
+    assert shares.wait(slow, 2.0) == 0.0
+    assert shares.wait(Quota("ClusterCamsAccount p", 0.5, shared=True), 2.0) == 0.0, "the lane's to pace"
+    assert shares.wait(None, 2.0) == 0.0
+    shares.prune(100.0)
+    assert shares._buckets == {}, "full again: forgotten"

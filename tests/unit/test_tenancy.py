@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec
-from cams_webhook_operator.credential_sources import CredentialProblem
+from cams_webhook_operator.credential_sources import CredentialProblem, Quota
 from cams_webhook_operator.tenancy import Account, AccountKey, Choice, choose
 
 DEFAULT = {"camswebhook.io/default-account": "true"}
@@ -111,7 +111,11 @@ CASES: list[tuple[str, str, dict[str, Any], Any, dict[str, str], object]] = [
         _ref("ClusterCamsAccount", "shared"),
         ACCOUNTS,
         {},
-        Choice(AccountKey("ClusterCamsAccount", "", "shared"), ("cams-system", "shared-key")),
+        Choice(
+            AccountKey("ClusterCamsAccount", "", "shared"),
+            ("cams-system", "shared-key"),
+            quota=Quota("ClusterCamsAccount shared", None, shared=True),
+        ),
     ),
     (
         "cluster-account-unlisted-namespace",
@@ -127,7 +131,12 @@ CASES: list[tuple[str, str, dict[str, Any], Any, dict[str, str], object]] = [
         _ref("ClusterCamsAccount", "labelled"),
         ACCOUNTS,
         {"cams.example.com/tier": "gold"},
-        Choice(AccountKey("ClusterCamsAccount", "", "labelled"), None, operator_identity=True, qps=20),
+        Choice(
+            AccountKey("ClusterCamsAccount", "", "labelled"),
+            None,
+            operator_identity=True,
+            quota=Quota("ClusterCamsAccount labelled", 20, shared=True),
+        ),
     ),
     (
         "cluster-account-label-missing",
@@ -144,7 +153,12 @@ CASES: list[tuple[str, str, dict[str, Any], Any, dict[str, str], object]] = [
         {},
         WITH_DEFAULT,
         {},
-        Choice(AccountKey("ClusterCamsAccount", "", "fallback"), None, operator_identity=True),
+        Choice(
+            AccountKey("ClusterCamsAccount", "", "fallback"),
+            None,
+            operator_identity=True,
+            quota=Quota("ClusterCamsAccount fallback", None, shared=True),
+        ),
     ),
     ("no-account-default-not-for-this-namespace", "team-b", {}, WITH_DEFAULT, {}, "AccountNotAllowed"),
 ]

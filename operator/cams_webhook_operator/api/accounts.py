@@ -63,15 +63,20 @@ def _spaces_field() -> Any:
     )
 
 
-def _qps_field() -> Any:
-    return Field(
-        default=None,
-        gt=0,
-        le=10000,
-        description="UpdatePhoneWebhook calls per second this account may make, if Alibaba raised its quota "
-        "from 10. Unset: the operator's CAMS_QPS. Accounts with the same AccessKey share one quota: the "
-        "smallest value applies.",
-    )
+def _qps_field(description: str) -> Any:
+    return Field(default=None, gt=0, le=10000, description=description)
+
+
+NAMESPACED_QPS = (
+    "At most this many UpdatePhoneWebhook calls per second for this account's own objects, to leave room for "
+    "others. It never paces anything else: the Alibaba Cloud account's quota is the platform's to set "
+    "(ClusterCamsAccount qps, else the operator's CAMS_QPS)."
+)
+CLUSTER_QPS = (
+    "UpdatePhoneWebhook calls per second of the Alibaba Cloud account these credentials belong to, if "
+    "Alibaba raised its quota from 10 (or less, to leave room for other clients). Unset: the operator's "
+    "CAMS_QPS. When several ClusterCamsAccounts reach one Alibaba account, the smallest value applies."
+)
 
 
 def _check_spaces(value: list[str] | None) -> list[str] | None:
@@ -103,7 +108,7 @@ class CamsAccountSpec(CamelModel):
 
     credentials: AccountCredentials = Field(description="Where the credentials are.")
     spaces: list[str] | None = _spaces_field()
-    qps: float | None = _qps_field()
+    qps: float | None = _qps_field(NAMESPACED_QPS)
 
     @field_validator("spaces")
     @classmethod
@@ -195,7 +200,7 @@ class ClusterCamsAccountSpec(CamelModel):
 
     credentials: ClusterAccountCredentials = Field(description="Where the credentials are.")
     spaces: list[str] | None = _spaces_field()
-    qps: float | None = _qps_field()
+    qps: float | None = _qps_field(CLUSTER_QPS)
     namespaces: list[str] | None = Field(
         default=None,
         max_length=MAX_NAMESPACES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from cams_webhook_operator.cams.messages import (
     LiveNumber,
     WebhookUpdate,
 )
-from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify, no_answer
+from cams_webhook_operator.cams.outcomes import OK_CODE, Answer, Outcome, classify, no_answer
 from cams_webhook_operator.cams.signing import (
     DATE_FORMAT,
     RequestToSign,
@@ -32,6 +33,8 @@ from cams_webhook_operator.cams.signing import (
 )
 
 API_VERSION = "2020-06-06"
+GET_CALLER_IDENTITY = "GetCallerIdentity"
+STS_VERSION = "2015-04-01"
 
 
 def _live_numbers(body: Mapping[str, Any]) -> dict[str, LiveNumber]:
@@ -95,11 +98,17 @@ class CamsClient:
         *,
         endpoint: str,
         timeout_seconds: float,
+        sts_endpoint: str | None = None,
         clock: Callable[[], datetime] = _utc_now,
         nonce: Callable[[], str] = lambda: secrets.token_hex(16),
     ) -> None:
         self._endpoint = URL(endpoint)
-        self._host = self._endpoint.raw_authority
+        # A host alone means https, as for RRSA's exchange (settings.sts_host).
+        self._sts = (
+            URL(sts_endpoint if "://" in sts_endpoint else f"https://{sts_endpoint}")
+            if sts_endpoint
+            else None
+        )
         self._clock = clock
         self._nonce = nonce
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
@@ -125,12 +134,21 @@ class CamsClient:
         return outcome
 
     async def _call(
-        self, action: str, params: Mapping[str, str], credentials: Credentials
+        self,
+        action: str,
+        params: Mapping[str, str],
+        credentials: Credentials,
+        *,
+        endpoint: URL | None = None,
+        version: str = API_VERSION,
     ) -> tuple[Outcome, dict[str, Any]]:
+        """`endpoint` and `version`: another product's (STS), signed the same way."""
+        endpoint = endpoint or self._endpoint
+        host = endpoint.raw_authority
         headers = {
-            "host": self._host,
+            "host": host,
             "x-acs-action": action,
-            "x-acs-version": API_VERSION,
+            "x-acs-version": version,
             "x-acs-date": self._clock().strftime(DATE_FORMAT),
             "x-acs-signature-nonce": self._nonce(),
             "accept": "application/json",
@@ -144,7 +162,7 @@ class CamsClient:
         )
         # The query goes on the wire exactly as it was signed (RFC 3986, %20 for a space): `encoded=True`
         # keeps yarl from normalising it.
-        url = URL(f"{self._endpoint.origin()}/?{canonical_query_string(params)}", encoded=True)
+        url = URL(f"{endpoint.origin()}/?{canonical_query_string(params)}", encoded=True)
         try:
             # An empty body without a Content-Type, as the official SDK sends it. A redirect is not
             # followed: the signature covers this host and path only.
@@ -156,11 +174,25 @@ class CamsClient:
         except TimeoutError as exc:
             return no_answer(f"CAMS did not answer in time ({type(exc).__name__})"), {}
         except aiohttp.ClientConnectionError as exc:
-            return no_answer(f"could not reach CAMS at {self._host} ({type(exc).__name__})"), {}
+            return no_answer(f"could not reach {host} ({type(exc).__name__})"), {}
         except aiohttp.ClientError as exc:  # an answer that could not be read (bad encoding, bad framing)
             return no_answer(f"CAMS's answer could not be read ({type(exc).__name__})"), {}
         body = _body_of(raw)
         return classify(_answer_of(status, answer_headers, body)), body
+
+    async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]:
+        """STS GetCallerIdentity: the Alibaba Cloud account the credentials belong to (their AccountId),
+        which needs no permission. STS's success answer carries no Code: an AccountId is the success."""
+        if self._sts is None:
+            return no_answer("no STS endpoint is set"), None
+        outcome, body = await self._call(
+            GET_CALLER_IDENTITY, {}, credentials, endpoint=self._sts, version=STS_VERSION
+        )
+        account_id = body.get("AccountId")
+        answer = outcome.answer
+        if answer is not None and 200 <= answer.http_status < 300 and isinstance(account_id, str | int):
+            return classify(replace(answer, code=OK_CODE)), str(account_id)
+        return outcome, None
 
     async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
         return await self.call(UPDATE_PHONE_WEBHOOK, update.query(), credentials)

@@ -30,6 +30,9 @@ API_VERSION = "2020-06-06"
 UPDATE_PHONE_WEBHOOK = "UpdatePhoneWebhook"
 QUERY_PHONE_NUMBERS = "QueryChatappPhoneNumbers"
 ACTIONS = (UPDATE_PHONE_WEBHOOK, QUERY_PHONE_NUMBERS)
+# STS's: which Alibaba Cloud account credentials belong to. Signed like any call; needs no permission.
+GET_CALLER_IDENTITY = "GetCallerIdentity"
+STS_VERSION = "2015-04-01"
 NONCE_MEMORY = timedelta(minutes=15)
 JsonBody = dict[str, Any]
 
@@ -170,7 +173,9 @@ class Simulator:
                 )
             body = self._dispatch(account, action, request.query)
             status, code = 200, "OK"
-            body = {"RequestId": request_id, "Code": "OK", **body}
+            # STS's success answers carry no Code; CAMS's say "OK".
+            said = {} if action == GET_CALLER_IDENTITY else {"Code": "OK"}
+            body = {"RequestId": request_id, **said, **body}
         except CamsError as error:
             status, code = error.http_status, error.code
             body = {
@@ -239,8 +244,9 @@ class Simulator:
         expires = self._expires.get(account.access_key_id)
         if expires is not None and now >= expires:
             raise CamsError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
-        if headers.get("x-acs-version") != API_VERSION:
-            raise CamsError(400, "InvalidVersion", f"Specified API version is not valid; use {API_VERSION}.")
+        version = STS_VERSION if headers.get("x-acs-action") == GET_CALLER_IDENTITY else API_VERSION
+        if headers.get("x-acs-version") != version:
+            raise CamsError(400, "InvalidVersion", f"Specified API version is not valid; use {version}.")
         return account
 
     def assume_role_with_oidc(
@@ -329,6 +335,14 @@ class Simulator:
             raise CamsError(400, "System.LimitControl", "The system is under flow control.")
 
     def _dispatch(self, account: AccountConfig, action: str, query: Mapping[str, str]) -> JsonBody:
+        if action == GET_CALLER_IDENTITY:  # STS: any valid credentials may ask, whatever their rights
+            kind = "AssumedRoleUser" if account.security_token else "RAMUser"
+            return {
+                "AccountId": account.uid,
+                "IdentityType": kind,
+                "Arn": f"acs:ram::{account.uid}:user/{account.access_key_id}",
+                "PrincipalId": account.access_key_id,
+            }
         if action not in ACTIONS:
             raise CamsError(404, "InvalidAction.NotFound", f"Specified api is not found: {action}")
         if not account.subscribed:
