@@ -65,7 +65,7 @@ class Controller:
         self._write = ObjectWriter(kube)
         self._now = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
-        self._queue: WorkQueue[Key] = WorkQueue()
+        self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0])  # namespaces take turns
         self._states = States()
         self._lanes = Lanes(self, settings)
         self._shares = OwnShares()

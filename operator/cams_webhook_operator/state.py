@@ -25,7 +25,7 @@ from cams_webhook_operator.api.names import problem_of
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
-from cams_webhook_operator.tenancy import AccountKey, refers
+from cams_webhook_operator.tenancy import DEFAULT, AccountKey, named_account
 
 Key = tuple[str, str]  # (namespace, name)
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
@@ -241,16 +241,38 @@ class States(dict[Key, ObjectState]):
         # Who claims each number, asked at every decision. Tuples: nearly every number has one claimant,
         # and a tuple of one costs a quarter of a set of one.
         self._claiming: dict[Claim, tuple[Key, ...]] = {}
+        # Which objects name each account (DEFAULT: those that name none), so that a change to one account
+        # re-decides only its objects, not every object. Sets: an account has many.
+        self._naming: dict[AccountKey | str, set[Key]] = {}
 
     def __setitem__(self, key: Key, state: ObjectState) -> None:
         if (old := self.get(key)) is not None:
-            self._unclaim(key, old.snapshot.claim)
+            self._unindex(key, old.snapshot)
         super().__setitem__(key, state)
-        self._claim(key, state.snapshot.claim)
+        self._index(key, state.snapshot)
 
     def __delitem__(self, key: Key) -> None:
-        self._unclaim(key, self[key].snapshot.claim)
+        self._unindex(key, self[key].snapshot)
         super().__delitem__(key)
+
+    def _index(self, key: Key, snapshot: Snapshot) -> None:
+        claim, account = snapshot.claim, _account_of(snapshot)
+        if claim is not None and key not in (keys := self._claiming.get(claim, ())):
+            self._claiming[claim] = (*keys, key)
+        if account is not None:
+            self._naming.setdefault(account, set()).add(key)
+
+    def _unindex(self, key: Key, snapshot: Snapshot) -> None:
+        claim, account = snapshot.claim, _account_of(snapshot)
+        if claim is not None and key in (keys := self._claiming.get(claim, ())):
+            if others := tuple(k for k in keys if k != key):
+                self._claiming[claim] = others
+            else:
+                del self._claiming[claim]
+        if account is not None and (naming := self._naming.get(account)) is not None:
+            naming.discard(key)
+            if not naming:
+                del self._naming[account]
 
     def pop(self, key: Key, default: Any = None) -> Any:
         if key in self:
@@ -262,23 +284,11 @@ class States(dict[Key, ObjectState]):
     def take(self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """ObjectState.take for the object `key`, with its claim indexed anew (Observe claims none)."""
         state = self[key]
-        before = state.snapshot.claim
+        before = state.snapshot
+        self._unindex(key, before)
         taken = state.take(snapshot, status)
-        if snapshot.claim != before:
-            self._unclaim(key, before)
-            self._claim(key, snapshot.claim)
+        self._index(key, state.snapshot)
         return taken
-
-    def _claim(self, key: Key, claim: Claim | None) -> None:
-        if claim is not None and key not in (keys := self._claiming.get(claim, ())):
-            self._claiming[claim] = (*keys, key)
-
-    def _unclaim(self, key: Key, claim: Claim | None) -> None:
-        if claim is not None and key in (keys := self._claiming.get(claim, ())):
-            if others := tuple(k for k in keys if k != key):
-                self._claiming[claim] = others
-            else:
-                del self._claiming[claim]
 
     def claimants(self, claim: Claim) -> list[Claimant]:
         """The objects that claim the number (Manage mode), and whether CAMS holds their spec while nothing
@@ -295,7 +305,7 @@ class States(dict[Key, ObjectState]):
 
     def referring(self, key: AccountKey, *, default: bool) -> set[Key]:
         """The objects that name account `key`, or name none while it is (or was) the default."""
-        return {k for k, s in self.items() if s.snapshot.spec and refers(s.snapshot.spec, k[0], key, default)}
+        return {*self._naming.get(key, ()), *(self._naming.get(DEFAULT, ()) if default else ())}
 
     def in_namespace(self, namespace: str) -> set[Key]:
         return {key for key in self if key[0] == namespace}
@@ -316,3 +326,7 @@ class States(dict[Key, ObjectState]):
             for key, state in self.items()
             if any(c.reason == reason and c.status == "True" for c in state.status.conditions)
         }
+
+
+def _account_of(snapshot: Snapshot) -> AccountKey | str | None:
+    return named_account(snapshot.spec, snapshot.ref.namespace) if snapshot.spec is not None else None

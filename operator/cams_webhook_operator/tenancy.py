@@ -182,9 +182,14 @@ def choice_of(account: Account) -> Choice:
     )
 
 
-def refers(spec: PhoneWebhookSpec, namespace: str, key: AccountKey, default: bool) -> bool:
-    """Whether an object's spec names account `key`, or names none while `key` is the default."""
+# What an object that names neither an account nor a Secret uses: the account marked as the default.
+DEFAULT = "the default account"
+
+
+def named_account(spec: PhoneWebhookSpec, namespace: str) -> AccountKey | str | None:
+    """The account an object's spec names; DEFAULT when it names none (and no Secret of its own); None
+    when it brings its own Secret."""
     ref = spec.account_ref
     if ref is None:
-        return default and spec.credentials_secret_ref is None
-    return AccountKey(ref.kind, namespace if ref.kind == ACCOUNT_KIND else "", ref.name) == key
+        return DEFAULT if spec.credentials_secret_ref is None else None
+    return AccountKey(ref.kind, namespace if ref.kind == ACCOUNT_KIND else "", ref.name)

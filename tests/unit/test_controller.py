@@ -1391,3 +1391,22 @@ async def test_a_missing_url_secret_or_key_stalls_without_a_call_and_says_which(
     assert [update.status_callback_url for update, _ in cams.calls] == [
         f"https://hooks.example/s?token={URL_TOKEN}"
     ]
+
+
+def test_a_change_to_one_account_re_decides_only_the_objects_that_name_it() -> None:
+    controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
+    team = {"kind": "CamsAccount", "name": "team"}
+    controller.observe(_body(name="names-team", phoneNumber="8613800000001", accountRef=team))
+    controller.observe(
+        _body(name="own-secret", phoneNumber="8613800000002", credentialsSecretRef={"name": "s"})
+    )
+    controller.observe(_body(name="names-none", phoneNumber="8613800000003"))
+    queue = controller._queue
+    while len(queue):
+        queue._queued.popitem()  # as if every object had been decided
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    assert set(queue._queued) == {("ns", "names-team")}
+    while len(queue):
+        queue._queued.popitem()
+    controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")  # the default: those naming none
+    assert set(queue._queued) == {("ns", "names-none")}

@@ -67,3 +67,15 @@ async def test_a_key_added_while_processed_keeps_its_most_urgent_priority() -> N
     queue.add("a", 0)
     queue.done(key)
     assert await asyncio.wait_for(queue.get(), 1) == ("a", 0)
+
+
+async def test_namespaces_take_turns_within_a_priority() -> None:
+    """One tenant's 1,000 queued objects delay another tenant's change by one key, not by all of them."""
+    queue: WorkQueue[tuple[str, str]] = WorkQueue(flow=lambda key: key[0])
+    for i in range(1000):
+        queue.add(("big-tenant", f"o{i}"), 1)
+    queue.add(("small-tenant", "change"), 1)
+    queue.add(("urgent", "x"), 0)
+    taken = [(await queue.get())[0] for _ in range(3)]
+    assert taken == [("urgent", "x"), ("big-tenant", "o0"), ("small-tenant", "change")]
+    assert (await queue.get())[0] == ("big-tenant", "o1"), "first come, first served within a namespace"
