@@ -74,15 +74,22 @@ def _is_http_url(value: str) -> bool:
         return False
 
 
+def _path_shown(path: str) -> bool:
+    """Whether a path may be shown: only an empty one or '/'. Receivers put tokens in paths too (Slack's
+    /services/T000/B000/XXXX), and no rule tells a token from a route."""
+    return path in ("", "/")
+
+
 def carries_token(url: str) -> bool:
-    """Whether a URL has a query string or user-info: where receivers put the token that authenticates
-    CAMS (import writes such URLs into Secrets when asked)."""
+    """Whether a URL has a path, a query string or user-info: where receivers put the token that
+    authenticates CAMS (import writes such URLs into Secrets when asked)."""
     parts = urlsplit(url)
-    return bool(parts.query) or "@" in parts.netloc
+    return bool(parts.query) or "@" in parts.netloc or not _path_shown(parts.path)
 
 
 def redact(url: str) -> str:
-    """A URL as status may show it: without user-info, query string or fragment, where tokens travel."""
+    """A URL as status may show it: scheme, host and port; user-info, path, query string and fragment,
+    where tokens travel, read 'redacted'."""
     if not url:
         return url
     try:
@@ -96,6 +103,7 @@ def redact(url: str) -> str:
     netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
     if port is not None:
         netloc += f":{port}"
+    path = parts.path if _path_shown(parts.path) else f"/{REDACTED}"
     query = REDACTED if parts.query else ""
     fragment = REDACTED if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))

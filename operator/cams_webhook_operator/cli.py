@@ -63,9 +63,9 @@ def _import_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--urls-to-secrets",
         action="store_true",
-        help="write callback URLs that carry a query string or user-info (tokens) into one Secret per "
-        "number, printed before its PhoneWebhook, which names it in statusCallbackUrlFrom/upCallbackUrlFrom; "
-        "seal or encrypt the Secrets before they go to Git",
+        help="write callback URLs that carry a path, a query string or user-info (tokens) into one Secret "
+        "per number, printed before its PhoneWebhook, which names it in statusCallbackUrlFrom/"
+        "upCallbackUrlFrom; seal or encrypt the Secrets before they go to Git",
     )
     return parser
 

@@ -206,9 +206,12 @@ class Controller:
         self._lanes.forget_owner(str(key))  # its qps, as its objects' next calls say it again
         self._requeue(users | self._states.referring(key, default=default))
 
-    def namespace_changed(self, name: str, labels: Mapping[str, str] | None) -> None:
-        """A namespace's labels (None: the namespace is gone): they decide which accounts admit it."""
-        if self._resolver.namespace_labels(name, labels):
+    def namespace_changed(
+        self, name: str, labels: Mapping[str, str] | None, *, terminating: bool = False
+    ) -> None:
+        """A namespace's labels (None: the namespace is gone): they decide which accounts admit it; and
+        whether it is being deleted (its Clear objects may then clear with the credentials they had)."""
+        if self._resolver.namespace_labels(name, labels, terminating=terminating):
             self._requeue(self._states.in_namespace(name))
 
     def _rrsa_recovered(self) -> None:

@@ -157,7 +157,9 @@ async def _inform(controller: Controller, http: KubeHttp, namespaces: list[str])
             resource=NAMESPACES,
             namespaces=[],
             seen=lambda body: controller.namespace_changed(
-                body["metadata"]["name"], body["metadata"].get("labels") or {}
+                body["metadata"]["name"],
+                body["metadata"].get("labels") or {},
+                terminating=body["metadata"].get("deletionTimestamp") is not None,
             ),
             gone=lambda _, name: controller.namespace_changed(name, None),
             listed=listed(NAMESPACES),

@@ -61,6 +61,7 @@ class CredentialResolver:
         self._operator_namespace = operator_namespace
         self.accounts: dict[AccountKey, Account] = {}
         self._labels: dict[str, Mapping[str, str]] = {}  # namespace -> its labels
+        self._terminating: set[str] = set()  # namespaces being deleted
         self._secrets: dict[Key, SecretData | None] = {}  # read so far; None: it does not exist
         self._secret_users: dict[Key, set[Key]] = defaultdict(set)  # Secret -> objects that used it
         self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
@@ -96,12 +97,20 @@ class CredentialResolver:
         """The namespaces whose labels are known."""
         return list(self._labels)
 
-    def namespace_labels(self, namespace: str, labels: Mapping[str, str] | None) -> bool:
-        """A namespace's labels, None when it is gone; True when they changed."""
+    def namespace_labels(
+        self, namespace: str, labels: Mapping[str, str] | None, *, terminating: bool = False
+    ) -> bool:
+        """A namespace's labels, None when it is gone, and whether it is being deleted; True when either
+        changed."""
         old = self._labels.pop(namespace, None)
+        was_terminating = namespace in self._terminating
         if labels is not None:
             self._labels[namespace] = dict(labels)
-        return old != labels
+        if terminating and labels is not None:
+            self._terminating.add(namespace)
+        else:
+            self._terminating.discard(namespace)
+        return old != labels or was_terminating != (namespace in self._terminating)
 
     # --- resolving ----------------------------------------------------------------------------------------
 
@@ -124,15 +133,17 @@ class CredentialResolver:
     ) -> Resolved | CredentialProblem:
         """The credentials object `obj` may call CAMS with, or why it may not call.
 
-        A `deletionPolicy: Clear` object keeps the credentials it last used for its deletion: deleting a
-        namespace deletes its Secrets and accounts too, in no set order, and the object must still be able
-        to clear its own webhook with what it was allowed to use a moment before."""
+        A `deletionPolicy: Clear` object keeps the credentials it last used for its deletion while its
+        namespace is being deleted: that deletes its Secrets and accounts too, in no set order, and the
+        object must still be able to clear its own webhook with what it was allowed to use a moment before.
+        In a namespace that stays, a refusal is a refusal: an object whose account was revoked makes no
+        call, not even to clear."""
         resolved = await self._resolve(obj, spec)
         if isinstance(resolved, Resolved):
             if spec.deletion_policy == "Clear":
                 self._kept[obj] = resolved
             return resolved
-        kept = self._kept.get(obj) if deleting else None
+        kept = self._kept.get(obj) if deleting and obj[0] in self._terminating else None
         return kept if kept is not None else resolved
 
     async def _resolve(self, obj: Key, spec: PhoneWebhookSpec) -> Resolved | CredentialProblem:

@@ -97,9 +97,11 @@ def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
 
 
 def admits(spec: ClusterCamsAccountSpec, namespace: str, labels: Mapping[str, str] | None) -> bool:
+    """Whether the account admits the namespace; never by a selector while its labels are not known."""
     if spec.namespaces and namespace in spec.namespaces:
         return True
-    return spec.namespace_selector is not None and selects(spec.namespace_selector, labels or {})
+    selector = spec.namespace_selector
+    return selector is not None and labels is not None and selects(selector, labels)
 
 
 # The reasons of a refusal by these rules (not CAMS's); each message says which rule and what to do.
@@ -152,6 +154,16 @@ def allowed(
         return CredentialProblem("AccountInvalid", f"{account.key} is invalid: {account.problem_message}")
     spec = account.spec
     if isinstance(spec, ClusterCamsAccountSpec) and not admits(spec, namespace, labels):
+        if labels is None and spec.namespace_selector is not None:
+            # Not known yet (the object's event came before its namespace's): nothing is admitted by a
+            # selector then, or NotIn and DoesNotExist would admit what they should not. The namespace's
+            # event decides again.
+            return CredentialProblem(
+                "AccountNotAllowed",
+                f"{account.key} admits namespaces by their labels, and the labels of namespace {namespace} "
+                "are not known yet; decided again as soon as they are",
+                transient=True,
+            )
         return CredentialProblem(
             "AccountNotAllowed",
             f"{account.key} does not admit namespace {namespace}: its spec.namespaces or "

@@ -311,7 +311,9 @@ def test_an_upgrade_keeps_every_object_ready_without_a_call(
                 "appliedFingerprint"
             ), name
         assert after["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
-        assert after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/up?redacted"
+        assert (
+            after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/redacted?redacted"
+        )
         assert after["paused"]["status"]["conditions"] == before["paused"]["conditions"]
         unhealthy = [s for s in sampler.samples if s[2] in UNHEALTHY]
         assert not unhealthy, unhealthy

@@ -54,10 +54,18 @@ def test_a_problem_names_the_secret_and_key_but_never_the_value(
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://hooks.example/cams/in?token=abc", "https://hooks.example/cams/in?redacted"),
-        ("https://user:pw@hooks.example:8443/x#frag", "https://redacted@hooks.example:8443/x#redacted"),
-        ("http://[::1]:8080/plain", "http://[::1]:8080/plain"),
-        ("https://hooks.example/plain", "https://hooks.example/plain"),
+        ("https://hooks.example/cams/in?token=abc", "https://hooks.example/redacted?redacted"),
+        (
+            "https://user:pw@hooks.example:8443/x#frag",
+            "https://redacted@hooks.example:8443/redacted#redacted",
+        ),
+        ("http://[::1]:8080/plain", "http://[::1]:8080/redacted"),
+        (
+            "https://hooks.slack.com/services/T000/B000/XXXX",
+            "https://hooks.slack.com/redacted",
+        ),  # a path token
+        ("https://hooks.example/", "https://hooks.example/"),
+        ("https://hooks.example", "https://hooks.example"),
         ("", ""),
         ("https://hooks.example:99999/?token=abc", "redacted"),
     ],

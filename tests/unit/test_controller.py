@@ -162,6 +162,7 @@ DEFAULT_ACCOUNT = {
 
 
 EPOCH = datetime(2026, 11, 28, tzinfo=UTC)
+NAMESPACES = ("ns", "other-ns", "team-a", "team-b")
 
 
 def _loop_clock() -> datetime:
@@ -175,6 +176,8 @@ def _controller(**kwargs: Any) -> Controller:
     every namespace (objects that name no account use it)."""
     controller = Controller(**{"wall_clock": _loop_clock, **kwargs})
     controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
+    for namespace in NAMESPACES:  # as the namespaces' watch shows them before any decision
+        controller.namespace_changed(namespace, {})
     return controller
 
 
@@ -1246,7 +1249,8 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
     spec: dict[str, Any] = {"deletionPolicy": "Clear", "accountRef": {"kind": "CamsAccount", "name": "team"}}
     controller.observe(_body(**spec))
     await _settle(controller, lambda: _ready(kube) == "Applied")
-    del kube.secrets[("ns", "team-key")]  # the namespace's deletion removes the Secret ...
+    controller.namespace_changed("ns", {}, terminating=True)  # the namespace is being deleted:
+    del kube.secrets[("ns", "team-key")]  # its deletion removes the Secret ...
     controller.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
     await _settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
     controller.observe(  # ... and marks the PhoneWebhook deleted
@@ -1255,6 +1259,27 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
     await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team", "LTAI-team"]
     assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
+
+
+async def test_a_clear_object_whose_account_was_revoked_makes_no_call_when_deleted(kube: FakeKube) -> None:
+    """Outside a namespace's deletion a refused object makes no call, not even to clear: the platform
+    revoked the account, and the credentials it used are no longer the object's to use."""
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    spec: dict[str, Any] = {"deletionPolicy": "Clear", "accountRef": {"kind": "CamsAccount", "name": "team"}}
+    controller.observe(_body(**spec))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    revoked = {**TEAM_ACCOUNT, "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["another-space"]}}
+    controller.observe_account(
+        {**revoked, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
+    )
+    controller.observe(_body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **spec))
+    await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
+    assert len(cams.calls) == 1, "applied once, never cleared"
+    assert kube.finalizers.get("pwh") != [], "kept until CAMS is cleared or the release annotation says so"
+    assert "release-without-clearing" in kube.statuses["pwh"].conditions[2].message
 
 
 async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_again(

@@ -36,8 +36,8 @@ def test_status_shows_urls_without_their_tokens_and_whether_each_matches() -> No
     )
     shown = live_webhook(live, wanted)
     assert (shown.status_callback_url, shown.up_callback_url) == (
-        "https://hooks.example/s?redacted",
-        "https://redacted@hooks.example/up",
+        "https://hooks.example/redacted?redacted",
+        "https://redacted@hooks.example/redacted",
     )
     assert (shown.status_callback_url_matches, shown.up_callback_url_matches) == (True, False)
     assert drifted_fields(shown) == ["upCallbackUrl"]

@@ -79,7 +79,7 @@ class Recorder:
     def observe_account(self, body: dict[str, Any], kind: str) -> None:
         self.seen.append((kind, body["metadata"]["name"]))
 
-    def namespace_changed(self, name: str, labels: Any) -> None:
+    def namespace_changed(self, name: str, labels: Any, *, terminating: bool = False) -> None:
         self.seen.append(("namespace", name))
 
     def forget(self, namespace: str, name: str) -> None:

@@ -423,5 +423,5 @@ def test_after_a_restart_an_observer_keeps_its_verdict_shows_urls_redacted_and_i
     assert decided.drift is reconcile.DriftAction.NOW
     assert decided.status is not None
     assert decided.status.live is not None
-    assert decided.status.live.status_callback_url == "https://a.example/x?redacted"
+    assert decided.status.live.status_callback_url == "https://a.example/redacted?redacted"
     assert [(c.type, c.reason) for c in decided.status.conditions] == [("InSync", "Differs")]

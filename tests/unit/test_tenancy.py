@@ -216,3 +216,32 @@ def test_an_invalid_account_is_refused_with_its_problem() -> None:
     )
     assert isinstance(problem, CredentialProblem)
     assert (problem.reason, "at least one" in problem.message) == ("AccountInvalid", True)
+
+
+@pytest.mark.parametrize("operator", ["NotIn", "DoesNotExist"])
+def test_a_namespace_whose_labels_are_not_known_yet_is_admitted_by_no_selector(operator: str) -> None:
+    """The object's event can come before its new namespace's: a selector that excludes would admit it
+    on labels taken as empty. Until the labels are known it waits (transient), then the selector decides."""
+    requirement = {
+        "key": "tier",
+        "operator": operator,
+        **({"values": ["banned"]} if operator == "NotIn" else {}),
+    }
+    excluding = _account(
+        "ClusterCamsAccount",
+        "excluding",
+        {"credentials": {"operatorIdentity": {}}, "namespaceSelector": {"matchExpressions": [requirement]}},
+    )
+    accounts = {excluding.key: excluding}
+    spec = PhoneWebhookSpec.model_validate(
+        {"custSpaceId": "s", "phoneNumber": "8613800001234", **_ref("ClusterCamsAccount", "excluding")}
+    )
+    waiting = choose(namespace="new", spec=spec, accounts=accounts, labels=None)
+    assert isinstance(waiting, CredentialProblem)
+    assert (waiting.reason, waiting.transient) == ("AccountNotAllowed", True)
+    assert "not known yet" in waiting.message
+    admitted = choose(namespace="new", spec=spec, accounts=accounts, labels={})
+    assert isinstance(admitted, Choice)
+    refused = choose(namespace="new", spec=spec, accounts=accounts, labels={"tier": "banned"})
+    assert isinstance(refused, CredentialProblem)
+    assert not refused.transient

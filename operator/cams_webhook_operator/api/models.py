@@ -381,8 +381,8 @@ class LiveWebhook(CamelModel):
 
     status_callback_url: str = Field(
         default="",
-        description="StatusCallbackUrl that CAMS holds, without user-info, query string or fragment (where "
-        "tokens travel): those parts read 'redacted'.",
+        description="StatusCallbackUrl that CAMS holds, as scheme, host and port: user-info, path, query "
+        "string and fragment (where tokens travel) read 'redacted'.",
     )
     up_callback_url: str = Field(
         default="", description="UpCallbackUrl that CAMS holds, redacted as statusCallbackUrl is."
