@@ -107,12 +107,14 @@ class Teams:
         return [event["reason"] for event in items]
 
 
-def _secret(name: str, namespace: str) -> dict[str, Any]:
+def _secret(
+    name: str, namespace: str, key_id: str = "LTAI-shared", secret: str = SHARED_SECRET
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
-        "stringData": {"accessKeyId": "LTAI-shared", "accessKeySecret": SHARED_SECRET},
+        "stringData": {"accessKeyId": key_id, "accessKeySecret": secret},
     }
 
 
@@ -408,14 +410,7 @@ def test_a_key_that_does_not_reach_the_space_never_keeps_a_number_from_its_owner
         ("made-up", "LTAI-made-up", "anything"),
         ("other-account", "LTAI-other-account", "other-account-secret"),
     ):
-        teams.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": name, "namespace": team_b},
-                "stringData": {"accessKeyId": key_id, "accessKeySecret": secret},
-            }
-        )
+        teams.apply(_secret(name, team_b, key_id, secret))
     squats = {"squat-made-up": ("6590000031", "made-up"), "squat-other": ("6590000032", "other-account")}
     for name, (number, secret) in squats.items():
         teams.phone_webhook(team_b, name, "space-a", number, credentialsSecretRef={"name": secret})
@@ -437,7 +432,9 @@ def test_a_key_that_does_not_reach_the_space_never_keeps_a_number_from_its_owner
     claims = kubectl.json("get", "leases", "-n", teams.ops, "-l", "camswebhook.io/claim=true")["items"]
     holders = sorted(lease["spec"]["holderIdentity"] for lease in claims)
     assert holders == sorted(f"{team_a}/a-{name}" for name in squats)
-    assert teams.condition(team_b, "squat-made-up", "Stalled")["reason"] == "InvalidCredentials"  # type: ignore[index]
+    still = teams.condition(team_b, "squat-made-up", "Stalled")
+    assert still is not None
+    assert still["reason"] == "InvalidCredentials"
 
 
 def test_a_tenant_saying_a_tiny_qps_slows_only_itself(teams: Teams) -> None:
@@ -457,14 +454,7 @@ def test_a_tenant_saying_a_tiny_qps_slows_only_itself(teams: Teams) -> None:
         ("spoofed", "LTAI-shared", "not-the-secret"),
         ("second", "LTAI-shared-second", "second-key-secret"),
     ):
-        teams.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": name, "namespace": team_b},
-                "stringData": {"accessKeyId": key_id, "accessKeySecret": secret},
-            }
-        )
+        teams.apply(_secret(name, team_b, key_id, secret))
         teams.apply(
             {
                 "apiVersion": "camswebhook.io/v1alpha1",

@@ -1237,24 +1237,35 @@ async def test_a_replica_that_may_no_longer_lead_neither_calls_nor_writes(kube: 
     assert (kube.patches, kube.records) == (patches, claims)
 
 
+CLEAR_SPEC: dict[str, Any] = {
+    "deletionPolicy": "Clear",
+    "accountRef": {"kind": "CamsAccount", "name": "team"},
+}
+
+
+async def _applied_clear_object(kube: FakeKube, cams: FakeCams) -> Controller:
+    """A Clear object applied with the team's CamsAccount."""
+    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    controller.observe(_body(**CLEAR_SPEC))
+    await _settle(controller, lambda: _ready(kube) == "Applied")
+    return controller
+
+
 async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clears_cams(
     kube: FakeKube,
 ) -> None:
     """Deleting a namespace deletes its Secrets, accounts and PhoneWebhooks in no set order: a Clear object
     clears its webhook with the credentials it was using, and its deletion completes."""
-    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
-    spec: dict[str, Any] = {"deletionPolicy": "Clear", "accountRef": {"kind": "CamsAccount", "name": "team"}}
-    controller.observe(_body(**spec))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = await _applied_clear_object(kube, cams)
     controller.namespace_changed("ns", {}, terminating=True)  # the namespace is being deleted:
     del kube.secrets[("ns", "team-key")]  # its deletion removes the Secret ...
     controller.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
     await _settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
     controller.observe(  # ... and marks the PhoneWebhook deleted
-        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **spec)
+        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
     )
     await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team", "LTAI-team"]
@@ -1264,18 +1275,15 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
 async def test_a_clear_object_whose_account_was_revoked_makes_no_call_when_deleted(kube: FakeKube) -> None:
     """Outside a namespace's deletion a refused object makes no call, not even to clear: the platform
     revoked the account, and the credentials it used are no longer the object's to use."""
-    kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
-    spec: dict[str, Any] = {"deletionPolicy": "Clear", "accountRef": {"kind": "CamsAccount", "name": "team"}}
-    controller.observe(_body(**spec))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = await _applied_clear_object(kube, cams)
     revoked = {**TEAM_ACCOUNT, "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["another-space"]}}
     controller.observe_account(
         {**revoked, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
     )
-    controller.observe(_body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **spec))
+    controller.observe(
+        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
+    )
     await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
     assert len(cams.calls) == 1, "applied once, never cleared"
     assert kube.finalizers.get("pwh") != [], "kept until CAMS is cleared or the release annotation says so"
