@@ -174,13 +174,7 @@ class ClaimStore:
         coming back for them, and without this every number ever named would keep a Lease for good.
         Returns how many went."""
         now = self._now()
-        expired = [
-            claim
-            for claim, record in self._cache.items()
-            if record is not None
-            and record.released_at is not None
-            and now >= record.released_at + self._grace
-        ]
+        expired = [c for c, r in self._cache.items() if r is not None and self._expired(r, now)]
         deleted = 0
         for claim in expired:
             async with self._one_at_a_time(claim):

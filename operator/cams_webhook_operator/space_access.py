@@ -99,7 +99,7 @@ class SpaceAccess:
                 "Credentials claim a number only once they have read its space, so that a key that does not "
                 "reach the space never keeps the number from its owner: use the account that owns the "
                 f"space, or grant its RAM identity cams:{QUERY_PHONE_NUMBERS}. Checked again at "
-                f"{timestamp(retry_at)}, or at once when the Secret or the account changes",
+                f"{timestamp(retry_at)}, or at once when the credentials change",
                 retry_after=self._refusal.total_seconds(),
                 answer=outcome.answer,
             )
