@@ -187,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imported late: `--help` and `--version` must work without a cluster or kopf's start-up cost.
     import kopf
-    from kopf._core.engines.peering import Identity  # kopf types the argument but does not export it
 
     from cams_webhook_operator import handlers  # noqa: F401 -- registers the handlers
     from cams_webhook_operator.leader import process_identity
@@ -195,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = OperatorSettings()  # fail now, with pydantic's message, on a bad setting
     identity = process_identity()  # one per process: kopf's peering and the leader Lease share it
+    # Given to kopf the way it documents (POD_ID; its `identity` argument is typed with a name it does not
+    # export), not detected: its detection asks the passwd database for the user's name, and the image's
+    # numeric user (65532) has no entry there.
+    os.environ["POD_ID"] = identity
     kopf.configure(verbose=args.verbose, quiet=args.quiet)
     if not args.verbose:
         # One line per watch event and per HTTP call drowns the lines that matter at hundreds of objects.
@@ -207,9 +210,6 @@ def main(argv: list[str] | None = None) -> int:
             namespaces=args.namespace,
             liveness_endpoint=bracketed(args.liveness or settings.liveness_endpoint),
             standalone=True,
-            # Given, not detected: kopf's detection asks the passwd database for the user's name, and the
-            # image's numeric user (65532) has no entry there.
-            identity=Identity(identity),
             memo=kopf.Memo(identity=identity, namespaces=args.namespace or []),
         )
     )
