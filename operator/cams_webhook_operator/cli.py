@@ -200,9 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["POD_ID"] = identity
     kopf.configure(verbose=args.verbose, quiet=args.quiet)
     if not args.verbose:
-        # One line per watch event and per HTTP call drowns the lines that matter at hundreds of objects.
+        # One line per watch event drowns the lines that matter at hundreds of objects.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Never, not even with --verbose: httpx logs each request's URL, and a CAMS call's query carries the
+    # callback URLs, tokens included (one line per call would drown the log too).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(
         kopf.operator(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from aiohttp import web
 
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.outcomes import Verdict
+from cams_webhook_operator.cams.signing import canonical_query_string
 
 from .local_http import Handler, serving
 
@@ -100,3 +102,25 @@ async def test_a_gateway_error_page_is_transient(status: int) -> None:
     verdict, answer = await _call(page)
     assert verdict is Verdict.TRANSIENT
     assert getattr(answer, "code", "missing") is None
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx's own"])
+async def test_the_query_goes_on_the_wire_exactly_as_it_was_signed(transport: str) -> None:
+    """What the server receives, byte for byte, is the canonical query string the signature covers: no
+    percent-escape decoded, none added (a URL in a parameter keeps its %3A%2F%2F)."""
+    params = {"StatusCallbackUrl": "https://h.example/s?a=b c+d*e~f&x=中", "PhoneNumber": "1"}
+    received: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        received.append(request.raw_path)
+        return web.json_response({"Code": "OK"})
+
+    async with serving(handler) as url:
+        own = httpx.AsyncHTTPTransport() if transport == "httpx's own" else None
+        client = CamsClient(endpoint=url, timeout_seconds=5, transport=own)
+        try:
+            outcome = await client.call("UpdatePhoneWebhook", params, CREDENTIALS)
+        finally:
+            await client.aclose()
+    assert outcome.verdict is Verdict.OK
+    assert received == [f"/?{canonical_query_string(params)}"]

@@ -1,8 +1,7 @@
 """The async CAMS client: builds, signs and sends RPC calls, and classifies what comes back.
 
-It speaks HTTP through aiohttp, which kopf already brings. httpx did the same job for 3.6-4.5 ms of CPU per
-call with 20 calls in flight over ten accounts, aiohttp for 0.5 ms (signing included; measured side by side
-against the simulator): httpcore's pool checks every pooled connection's socket on every request.
+It speaks HTTP through httpx's API, over aiohttp's connections (cams/transport.py): httpx's own transport
+cost several times the CPU per call with 20 calls in flight (benchmarks/cams_client_cpu.py).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
+import httpx
 from yarl import URL
 
 from cams_webhook_operator.cams.credentials import Credentials
@@ -31,6 +30,7 @@ from cams_webhook_operator.cams.signing import (
     canonical_query_string,
     sign_headers,
 )
+from cams_webhook_operator.cams.transport import AiohttpTransport
 
 API_VERSION = "2020-06-06"
 GET_CALLER_IDENTITY = "GetCallerIdentity"
@@ -99,6 +99,7 @@ class CamsClient:
         endpoint: str,
         timeout_seconds: float,
         sts_endpoint: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = _utc_now,
         nonce: Callable[[], str] = lambda: secrets.token_hex(16),
     ) -> None:
@@ -111,22 +112,26 @@ class CamsClient:
         )
         self._clock = clock
         self._nonce = nonce
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None  # made in the event loop that uses it
+        self._timeout = httpx.Timeout(timeout_seconds)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None  # made in the event loop that uses it
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # No cookie jar (a signed RPC call carries no state), no proxy from the environment (as before:
-            # the endpoint is the operator's setting), no retries: retrying is the controller's job, at the
-            # pace of the account's lane.
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # No proxy from the environment (the endpoint is the operator's setting), no redirects (the
+            # signature covers this host and path only), no retries: retrying is the controller's job, at
+            # the pace of the account's lane.
+            self._client = httpx.AsyncClient(
+                transport=self._transport or AiohttpTransport(),
+                timeout=self._timeout,
+                trust_env=False,
+                follow_redirects=False,
             )
-        return self._session
+        return self._client
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def call(self, action: str, params: Mapping[str, str], credentials: Credentials) -> Outcome:
         """Send one signed RPC call and classify the answer. Never raises for network trouble."""
@@ -162,23 +167,18 @@ class CamsClient:
         )
         # The query goes on the wire exactly as it was signed (RFC 3986, %20 for a space): `encoded=True`
         # keeps yarl from normalising it.
-        url = URL(f"{endpoint.origin()}/?{canonical_query_string(params)}", encoded=True)
+        url = f"{endpoint.origin()}/?{canonical_query_string(params)}"
         try:
-            # An empty body without a Content-Type, as the official SDK sends it. A redirect is not
-            # followed: the signature covers this host and path only.
-            async with self._http().post(
-                url, headers=signed, skip_auto_headers=("Content-Type",), allow_redirects=False
-            ) as response:
-                raw = await response.read()
-                status, answer_headers = response.status, response.headers
-        except TimeoutError as exc:
+            # An empty body without a Content-Type, as the official SDK sends it.
+            response = await self._http().post(url, headers=signed)
+        except httpx.TimeoutException as exc:
             return no_answer(f"CAMS did not answer in time ({type(exc).__name__})"), {}
-        except aiohttp.ClientConnectionError as exc:
+        except httpx.ConnectError as exc:
             return no_answer(f"could not reach {host} ({type(exc).__name__})"), {}
-        except aiohttp.ClientError as exc:  # an answer that could not be read (bad encoding, bad framing)
+        except httpx.HTTPError as exc:  # an answer that could not be read (bad encoding, bad framing)
             return no_answer(f"CAMS's answer could not be read ({type(exc).__name__})"), {}
-        body = _body_of(raw)
-        return classify(_answer_of(status, answer_headers, body)), body
+        body = _body_of(response.content)
+        return classify(_answer_of(response.status_code, response.headers, body)), body
 
     async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]:
         """STS GetCallerIdentity: the Alibaba Cloud account the credentials belong to (their AccountId),
