@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
 
 from cams_webhook_operator import __version__
 
@@ -81,10 +80,11 @@ def _account_arg(value: str) -> tuple[str, str]:
     return kind, name
 
 
-def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> str | None:
+async def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> str | None:
     """Why the operator would refuse objects of `namespace` and `space` that name `account`, or None."""
-    import kubernetes
+    from kubernetes.aio import client
 
+    from cams_webhook_operator import kube_client
     from cams_webhook_operator.api.models import (
         ACCOUNT_KIND,
         ACCOUNT_PLURAL,
@@ -93,25 +93,29 @@ def _account_refusal(account: tuple[str, str], namespace: str, space: str) -> st
         VERSION,
     )
     from cams_webhook_operator.credential_sources import CredentialProblem
-    from cams_webhook_operator.kube import load_api_client
     from cams_webhook_operator.tenancy import Account, allowed
 
     kind, name = account
-    api = load_api_client()
-    custom = kubernetes.client.CustomObjectsApi(api)
-    try:
-        if kind == ACCOUNT_KIND:
-            found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, ACCOUNT_PLURAL, name)
-        else:
-            found = custom.get_cluster_custom_object(GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, name)
-        body: dict[str, Any] = found  # type: ignore[assignment]  # the client types custom objects as object
-        meta = kubernetes.client.CoreV1Api(api).read_namespace(namespace).metadata
-        labels = (meta.labels if meta else None) or {}
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return f"{kind} {name} (or namespace {namespace}) does not exist"
-        raise
-    verdict = allowed(Account.of(body, kind), namespace=namespace, space=space, labels=labels)
+    async with await kube_client.connect() as api:
+        custom = client.CustomObjectsApi(api)
+        try:
+            if kind == ACCOUNT_KIND:
+                found = await custom.get_namespaced_custom_object(
+                    GROUP, VERSION, kube_client.name(namespace), ACCOUNT_PLURAL, kube_client.name(name)
+                )
+            else:
+                found = await custom.get_cluster_custom_object(
+                    GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, kube_client.name(name)
+                )
+            meta = (await client.CoreV1Api(api).read_namespace(kube_client.name(namespace))).metadata
+            labels = (meta.labels if meta else None) or {}
+        except kube_client.ApiException as exc:
+            if exc.status == 404:
+                return f"{kind} {name} (or namespace {namespace}) does not exist"
+            raise
+    verdict = allowed(
+        Account.of(kube_client.as_json(found), kind), namespace=namespace, space=space, labels=labels
+    )
     return verdict.message if isinstance(verdict, CredentialProblem) else None
 
 
@@ -128,7 +132,7 @@ async def _import(args: argparse.Namespace) -> int:
         if not args.namespace:
             print("import: --account needs --namespace (where the objects will live)", file=sys.stderr)
             return 2
-        refusal = _account_refusal(args.account, args.namespace, args.space)
+        refusal = await _account_refusal(args.account, args.namespace, args.space)
         if refusal is not None:
             print(f"import: the operator would refuse these objects: {refusal}", file=sys.stderr)
             return 1

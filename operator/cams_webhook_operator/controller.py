@@ -32,7 +32,7 @@ from cams_webhook_operator.resolver import CredentialResolver, TemporaryCredenti
 from cams_webhook_operator.secret_refresh import SecretRefresh
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.space_access import SpaceAccess
-from cams_webhook_operator.state import Key, ObjectState, Snapshot, States, status_of
+from cams_webhook_operator.state import Key, ObjectRef, ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.tenancy import Account, AccountKey
 from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
@@ -62,7 +62,7 @@ class Controller:
         self._settings = settings
         self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
         self._cams = cams
-        self._write = ObjectWriter(kube)
+        self._write = ObjectWriter(kube, gone=self._gone)
         self._now = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
         self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0])  # namespaces take turns
@@ -139,9 +139,12 @@ class Controller:
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """A PhoneWebhook was listed, added or modified."""
+        meta = body["metadata"]
+        state = self._states.get((meta["namespace"], meta["name"]))
+        if state is not None and state.snapshot.resource_version == meta.get("resourceVersion"):
+            return  # seen already (listed at start-up, then listed again by kopf)
         snapshot = Snapshot.of(body)
         key = snapshot.key
-        state = self._states.get(key)
         if state is not None and state.snapshot.ref.uid != snapshot.ref.uid:
             self.forget(*key)  # deleted and created again under the same name
             state = None
@@ -156,8 +159,19 @@ class Controller:
             self._drift.retry_refused(state)
             self._queue.add(key, Priority.CHANGE)
 
+    def _gone(self, ref: ObjectRef) -> None:
+        """A write found the object deleted: forgotten once the reconcile that wrote has ended, unless it
+        was created again since (another uid)."""
+
+        def forget() -> None:
+            state = self._states.get((ref.namespace, ref.name))
+            if state is not None and state.snapshot.ref.uid == ref.uid:
+                self.forget(ref.namespace, ref.name)
+
+        asyncio.get_running_loop().call_soon(forget)
+
     def known(self) -> list[Key]:
-        """The objects seen and not deleted (the informer compares a new listing with them)."""
+        """The objects seen and not deleted (a new listing is compared with them: watched.py)."""
         return list(self._states)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -188,7 +202,7 @@ class Controller:
         self._account_status.changed(account, body.get("status"))
 
     def known_accounts(self, kind: str) -> list[Key]:
-        """The accounts of this kind seen and not deleted (the informer compares a new listing with them)."""
+        """The accounts of this kind seen and not deleted (a new listing is compared with them)."""
         return [(key.namespace, key.name) for key in self._resolver.accounts if key.kind == kind]
 
     def known_namespaces(self) -> list[Key]:

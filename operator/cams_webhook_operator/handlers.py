@@ -1,6 +1,10 @@
-"""Under kopf: the controller started in one startup handler and stopped in the cleanup one, the informers
-(informer.py) wired to it, leadership, and the health probe. kopf watches nothing itself any more: its
-watches give no signal that an initial listing is over, which the controller waits for.
+"""Under kopf: its start-up handler lists everything once and starts the controller, its event handlers
+hand every watch event of PhoneWebhooks, both account kinds and namespaces to the controller (which
+decides), its probe reports the workers, its clean-up handler stops them. kopf's settings are all set in
+`configure_kopf`, each with what it saves.
+
+Only `@kopf.on.event` handlers: no index (its wake-ups made a restart quadratic), no create/update/resume
+handlers, so kopf writes no finalizer, annotation or diff-base of its own into our objects.
 """
 
 from __future__ import annotations
@@ -9,40 +13,85 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
-from cams_webhook_operator.api.models import ACCOUNT_KIND, CLUSTER_ACCOUNT_KIND
+from cams_webhook_operator import kube_client
+from cams_webhook_operator.api.models import (
+    ACCOUNT_KIND,
+    ACCOUNT_PLURAL,
+    CLUSTER_ACCOUNT_KIND,
+    CLUSTER_ACCOUNT_PLURAL,
+    GROUP,
+    PLURAL,
+    VERSION,
+)
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.informer import (
-    CAMS_ACCOUNTS,
-    CLUSTER_CAMS_ACCOUNTS,
-    NAMESPACES,
-    PHONEWEBHOOKS,
-    Informer,
-    Resource,
-)
-from cams_webhook_operator.kube import KubeApi, load_api_client
-from cams_webhook_operator.kube_http import KubeHttp
+from cams_webhook_operator.kube import KubeApi
 from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.watched import Followed, Following, has_patterns
 
 logger = logging.getLogger(__name__)
 
 
-def _configure_kopf(settings: kopf.OperatorSettings) -> None:
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff-base that stores nothing and builds an empty essence. kopf computes one for every event even
+    when no handler needs it: the default deep-copies each object's spec, labels and annotations and reads
+    its last-handled annotation back, per event; event handlers need neither."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
+def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str]) -> None:
+    """Every kopf setting the operator changes, and why."""
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
+    # See NoDiffBase. (No progress storage is set: it is touched only by create/update handlers.)
+    settings.persistence.diffbase_storage = NoDiffBase()
+    # kopf keeps one task per object while events arrive, and 5 s after the last one by default: at a
+    # listing of 30,000 objects, 30,000 idle tasks and queues at once. One event is handled in well under a
+    # millisecond, so a worker may go at once; a burst of events for one object still shares one worker.
+    settings.queueing.idle_timeout = 0.1
+    # The listing before each watch, in pages: one answer with 30,000 objects would hold all their JSON and
+    # parsed dicts at once (the same page size as our own listings).
+    settings.watching.chunk_size = kube_client.PAGE
     settings.watching.server_timeout = 300
     # Without a client-side timeout, a connection dropped without a word (a NAT, a proxy) leaves a watch
     # waiting forever while the Lease is still renewed: the operator would see no change again.
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    # Scanning follows CRDs and namespaces as they come and go: needed only to match namespace patterns
+    # (`-n 'team-*'`). Without patterns it is off, and the operator needs no RBAC on CRDs.
+    settings.scanning.disabled = not has_patterns(namespaces)
+
+
+@dataclass
+class Wiring:
+    """What the handlers share: kopf copies the memo into every object's memory, so it holds only this."""
+
+    controller: Controller
+    following: Following
+    followed: Mapping[str, Followed]
+    api: Any
+    cams: CamsClient
+    rrsa: RrsaProvider | None
+    elector: LeaderElector | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    controller_task: asyncio.Task[None] | None = None
 
 
 def _rrsa_provider(operator_settings: OperatorSettings) -> RrsaProvider | None:
@@ -68,6 +117,49 @@ def _elector(operator_settings: OperatorSettings, api_client: Any, identity: str
     )
 
 
+def _followed(controller: Controller) -> dict[str, Followed]:
+    """The four resources the operator follows, by plural, with what the controller does with them."""
+
+    def accounts(plural: str, kind: str) -> Followed:
+        return Followed(
+            GROUP,
+            VERSION,
+            plural,
+            namespaced=kind == ACCOUNT_KIND,
+            seen=lambda body: controller.observe_account(body, kind),
+            gone=lambda namespace, name: controller.forget_account(kind, namespace, name),
+            known=lambda: controller.known_accounts(kind),
+        )
+
+    return {
+        PLURAL: Followed(
+            GROUP,
+            VERSION,
+            PLURAL,
+            namespaced=True,
+            seen=controller.observe,
+            gone=controller.forget,
+            known=controller.known,
+        ),
+        ACCOUNT_PLURAL: accounts(ACCOUNT_PLURAL, ACCOUNT_KIND),
+        CLUSTER_ACCOUNT_PLURAL: accounts(CLUSTER_ACCOUNT_PLURAL, CLUSTER_ACCOUNT_KIND),
+        # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
+        "namespaces": Followed(
+            "",
+            "v1",
+            "namespaces",
+            namespaced=False,
+            seen=lambda body: controller.namespace_changed(
+                body["metadata"]["name"],
+                body["metadata"].get("labels") or {},
+                terminating=body["metadata"].get("deletionTimestamp") is not None,
+            ),
+            gone=lambda _, name: controller.namespace_changed(name, None),
+            known=controller.known_namespaces,
+        ),
+    }
+
+
 @kopf.on.startup()
 async def start_controller(
     settings: kopf.OperatorSettings,
@@ -75,21 +167,21 @@ async def start_controller(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    _configure_kopf(settings)
+    namespaces: list[str] = memo.namespaces
+    configure_kopf(settings, namespaces)
     operator_settings = OperatorSettings()
-    api_client = load_api_client()
+    api = await kube_client.connect()
     cams = CamsClient(
         endpoint=operator_settings.endpoint,
         timeout_seconds=operator_settings.timeout_seconds,
         sts_endpoint=operator_settings.sts_host,  # where the Alibaba account of credentials is asked
     )
-    memo.rrsa = rrsa = _rrsa_provider(operator_settings)
-    memo.elector = elector = _elector(operator_settings, api_client, memo.identity)
-    memo.kube_http = kube_http = KubeHttp(api_client.configuration)
+    rrsa = _rrsa_provider(operator_settings)
+    elector = _elector(operator_settings, api, memo.identity)
     controller = Controller(
         settings=operator_settings,
         cams=cams,
-        kube=KubeApi(kube_http, namespace=operator_settings.operator_namespace),
+        kube=KubeApi(api, namespace=operator_settings.operator_namespace),
         rrsa=rrsa,
         # Asked right before every CAMS call and every write: a leader whose lease may have run out
         # (a paused or partitioned process that resumes) acts no more.
@@ -98,13 +190,19 @@ async def start_controller(
     )
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
-    memo.controller = controller
-    memo.cams = cams
-    memo.informer_task = asyncio.create_task(
-        _inform(controller, kube_http, memo.namespaces), name="informers"
-    )
+    following = Following(api, namespaces=namespaces)
+    followed = _followed(controller)
+    memo.wiring = wiring = Wiring(controller, following, followed, api, cams, rrsa, elector)
+    # kopf starts its watches once this handler has returned: everything is known before they start.
+    for resource in followed.values():
+        await following.list_all(resource)
+    controller.listed.set()
+    wiring.tasks = [
+        asyncio.create_task(following.catch_up_after_relists(resource), name=f"catch-up-{plural}")
+        for plural, resource in followed.items()
+    ]
     # Followers watch and keep their snapshots warm, but only the leader's workers act.
-    memo.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
+    wiring.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
     logger.info(
         "Started; CAMS endpoint %s at %.1f calls/s per account; %s",
         operator_settings.endpoint,
@@ -115,60 +213,41 @@ async def start_controller(
     )
 
 
-async def _inform(controller: Controller, http: KubeHttp, namespaces: list[str]) -> None:
-    """PhoneWebhooks, accounts and namespaces, listed and watched by the operator itself (informer.py), not
-    by kopf: the controller decides once all of them are listed, so that no object is decided before the
-    account it uses is known (kopf's watches give no such signal)."""
-    unlisted = {PHONEWEBHOOKS, CAMS_ACCOUNTS, CLUSTER_CAMS_ACCOUNTS, NAMESPACES}
+def _hand(memo: kopf.Memo, plural: str, event: Mapping[str, Any]) -> None:
+    """One watch event to the controller. kopf's listing (type None) may follow a gap in its watch, so the
+    known objects are compared with a listing once it has settled (watched.py)."""
+    wiring: Wiring | None = getattr(memo, "wiring", None)
+    if wiring is None:
+        return
+    followed = wiring.followed[plural]
+    body = event["object"]
+    if event["type"] == "DELETED":
+        meta = body["metadata"]
+        followed.gone(meta.get("namespace") or "", meta["name"])
+        return
+    if event["type"] is None:
+        wiring.following.relisted(followed)
+    followed.seen(body)
 
-    def listed(resource: Resource) -> Callable[[], None]:
-        def done() -> None:
-            unlisted.discard(resource)
-            if not unlisted:
-                controller.listed.set()
 
-        return done
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def phone_webhook_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _hand(memo, PLURAL, event)
 
-    def accounts(resource: Resource, kind: str) -> Informer:
-        return Informer(
-            http,
-            resource=resource,
-            namespaces=namespaces,
-            seen=lambda body: controller.observe_account(body, kind),
-            gone=lambda namespace, name: controller.forget_account(kind, namespace, name),
-            listed=listed(resource),
-            known=lambda: controller.known_accounts(kind),
-        )
 
-    informers = [
-        Informer(
-            http,
-            namespaces=namespaces,
-            seen=controller.observe,
-            gone=controller.forget,
-            listed=listed(PHONEWEBHOOKS),
-            known=controller.known,
-        ),
-        accounts(CAMS_ACCOUNTS, ACCOUNT_KIND),
-        accounts(CLUSTER_CAMS_ACCOUNTS, CLUSTER_ACCOUNT_KIND),
-        # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
-        Informer(
-            http,
-            resource=NAMESPACES,
-            namespaces=[],
-            seen=lambda body: controller.namespace_changed(
-                body["metadata"]["name"],
-                body["metadata"].get("labels") or {},
-                terminating=body["metadata"].get("deletionTimestamp") is not None,
-            ),
-            gone=lambda _, name: controller.namespace_changed(name, None),
-            listed=listed(NAMESPACES),
-            known=controller.known_namespaces,
-        ),
-    ]
-    async with asyncio.TaskGroup() as tasks:
-        for informer in informers:
-            tasks.create_task(informer.run())
+@kopf.on.event(GROUP, VERSION, ACCOUNT_PLURAL)
+async def account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _hand(memo, ACCOUNT_PLURAL, event)
+
+
+@kopf.on.event(GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL)
+async def cluster_account_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _hand(memo, CLUSTER_ACCOUNT_PLURAL, event)
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _hand(memo, "namespaces", event)
 
 
 async def _lead(controller: Controller, elector: LeaderElector | None) -> None:
@@ -202,7 +281,8 @@ def controller_state(task: asyncio.Task[None] | None) -> str:
 @kopf.on.probe(id="controller")
 async def controller_alive(memo: kopf.Memo, **_: Any) -> str:
     """Part of /healthz: fails (HTTP 500, so Kubernetes restarts the pod) once the controller stopped."""
-    state = controller_state(getattr(memo, "controller_task", None))
+    wiring: Wiring | None = getattr(memo, "wiring", None)
+    state = controller_state(wiring.controller_task if wiring else None)
     if state == "stopped":
         raise kopf.PermanentError("the controller's workers have stopped")
     return state
@@ -210,17 +290,16 @@ async def controller_alive(memo: kopf.Memo, **_: Any) -> str:
 
 @kopf.on.cleanup()
 async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("controller_task", "informer_task"):
-        task: asyncio.Task[None] | None = getattr(memo, name, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    elector: LeaderElector | None = getattr(memo, "elector", None)
-    if elector is not None:
-        await elector.release()
-    for client in (getattr(memo, "cams", None), getattr(memo, "kube_http", None)):
-        if client is not None:
-            await client.aclose()
-    rrsa: RrsaProvider | None = getattr(memo, "rrsa", None)
-    if rrsa is not None:
-        await rrsa.aclose()
+    wiring: Wiring | None = getattr(memo, "wiring", None)
+    if wiring is None:
+        return
+    tasks = [*wiring.tasks, *([wiring.controller_task] if wiring.controller_task else [])]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if wiring.elector is not None:
+        await wiring.elector.release()
+    await wiring.cams.aclose()
+    await wiring.api.close()
+    if wiring.rrsa is not None:
+        await wiring.rrsa.aclose()

@@ -1,55 +1,37 @@
-"""The few Kubernetes API calls the controller makes outside kopf: status patches, finalizers, claims,
-Secret reads, Events. They go over aiohttp (kube_http.py); the official client is used, in a worker thread,
-only where a call is rare (the leader's Lease) and for loading the connection settings.
+"""The Kubernetes API calls the controller makes: status patches, finalizers, claims, Secret reads,
+Events, through the official client's asyncio API (kube_client.py). Leases (claims) go through the client's
+generic custom-object calls, which take and give plain dicts: its Lease model would re-format the
+timestamps we write (a MicroTime without a fraction is refused by the API server) and cost a model per
+claim.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
 import secrets
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import kubernetes
-from kubernetes.client.exceptions import ApiException
+from kubernetes.aio import client
 
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
-from cams_webhook_operator.kube_http import JSON_PATCH, MERGE_PATCH, KubeHttp, api_path, listing
+from cams_webhook_operator.kube_client import REQUEST_TIMEOUT, ApiException, answer, as_json, name, pages
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
 REPORTING_COMPONENT = "cams-webhook-operator"
-CORE_API = "/api/v1"
-API = f"/apis/{GROUP}/{VERSION}"
-LEASES_API = "/apis/coordination.k8s.io/v1"
-# (connect, read) seconds for every call: without them a connection the API server never answers would
-# hold a reconcile forever, silently; with them it fails, is logged, and is retried with backoff.
-REQUEST_TIMEOUT = (5.0, 20.0)
-
-
-async def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One call of the (synchronous) official client, in a worker thread, with REQUEST_TIMEOUT."""
-    return await asyncio.to_thread(method, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-
-
-def load_api_client() -> Any:
-    """In-cluster config when running in a pod, else KUBECONFIG / the current context."""
-    configuration = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return kubernetes.client.ApiClient(configuration)
+LEASES = ("coordination.k8s.io", "v1")
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 def _decode(data: Mapping[str, bytes | str] | None) -> dict[str, str]:
@@ -85,35 +67,40 @@ def _claim_record(lease: Mapping[str, Any]) -> ClaimRecord:
     )
 
 
-def _timestamp(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class KubeApi:
-    def __init__(self, http: KubeHttp, *, namespace: str = "default") -> None:
+    def __init__(self, api: client.ApiClient, *, namespace: str = "default") -> None:
         """`namespace`: the operator's own, where claims are kept."""
-        self._http = http
+        self._custom = client.CustomObjectsApi(api)
+        self._core = client.CoreV1Api(api)
         self._namespace = namespace
-        self._leases = api_path(LEASES_API, "namespaces", namespace, "leases")
         self._events = EventSeries()
-
-    @staticmethod
-    def _object(namespace: str, name: str, plural: str = PLURAL) -> str:
-        return api_path(API, "namespaces", namespace, plural, name)
 
     async def read_claim(self, claim: Claim) -> ClaimRecord | None:
         try:
-            lease = await self._http.request("GET", api_path(self._leases, lease_name(claim)))
+            lease = await self._custom.get_namespaced_custom_object(
+                *LEASES, self._namespace, "leases", lease_name(claim), _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return _claim_record(lease)
+        return _claim_record(as_json(lease))
 
     async def list_claims(self) -> dict[Claim, ClaimRecord]:
         claims: dict[Claim, ClaimRecord] = {}
-        selector = {"labelSelector": f"{CLAIM_LABEL}=true"}
-        async for page in listing(self._http, self._leases, selector, started_over=claims.clear):
+        async for page in pages(
+            self._custom.list_namespaced_custom_object_without_preload_content,
+            group=LEASES[0],
+            version=LEASES[1],
+            namespace=self._namespace,
+            plural="leases",
+            label_selector=f"{CLAIM_LABEL}=true",
+            started_over=claims.clear,
+        ):
             for lease in page.get("items") or []:
                 meta = lease.get("metadata") or {}
                 annotations = meta.get("annotations") or {}
@@ -140,25 +127,37 @@ class KubeApi:
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": metadata,
-            "spec": {"holderIdentity": holder, "acquireTime": _timestamp(datetime.now(UTC))},
+            "spec": {"holderIdentity": holder, "acquireTime": timestamp(datetime.now(UTC))},
         }
+        leases = (*LEASES, self._namespace, "leases")
         try:
             if resource_version is None:
-                written = await self._http.request("POST", self._leases, body=body)
+                written = await self._custom.create_namespaced_custom_object(
+                    *leases, body, _request_timeout=REQUEST_TIMEOUT
+                )
             else:
-                path = api_path(self._leases, lease_name(claim))
-                written = await self._http.request("PUT", path, body=body)
+                written = await self._custom.replace_namespaced_custom_object(
+                    *leases, lease_name(claim), body, _request_timeout=REQUEST_TIMEOUT
+                )
         except ApiException as exc:
             if exc.status == 409:  # created or changed by another writer since it was read
                 return None
             raise
-        version: str = written["metadata"]["resourceVersion"]
+        version: str = as_json(written)["metadata"]["resourceVersion"]
         return version
 
     async def delete_claim(self, claim: Claim, *, resource_version: str) -> bool:
-        body = {"preconditions": {"resourceVersion": resource_version}}
         try:
-            await self._http.request("DELETE", api_path(self._leases, lease_name(claim)), body=body)
+            await self._custom.delete_namespaced_custom_object(
+                *LEASES,
+                self._namespace,
+                "leases",
+                lease_name(claim),
+                body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(resource_version=resource_version)
+                ),
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return True
@@ -172,21 +171,50 @@ class KubeApi:
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         try:
-            path = api_path(self._object(ref.namespace, ref.name), "status")
-            await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+            await self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                name(ref.namespace),
+                PLURAL,
+                name(ref.name),
+                body,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
             raise
         return True
 
-    async def patch_account_status(self, kind: str, namespace: str, name: str, status: AccountStatus) -> None:
+    async def patch_account_status(
+        self, kind: str, namespace: str, name_: str, status: AccountStatus
+    ) -> None:
         """Write a CamsAccount's or ClusterCamsAccount's status; nothing when it is gone."""
         body = {"status": status.model_dump(mode="json", by_alias=True)}
         plural = f"{kind.lower()}s"
-        path = self._object(namespace, name, plural) if namespace else api_path(API, plural, name)
         try:
-            await self._http.request("PATCH", api_path(path, "status"), body=body, content_type=MERGE_PATCH)
+            if namespace:
+                await self._custom.patch_namespaced_custom_object_status(
+                    GROUP,
+                    VERSION,
+                    name(namespace),
+                    plural,
+                    name(name_),
+                    body,
+                    _content_type=MERGE_PATCH,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            else:
+                await self._custom.patch_cluster_custom_object_status(
+                    GROUP,
+                    VERSION,
+                    plural,
+                    name(name_),
+                    body,
+                    _content_type=MERGE_PATCH,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -214,17 +242,27 @@ class KubeApi:
 
     async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
         try:
-            path = self._object(ref.namespace, ref.name)
-            await self._http.request("PATCH", path, body=ops, content_type=JSON_PATCH)
+            await self._custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                name(ref.namespace),
+                PLURAL,
+                name(ref.name),
+                ops,
+                _content_type=JSON_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
-    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
+    async def read_secret(self, namespace: str, name_: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
-            secret = await self._http.request(
-                "GET", api_path(CORE_API, "namespaces", namespace, "secrets", name)
+            secret = await answer(
+                self._core.read_namespaced_secret_without_preload_content(
+                    name(name_), name(namespace), _request_timeout=REQUEST_TIMEOUT
+                )
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -252,13 +290,17 @@ class KubeApi:
                     if exc.status != 404:
                         raise
                     self._events.forget(key)  # expired: post a new one
-            name = event_name(ref.name, secrets.token_hex(8))
-            await self._http.request(
-                "POST",
-                api_path(CORE_API, "namespaces", ref.namespace, "events"),
-                body=self._event(ref, name, type_, reason, message, now),
+            event_name_ = event_name(ref.name, secrets.token_hex(8))
+            await answer(
+                self._core.create_namespaced_event_without_preload_content(
+                    name(ref.namespace),
+                    client.CoreV1Event.model_validate(
+                        self._event(ref, event_name_, type_, reason, message, now)
+                    ),
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
             )
-            self._events.posted(key, Posted(name, ref.namespace, 1, now, now))
+            self._events.posted(key, Posted(event_name_, ref.namespace, 1, now, now))
         except ApiException as exc:
             if exc.status == 403 and "NamespaceTerminating" in str(exc.body):
                 # Nothing may be created in a namespace being deleted: the Event has no reader left.
@@ -272,8 +314,15 @@ class KubeApi:
 
     async def _count_again(self, posted: Posted, *, message: str, now: datetime) -> None:
         body = {"count": posted.count + 1, "lastTimestamp": _seconds(now), "message": message[:1024]}
-        path = api_path(CORE_API, "namespaces", posted.namespace, "events", posted.name)
-        await self._http.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+        await answer(
+            self._core.patch_namespaced_event_without_preload_content(
+                name(posted.name),
+                name(posted.namespace),
+                body,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        )
 
     @staticmethod
     def _event(

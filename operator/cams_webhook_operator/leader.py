@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import kubernetes
-from kubernetes.client.exceptions import ApiException
+from kubernetes.aio import client
 
-from cams_webhook_operator.kube import call
+from cams_webhook_operator.kube import LEASES, timestamp
+from cams_webhook_operator.kube_client import REQUEST_TIMEOUT, ApiException, as_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,46 +61,54 @@ class LeaseApi(Protocol):
 
 
 class KubeLeaseApi:
-    """One Lease through the official client (in a thread). `write` creates or replaces it, and returns
-    False when another writer got there first (409), which is how two candidates never both win."""
+    """One Lease through the official client's asyncio API. `write` creates or replaces it, and returns
+    False when another writer got there first (409), which is how two candidates never both win. (The
+    client's own kubernetes.aio.leaderelection is not used: it judges a lease by the wall clock, never
+    releases it on the way out, and offers no "may I still act" check before each write.)"""
 
-    def __init__(self, api_client: Any, *, namespace: str, name: str) -> None:
-        self._api = kubernetes.client.CoordinationV1Api(api_client)
+    def __init__(self, api: client.ApiClient, *, namespace: str, name: str) -> None:
+        self._api = client.CustomObjectsApi(api)  # plain dicts: the Lease model re-formats MicroTime
         self._namespace = namespace
         self._name = name
 
     async def read(self) -> LeaseRecord:
         try:
-            lease = await call(self._api.read_namespaced_lease, self._name, self._namespace)
+            lease = await self._api.get_namespaced_custom_object(
+                *LEASES, self._namespace, "leases", self._name, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return LeaseRecord(None, None, None)
             raise
-        spec = lease.spec
-        renew = spec.renew_time.isoformat() if spec and spec.renew_time else None
-        version = lease.metadata.resource_version if lease.metadata else None
-        duration = spec.lease_duration_seconds if spec else None
-        return LeaseRecord(spec.holder_identity if spec else None, renew, version, duration)
+        spec = as_json(lease).get("spec") or {}
+        version = (as_json(lease).get("metadata") or {}).get("resourceVersion")
+        return LeaseRecord(
+            spec.get("holderIdentity"), spec.get("renewTime"), version, spec.get("leaseDurationSeconds")
+        )
 
     async def write(self, record: LeaseRecord, *, holder: str | None, lease_seconds: int) -> bool:
-        client = kubernetes.client
-        now = datetime.now(UTC)
-        body = client.V1Lease(
-            metadata=client.V1ObjectMeta(
-                name=self._name, namespace=self._namespace, resource_version=record.resource_version
-            ),
-            spec=client.V1LeaseSpec(
-                holder_identity=holder,
-                lease_duration_seconds=lease_seconds,
-                acquire_time=now if holder != record.holder else None,
-                renew_time=now,
-            ),
-        )
+        now = timestamp(datetime.now(UTC))
+        metadata: dict[str, Any] = {"name": self._name, "namespace": self._namespace}
+        spec: dict[str, Any] = {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": lease_seconds,
+            "renewTime": now,
+        }
+        if holder != record.holder:
+            spec["acquireTime"] = now
+        if record.resource_version is not None:
+            metadata["resourceVersion"] = record.resource_version
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+        leases = (*LEASES, self._namespace, "leases")
         try:
             if record.resource_version is None:
-                await call(self._api.create_namespaced_lease, self._namespace, body)
+                await self._api.create_namespaced_custom_object(
+                    *leases, body, _request_timeout=REQUEST_TIMEOUT
+                )
             else:
-                await call(self._api.replace_namespaced_lease, self._name, self._namespace, body)
+                await self._api.replace_namespaced_custom_object(
+                    *leases, self._name, body, _request_timeout=REQUEST_TIMEOUT
+                )
         except ApiException as exc:
             if exc.status in (409, 422):
                 return False

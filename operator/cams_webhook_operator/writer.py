@@ -8,6 +8,7 @@ status decided, not the one written). Every Event is logged as it is posted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from cams_webhook_operator.api.accounts import AccountStatus
@@ -35,8 +36,10 @@ class Kube(ClaimApi, Protocol):
 
 
 class ObjectWriter:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, *, gone: Callable[[ObjectRef], None] = lambda ref: None) -> None:
+        """`gone(ref)`: a status write found the object deleted (a deletion no watch event reported)."""
         self._kube = kube
+        self._gone = gone
 
     async def finalizer(self, state: ObjectState, change: Literal["add", "remove"]) -> None:
         """Add or remove the Clear finalizer, against the latest snapshot of the object."""
@@ -57,7 +60,8 @@ class ObjectWriter:
         if status == state.status and state.status_written:
             return
         state.status, state.status_written, state.status_from_watch = status, False, False
-        await self._kube.patch_status(state.snapshot.ref, status)  # False (gone): nothing left to write
+        if not await self._kube.patch_status(state.snapshot.ref, status):
+            self._gone(state.snapshot.ref)
         state.status_written = True
 
     async def event(self, state: ObjectState, event: Event) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import signal
 from typing import Any
 
+import kopf
 import pytest
 
 from cams_webhook_operator import handlers
@@ -49,67 +50,49 @@ async def test_dead_workers_end_the_leadership_and_fail_the_health_probe(
     assert handlers.controller_state(task) == "stopped", "/healthz fails from now on"
 
 
-class Cluster:
-    """A fake API server: one object per resource; the cluster accounts' listing waits for `release`."""
-
+class Wiring:
     def __init__(self) -> None:
-        self.release = asyncio.Event()
+        self.calls: list[tuple[str, ...]] = []
+        self.following = self
+        self.followed = {"phonewebhooks": self}
 
-    async def request(self, method: str, path: str, *, params: Any = None) -> dict[str, Any]:
-        if path.endswith("/clustercamsaccounts"):
-            await self.release.wait()
-        meta = {"name": path.rsplit("/", 1)[1][:-1], "resourceVersion": "1"}
-        if "/namespaces/" in path:
-            meta["namespace"] = "team"
-        return {"items": [{"metadata": meta}], "metadata": {"resourceVersion": "1"}}
+    def relisted(self, followed: Any) -> None:
+        self.calls.append(("relisted",))
 
-    async def watch(self, path: str, params: Any) -> Any:
-        await asyncio.Event().wait()
-        yield {}
+    def seen(self, body: dict[str, Any]) -> None:
+        self.calls.append(("seen", body["metadata"]["name"]))
 
-
-class Recorder:
-    def __init__(self) -> None:
-        self.listed = asyncio.Event()
-        self.seen: list[tuple[str, ...]] = []
-
-    def observe(self, body: dict[str, Any]) -> None:
-        self.seen.append(("phonewebhook", body["metadata"]["name"]))
-
-    def observe_account(self, body: dict[str, Any], kind: str) -> None:
-        self.seen.append((kind, body["metadata"]["name"]))
-
-    def namespace_changed(self, name: str, labels: Any, *, terminating: bool = False) -> None:
-        self.seen.append(("namespace", name))
-
-    def forget(self, namespace: str, name: str) -> None:
-        self.seen.append(("gone", name))
-
-    def forget_account(self, kind: str, namespace: str, name: str) -> None:
-        self.seen.append(("gone", name))
-
-    def known(self) -> list[Any]:
-        return []
-
-    known_namespaces = known
-
-    def known_accounts(self, kind: str) -> list[Any]:
-        return []
+    def gone(self, namespace: str, name: str) -> None:
+        self.calls.append(("gone", namespace, name))
 
 
-async def test_nothing_is_decided_before_the_accounts_and_namespaces_are_listed_too() -> None:
-    """An object decided before its account is known would show Stalled (NoAccount) at every restart."""
-    cluster, controller = Cluster(), Recorder()
-    http: Any = cluster
-    informing = asyncio.create_task(handlers._inform(controller, http, ["team"]))  # type: ignore[arg-type]
-    await asyncio.sleep(1)
-    assert ("phonewebhook", "phonewebhook") in controller.seen
-    assert ("CamsAccount", "camsaccount") in controller.seen
-    assert ("namespace", "namespace") in controller.seen
-    assert not controller.listed.is_set(), "the cluster accounts are not listed yet"
-    cluster.release.set()
-    await asyncio.sleep(1)
-    assert ("ClusterCamsAccount", "clustercamsaccount") in controller.seen
-    assert controller.listed.is_set()
-    informing.cancel()
-    await asyncio.gather(informing, return_exceptions=True)
+def _event(type_: str | None) -> Any:
+    return {"type": type_, "object": {"metadata": {"namespace": "ns", "name": "pwh"}}}
+
+
+def test_each_watch_event_reaches_the_controller_and_a_listing_asks_for_a_comparison() -> None:
+    memo: Any = kopf.Memo(wiring=Wiring())
+    for type_ in ("ADDED", "MODIFIED", None, "DELETED"):
+        handlers._hand(memo, "phonewebhooks", _event(type_))
+    assert memo.wiring.calls == [
+        ("seen", "pwh"),
+        ("seen", "pwh"),
+        ("relisted",),
+        ("seen", "pwh"),
+        ("gone", "ns", "pwh"),
+    ]
+
+
+def test_events_before_the_start_up_handler_has_wired_the_controller_are_dropped() -> None:
+    handlers._hand(kopf.Memo(), "phonewebhooks", _event("ADDED"))  # no error: the listing will see it
+
+
+@pytest.mark.parametrize(("namespaces", "scanning"), [([], False), (["team-a"], False), (["team-*"], True)])
+def test_kopf_scans_for_namespaces_only_when_a_pattern_needs_it(
+    namespaces: list[str], scanning: bool
+) -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure_kopf(settings, namespaces)
+    assert settings.scanning.disabled is not scanning
+    essence = settings.persistence.diffbase_storage.build(body=kopf.Body({"spec": {"a": 1}}))
+    assert essence == {}, "no diff-base is built for any event"

@@ -13,16 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.api.accounts import CamsAccountSpec, ClusterCamsAccountSpec
 from cams_webhook_operator.api.crd import KINDS, build_crd
 from cams_webhook_operator.api.names import problem_of
-from cams_webhook_operator.kube_http import KubeHttp, api_path
+from cams_webhook_operator.kube import KubeApi
 
-from .local_http import serving
+from .fake_api_server import FakeApiServer, api_client
 from .test_controller import (
     FakeCams,
     FakeKube,
@@ -31,7 +30,6 @@ from .test_controller import (
     _settings,
     _settle,
 )
-from .test_kube_http import FakeConfiguration
 
 # The names of the issue, each with why it is hostile.
 HOSTILE = {
@@ -226,49 +224,35 @@ async def test_an_account_stored_with_a_hostile_secret_name_refuses_its_objects_
     assert (kube.secret_reads, cams.calls, kube.records) == (0, [], {})
 
 
-# --- paths: one place encodes every segment ---------------------------------------------------------------
+# --- paths: the official client encodes every name whole; a name of dots only never goes out -------------
 
 
 @pytest.mark.parametrize(
-    ("segment", "encoded"),
+    ("name", "encoded"),
     [
         ("../../victim/secrets/k", "..%2F..%2Fvictim%2Fsecrets%2Fk"),
         ("a/b", "a%2Fb"),
-        ("..", "%2E%2E"),
-        (".", "%2E"),
         ("%2e%2e", "%252e%252e"),
         ("a b?c#d", "a%20b%3Fc%23d"),
         ("plain-name.x", "plain-name.x"),
     ],
 )
-def test_every_segment_of_a_path_is_encoded_whole(segment: str, encoded: str) -> None:
-    assert api_path("/api/v1", "namespaces", "tenant", "secrets", segment) == (
-        f"/api/v1/namespaces/tenant/secrets/{encoded}"
-    )
+async def test_a_hostile_name_reaches_the_server_as_one_segment_of_the_tenants_path(
+    name: str, encoded: str
+) -> None:
+    """What the server receives, byte for byte: the client must not decode or normalise the path."""
+    server = FakeApiServer()
+    async with api_client(server) as api:
+        assert await KubeApi(api).read_secret("tenant", name) is None  # 404
+    assert [path for _, path, _ in server.requests] == [f"/api/v1/namespaces/tenant/secrets/{encoded}"]
 
 
-def test_an_empty_segment_is_refused_before_any_request() -> None:
-    with pytest.raises(ValueError, match="empty name"):
-        api_path("/api/v1", "namespaces", "tenant", "secrets", "")
-
-
-@pytest.mark.parametrize("name", ["../../victim/secrets/shared-key", "..", ".", "a/b", "%2e%2e"])
-async def test_a_hostile_name_reaches_the_server_as_one_segment_of_the_tenants_path(name: str) -> None:
-    """What the server receives, byte for byte: the HTTP client must not decode or normalise the path."""
-    received: list[str] = []
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        received.append(request.raw_path)
-        return web.json_response({}, status=404)
-
-    async with serving(handle) as url:
-        http = KubeHttp(FakeConfiguration(url, ["t"]))
-        try:
-            with pytest.raises(Exception, match="404"):
-                await http.request("GET", api_path("/api/v1", "namespaces", "tenant", "secrets", name))
-        finally:
-            await http.aclose()
-    assert received == [api_path("/api/v1", "namespaces", "tenant", "secrets", name)]
-    last = received[0].removeprefix("/api/v1/namespaces/tenant/secrets/")
-    assert "/" not in last
-    assert last.strip(".")
+@pytest.mark.parametrize("name", ["..", ".", ""])
+async def test_a_name_that_no_encoding_keeps_a_name_is_refused_before_any_request(name: str) -> None:
+    server = FakeApiServer()
+    async with api_client(server) as api:
+        with pytest.raises(ValueError, match="not a name"):
+            await KubeApi(api).read_secret("tenant", name)
+        with pytest.raises(ValueError, match="not a name"):
+            await KubeApi(api).read_secret(name, "key")
+    assert server.requests == []

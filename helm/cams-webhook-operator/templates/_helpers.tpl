@@ -59,7 +59,4 @@ find the resources it serves; without it, kopf retries a refused request for eve
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [get, list, watch]
-- apiGroups: [apiextensions.k8s.io]
-  resources: [customresourcedefinitions]
-  verbs: [list, watch]
 {{- end -}}

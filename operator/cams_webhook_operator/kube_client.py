@@ -1,0 +1,108 @@
+"""The connection to the API server: the official client's asyncio API (`kubernetes.aio`, on aiohttp),
+configured the way it configures itself (the pod's ServiceAccount, else KUBECONFIG or the current context;
+its token is re-read as the kubelet rotates it), and the little it does not do, written here:
+
+- a paged listing that starts over when its continue token expired (`pages`);
+- `name`, the guard in front of every name that goes into a path: the client percent-encodes each path
+  parameter whole (`quote(name, safe="")`, so "a/b" stays one segment), but a name of dots only ('.',
+  '..') would still be a step up the path once aiohttp normalises the URL, so it is refused here;
+- `answer`, the JSON of a call made with `_without_preload_content`: where the answer's model is not needed
+  (Leases, Events), building it would cost more than the call (a Lease model per claim on a restart over
+  10,000 numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from kubernetes.aio import client, config
+from kubernetes.aio.client.exceptions import ApiException
+
+__all__ = ["ApiException", "answer", "as_json", "connect", "name", "pages"]
+
+# Seconds for one call (the client takes a number as aiohttp's total timeout): without it, a connection the
+# API server never answers would hold a reconcile forever, silently; with it the call fails, is logged and
+# retried with backoff.
+REQUEST_TIMEOUT = 20.0
+# Connections to the API server: enough for the workers and the lanes' answers. Each holds a TLS read buffer,
+# so not the client's default of 100.
+CONNECTIONS = 32
+# Objects per page of a listing. One answer with all of them would hold every object's JSON and its parsed
+# dicts at once: listing 10,000 claim Leases in one answer raised a restart's peak RSS from 118 to 168 MiB.
+PAGE = 500
+# Kubernetes' own media type for "the objects' metadata only": enough to tell which objects still exist.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+async def connect() -> client.ApiClient:
+    """In-cluster settings when running in a pod, else KUBECONFIG / the current context."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        # KUBECONFIG as it is now (the client reads it when imported); persist_config=False: the operator
+        # never writes to the user's kubeconfig.
+        await config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration, persist_config=False
+        )
+    configuration.connection_pool_maxsize = CONNECTIONS
+    configuration.retries = None  # the controller retries with its own backoff, per object
+    return client.ApiClient(configuration)
+
+
+def name(value: str) -> str:
+    """`value`, to be put into a path by the official client (which percent-encodes it whole); refused when
+    no encoding keeps it a name: empty, or dots only. Names were validated before (api/names.py); this
+    holds even if one was not."""
+    if not value or value.strip(".") == "":
+        raise ValueError(f"{value!r} is not a name that may go into a path")
+    return value
+
+
+def as_json(value: object) -> dict[str, Any]:
+    """A custom-object call's answer: the client types it `object`; it is the decoded JSON object."""
+    return value if isinstance(value, dict) else {}
+
+
+async def answer(response: Awaitable[aiohttp.ClientResponse]) -> dict[str, Any]:
+    """The JSON object of an answer; a refusal raises the client's ApiException (status, reason, body)."""
+    received = await response
+    raw = await received.read()
+    if received.status >= 300:
+        raise ApiException(
+            status=received.status, reason=received.reason, body=raw.decode("utf-8", "replace")
+        )
+    return as_json(json.loads(raw) if raw else {})
+
+
+async def pages(
+    list_page: Callable[..., Awaitable[aiohttp.ClientResponse]],
+    *,
+    started_over: Callable[[], None] = lambda: None,
+    **params: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """The pages of a listing made with one of the client's `list_*_without_preload_content` calls, PAGE
+    objects each. A continue token that the API server no longer keeps (410 Expired: etcd compacted its
+    version while a slow reader worked through the pages) starts the listing over from the first page,
+    after `started_over` (what was gathered may have changed since)."""
+    token: str | None = None
+    while True:
+        following = {"_continue": token} if token else {}
+        try:
+            page = await answer(
+                list_page(**params, **following, limit=PAGE, _request_timeout=REQUEST_TIMEOUT)
+            )
+        except ApiException as exc:
+            if exc.status == 410 and token is not None:
+                started_over()
+                token = None
+                continue
+            raise
+        yield page
+        token = (page.get("metadata") or {}).get("continue") or None
+        if token is None:
+            return
