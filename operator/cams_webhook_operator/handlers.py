@@ -10,10 +10,11 @@ handlers, so kopf writes no finalizer, annotation or diff-base of its own into o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,18 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str]) -> None:
-    """Every kopf setting the operator changes, and why."""
+class ForEver:
+    """kopf's delays between retries of a failed API call: 1, 1, 2, 3, 5, 8, 13, 21 s (its own), then every
+    30 s for ever. kopf gives up after its last delay, and a watch that gives up stops the whole operator:
+    an API server away for a minute (an upgrade, a restart) would have."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1, 1, 2, 3, 5, 8, 13, 21), itertools.repeat(30))
+
+
+def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str], *, streaming: bool) -> None:
+    """Every kopf setting the operator changes, and why. `streaming`: the API server streams a watch's
+    initial state (kube_client.streams_initial_events)."""
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
     # See NoDiffBase. (No progress storage is set: it is touched only by create/update handlers.)
@@ -65,9 +76,13 @@ def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str]) -
     # listing of 30,000 objects, 30,000 idle tasks and queues at once. One event is handled in well under a
     # millisecond, so a worker may go at once; a burst of events for one object still shares one worker.
     settings.queueing.idle_timeout = 0.1
-    # The listing before each watch, in pages: one answer with 30,000 objects would hold all their JSON and
-    # parsed dicts at once (the same page size as our own listings).
+    # Where the API server can, a watch starts with the objects as events (from its watch cache) instead of
+    # a listing: no continue token that could expire (kopf does not list again when one does: its watch
+    # would end, and the operator with it), no listing held in memory. Elsewhere the listing comes in
+    # pages: one answer with 30,000 objects would hold all their JSON and parsed dicts at once.
+    settings.watching.initial_streaming = streaming
     settings.watching.chunk_size = kube_client.PAGE
+    settings.networking.error_backoffs = ForEver()
     settings.watching.server_timeout = 300
     # Without a client-side timeout, a connection dropped without a word (a NAT, a proxy) leaves a watch
     # waiting forever while the Lease is still renewed: the operator would see no change again.
@@ -168,9 +183,9 @@ async def start_controller(
     **_: Any,
 ) -> None:
     namespaces: list[str] = memo.namespaces
-    configure_kopf(settings, namespaces)
     operator_settings = OperatorSettings()
     api = await kube_client.connect()
+    configure_kopf(settings, namespaces, streaming=await kube_client.streams_initial_events(api))
     cams = CamsClient(
         endpoint=operator_settings.endpoint,
         timeout_seconds=operator_settings.timeout_seconds,

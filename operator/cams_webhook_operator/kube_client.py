@@ -54,6 +54,16 @@ async def connect() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+async def streams_initial_events(api: client.ApiClient) -> bool:
+    """Whether the API server streams a watch's initial state (`sendInitialEvents`, the WatchList feature):
+    on by default from Kubernetes 1.34 (it was on in 1.32, then off in 1.33, where asking is refused)."""
+    version = await client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT)
+    major, minor = (
+        int("".join(c for c in part if c.isdigit()) or 0) for part in (version.major, version.minor)
+    )
+    return (major, minor) >= (1, 34)
+
+
 def name(value: str) -> str:
     """`value`, to be put into a path by the official client (which percent-encodes it whole); refused when
     no encoding keeps it a name: empty, or dots only. Names were validated before (api/names.py); this

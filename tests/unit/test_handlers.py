@@ -4,6 +4,7 @@ so. (Everything else in handlers.py is proven by the end-to-end tier.)"""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from typing import Any
 
@@ -92,7 +93,18 @@ def test_kopf_scans_for_namespaces_only_when_a_pattern_needs_it(
     namespaces: list[str], scanning: bool
 ) -> None:
     settings = kopf.OperatorSettings()
-    handlers.configure_kopf(settings, namespaces)
+    handlers.configure_kopf(settings, namespaces, streaming=True)
     assert settings.scanning.disabled is not scanning
     essence = settings.persistence.diffbase_storage.build(body=kopf.Body({"spec": {"a": 1}}))
     assert essence == {}, "no diff-base is built for any event"
+
+
+def test_kopf_retries_its_api_calls_for_ever_and_streams_where_the_server_can() -> None:
+    for streaming in (True, False):
+        settings = kopf.OperatorSettings()
+        handlers.configure_kopf(settings, [], streaming=streaming)
+        assert settings.watching.initial_streaming is streaming
+        delays = list(itertools.islice(iter(settings.networking.error_backoffs), 1000))  # type: ignore[arg-type]
+        assert len(delays) == 1000, "never a last attempt that would end a watch"
+        assert max(delays) == 30
+        assert list(itertools.islice(iter(settings.networking.error_backoffs), 3)) == [1, 1, 2], "re-iterable"  # type: ignore[arg-type]
