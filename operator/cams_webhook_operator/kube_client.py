@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -51,7 +53,22 @@ async def connect() -> client.ApiClient:
         )
     configuration.connection_pool_maxsize = CONNECTIONS
     configuration.retries = None  # the controller retries with its own backoff, per object
+    # The client's session trusts the environment, and aiohttp then looks the proxy up (every variable, and
+    # the netrc file) in a worker thread for every request: 10 % of the operator's CPU converging 3,000
+    # objects, and a thread pool's memory. The proxy is looked up here once instead, as the environment
+    # says (HTTPS_PROXY and NO_PROXY), unless the kubeconfig names one (proxy-url).
+    configuration.client_session_kwargs = {"trust_env": False}
+    if not configuration.proxy:
+        configuration.proxy = environment_proxy(configuration.host)
     return client.ApiClient(configuration)
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY/HTTP_PROXY, unless NO_PROXY bypasses it)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if urllib.request.proxy_bypass(host):  # NO_PROXY (on Linux: the environment only)
+        return None
+    return urllib.request.getproxies_environment().get(urllib.parse.urlsplit(url).scheme)
 
 
 async def streams_initial_events(api: client.ApiClient) -> bool:

@@ -173,3 +173,21 @@ async def test_a_new_listing_of_kopfs_is_compared_once_it_has_settled() -> None:
 def test_a_name_of_dots_only_never_goes_into_a_path(name: str) -> None:
     with pytest.raises(ValueError, match="not a name"):
         kube_client.name(name)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "expected"),
+    [
+        ("", "http://proxy.corp:3128"),
+        ("api.cluster.local", None),
+        (".cluster.local", None),
+        ("other", "http://proxy.corp:3128"),
+    ],
+)
+def test_the_api_servers_proxy_is_looked_up_once_as_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, expected: str | None
+) -> None:
+    """Not per request (aiohttp's trust_env looks it up in a thread for every request)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    assert kube_client.environment_proxy("https://api.cluster.local:6443") == expected
