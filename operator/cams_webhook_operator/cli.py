@@ -107,8 +107,8 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
                 found = await custom.get_cluster_custom_object(
                     GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, kube_client.name(name)
                 )
-            meta = (await client.CoreV1Api(api).read_namespace(kube_client.name(namespace))).metadata
-            labels = (meta.labels if meta else None) or {}
+            read = await kube_client.answer(kube_client.CoreGroup(api).read_namespace(namespace))
+            labels = (read.get("metadata") or {}).get("labels") or {}
         except kube_client.ApiException as exc:
             if exc.status == 404:
                 return f"{kind} {name} (or namespace {namespace}) does not exist"

@@ -24,7 +24,15 @@ from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, Phone
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
-from cams_webhook_operator.kube_client import REQUEST_TIMEOUT, ApiException, answer, as_json, name, pages
+from cams_webhook_operator.kube_client import (
+    REQUEST_TIMEOUT,
+    ApiException,
+    CoreGroup,
+    answer,
+    as_json,
+    name,
+    pages,
+)
 from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
@@ -75,7 +83,7 @@ class KubeApi:
     def __init__(self, api: client.ApiClient, *, namespace: str = "default") -> None:
         """`namespace`: the operator's own, where claims are kept."""
         self._custom = client.CustomObjectsApi(api)
-        self._core = client.CoreV1Api(api)
+        self._core = CoreGroup(api)
         self._namespace = namespace
         self._events = EventSeries()
 
@@ -259,11 +267,7 @@ class KubeApi:
     async def read_secret(self, namespace: str, name_: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
         try:
-            secret = await answer(
-                self._core.read_namespaced_secret_without_preload_content(
-                    name(name_), name(namespace), _request_timeout=REQUEST_TIMEOUT
-                )
-            )
+            secret = await answer(self._core.read_secret(namespace, name_))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -292,12 +296,8 @@ class KubeApi:
                     self._events.forget(key)  # expired: post a new one
             event_name_ = event_name(ref.name, secrets.token_hex(8))
             await answer(
-                self._core.create_namespaced_event_without_preload_content(
-                    name(ref.namespace),
-                    client.CoreV1Event.model_validate(
-                        self._event(ref, event_name_, type_, reason, message, now)
-                    ),
-                    _request_timeout=REQUEST_TIMEOUT,
+                self._core.create_event(
+                    ref.namespace, self._event(ref, event_name_, type_, reason, message, now)
                 )
             )
             self._events.posted(key, Posted(event_name_, ref.namespace, 1, now, now))
@@ -314,15 +314,7 @@ class KubeApi:
 
     async def _count_again(self, posted: Posted, *, message: str, now: datetime) -> None:
         body = {"count": posted.count + 1, "lastTimestamp": _seconds(now), "message": message[:1024]}
-        await answer(
-            self._core.patch_namespaced_event_without_preload_content(
-                name(posted.name),
-                name(posted.namespace),
-                body,
-                _content_type=MERGE_PATCH,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        )
+        await answer(self._core.patch_event(posted.namespace, posted.name, body))
 
     @staticmethod
     def _event(

@@ -25,7 +25,14 @@ from typing import Any
 
 from kubernetes.aio import client
 
-from cams_webhook_operator.kube_client import METADATA_ONLY, REQUEST_TIMEOUT, ApiException, answer, pages
+from cams_webhook_operator.kube_client import (
+    METADATA_ONLY,
+    REQUEST_TIMEOUT,
+    ApiException,
+    CoreGroup,
+    answer,
+    pages,
+)
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name); namespace "" for a cluster-scoped object
@@ -76,7 +83,7 @@ class Following:
 
     def __init__(self, api: client.ApiClient, *, namespaces: Sequence[str]) -> None:
         self._custom = client.CustomObjectsApi(api)
-        self._core = client.CoreV1Api(api)
+        self._core = CoreGroup(api)
         exact = bool(namespaces) and not has_patterns(namespaces)
         self._exact: list[str] = list(namespaces) if exact else []
         self._wanted = namespace_filter([] if exact else namespaces)
@@ -88,7 +95,7 @@ class Following:
 
     def _listing(self, followed: Followed, target: str | None, **params: Any) -> Any:
         if not followed.group:  # the core group: namespaces
-            return pages(self._core.list_namespace_without_preload_content, **params)
+            return pages(self._core.list_namespaces, **params)
         where: dict[str, Any] = {
             "group": followed.group,
             "version": followed.version,
@@ -148,9 +155,7 @@ class Following:
         namespace, name = key
         try:
             if not followed.group:
-                await answer(
-                    self._core.read_namespace_without_preload_content(name, _request_timeout=REQUEST_TIMEOUT)
-                )
+                await answer(self._core.read_namespace(name))
             elif namespace:
                 await answer(
                     self._custom.get_namespaced_custom_object_without_preload_content(
