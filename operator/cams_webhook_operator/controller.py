@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from cams_webhook_operator.secret_refresh import SecretRefresh
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.space_access import SpaceAccess
 from cams_webhook_operator.state import Key, ObjectRef, ObjectState, Snapshot, States, status_of
-from cams_webhook_operator.tenancy import Account, AccountKey
+from cams_webhook_operator.tenancy import Account, AccountKey, named_account
 from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter
 
@@ -65,7 +65,8 @@ class Controller:
         self._write = ObjectWriter(kube, gone=self._gone)
         self._now = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
-        self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0])  # namespaces take turns
+        # Namespaces take turns; within a namespace's turns, the credentials its objects use.
+        self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0], within=self._credentials_of)
         self._states = States()
         self._lanes = Lanes(self, settings)
         self._shares = OwnShares()
@@ -134,6 +135,21 @@ class Controller:
             tick=tick,
             leading=self._leading,
         )
+
+    def _credentials_of(self, key: Key) -> Hashable:
+        """The credentials an object names (an account, its own Secret, or the default). Taking turns by
+        them within a namespace's turns: objects applied account by account (a GitOps tool applying sorted
+        files) would otherwise keep the last account's first call waiting behind every other account's
+        objects, each decided (a claim written) before it. By name only: a tenant gains no turns over
+        other namespaces by spreading its objects over many Secrets."""
+        state = self._states.get(key)
+        spec = state.snapshot.spec if state is not None else None
+        if spec is None:
+            return None
+        named = named_account(spec, key[0])
+        if named is None and spec.credentials_secret_ref is not None:
+            return spec.credentials_secret_ref.name
+        return named
 
     # --- fed by the watches ------------------------------------------------------------------------------
 

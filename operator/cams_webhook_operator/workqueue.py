@@ -5,7 +5,8 @@ while it is processed comes back after. Lower priority numbers come out first, a
 a more urgent priority moves it up. Within a priority, flows (one per namespace: a tenant) take turns, as
 in the lanes (fairqueue.py): a namespace with one change waits at most one key of each other namespace,
 however many keys those have queued (one tenant's 30,000 objects used to delay every other change by
-minutes). Within a flow, first come, first served.
+minutes). Within a flow, the keys' `within` values take turns likewise (the credentials objects use: see
+Controller._credentials_of), and within those, first come, first served.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, *, flow: Callable[[K], Hashable] = lambda key: None) -> None:
-        """`flow`: the fairness key of a key (by default one flow: first come, first served)."""
+    def __init__(
+        self,
+        *,
+        flow: Callable[[K], Hashable] = lambda key: None,
+        within: Callable[[K], Hashable] = lambda key: None,
+    ) -> None:
+        """`flow`: the fairness key of a key (by default one flow: first come, first served); `within`: the
+        fairness key of a key within its flow's turns."""
         self._flow = flow
+        self._within = within
         self._fair: FairQueue[tuple[int, K]] = FairQueue()
         self._queued: dict[K, int] = {}  # key -> its priority in the queue (other entries of it are stale)
         self._processing: set[K] = set()
@@ -46,7 +54,7 @@ class WorkQueue(Generic[K]):
         if current is not None and current <= priority:
             return
         self._queued[key] = priority
-        self._fair.push((priority, key), flow=self._flow(key), priority=priority)
+        self._fair.push((priority, key), flow=self._flow(key), priority=priority, within=self._within(key))
         self._wakeup.set()
 
     def add_after(self, key: K, delay: float, priority: int = 0) -> None:

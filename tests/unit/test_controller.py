@@ -1443,3 +1443,29 @@ def test_a_change_to_one_account_re_decides_only_the_objects_that_name_it() -> N
         queue._queued.popitem()
     controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")  # the default: those naming none
     assert set(queue._queued) == {("ns", "names-none")}
+
+
+async def test_objects_applied_account_by_account_are_decided_by_turns_of_their_credentials(
+    kube: FakeKube,
+) -> None:
+    """A GitOps tool applies sorted files: three accounts' objects, one account after the other, in one
+    namespace. The last account's first object is decided (its claim written, its call queued) third, not
+    after every object of the two accounts before it."""
+    for account in range(3):
+        kube.secrets[("ns", f"acct-{account}")] = {
+            "accessKeyId": f"LTAI-{account}",
+            "accessKeySecret": f"secret-{account}",
+        }
+    controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
+    for account in range(3):
+        for i in range(4):
+            controller.observe(
+                _body(
+                    f"a{account}-{i}",
+                    credentialsSecretRef={"name": f"acct-{account}"},
+                    phoneNumber=f"86138000{account}{i:04d}",
+                )
+            )
+    await _settle(controller, lambda: len(kube.records) == 12)
+    holders = [record.holder.removeprefix("ns/") for record in kube.records.values()]
+    assert holders[:6] == ["a0-0", "a1-0", "a2-0", "a0-1", "a1-1", "a2-1"]
