@@ -349,12 +349,15 @@ class Bench:
             rss, _ = process_usage(operator.popen.pid)
             calls, throttled = update_calls(simulator)
             machine = load.end()
+            last_key = f"bench-key-{accounts - 1}"
+            last = [c["at"] - started for c in update_log(simulator) if c["accessKeyId"] == last_key]
         line = (
             f"{accounts} accounts x {per_account} objects at {qps:g}/s, {order}: "
             f"all Ready in {seconds:.1f} s "
             f"({ready}/{n}; creating them took {created:.1f} s); ideal {ideal:.0f} s, "
             f"ratio {seconds / ideal:.2f}; {calls / n:.2f} calls/object, {throttled} throttled; "
-            f"peak RSS {rss:.0f} MiB; {machine}"
+            f"peak RSS {rss:.0f} MiB; {machine}; the last account's calls from {min(last):.1f} to "
+            f"{max(last):.1f} s"
         )
         return line, seconds
 
