@@ -17,7 +17,9 @@ its token is re-read as the kubelet rotates it), and the little it does not do, 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import urllib.parse
 import urllib.request
@@ -28,6 +30,7 @@ import aiohttp
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
+logger = logging.getLogger(__name__)
 __all__ = ["ApiException", "CoreGroup", "answer", "as_json", "connect", "name", "pages"]
 
 # Seconds for one call (the client takes a number as aiohttp's total timeout): without it, a connection the
@@ -78,7 +81,16 @@ def environment_proxy(url: str) -> str | None:
 async def streams_initial_events(api: client.ApiClient) -> bool:
     """Whether the API server streams a watch's initial state (`sendInitialEvents`, the WatchList feature):
     on by default from Kubernetes 1.34 (it was on in 1.32, then off in 1.33, where asking is refused)."""
-    version = await client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT)
+    failures = 0
+    while True:  # kopf starts no watch before this is known; an API server not there yet is waited for
+        try:
+            version = await client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT)
+            break
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            failures += 1
+            delay = min(30.0, 2.0 ** min(failures - 1, 5))
+            logger.warning("Asking the API server its version failed (%r); again in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
     major, minor = (
         int("".join(c for c in part if c.isdigit()) or 0) for part in (version.major, version.minor)
     )

@@ -127,7 +127,7 @@ class Following:
                     break
                 except Exception as exc:  # the API server is not there yet, or refuses: try again
                     failures += 1
-                    delay = min(RETRY_MAX_SECONDS, 2.0 ** (failures - 1))
+                    delay = min(RETRY_MAX_SECONDS, 2.0 ** min(failures - 1, 5))
                     logger.warning(
                         "Listing %s failed (%s); again in %.0fs", followed.plural, _why(exc), delay
                     )

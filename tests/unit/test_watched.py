@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from aiohttp import web
 from kubernetes.aio import client
 
 from cams_webhook_operator import kube_client, watched
@@ -16,6 +17,7 @@ from cams_webhook_operator.kube_client import ApiException, pages
 from cams_webhook_operator.watched import Followed, Following
 
 from .fake_api_server import FakeApiServer, api_client
+from .local_http import serving
 
 PWH = "/apis/camswebhook.io/v1alpha1"
 
@@ -191,3 +193,33 @@ def test_the_api_servers_proxy_is_looked_up_once_as_the_environment_says(
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
     monkeypatch.setenv("NO_PROXY", no_proxy)
     assert kube_client.environment_proxy("https://api.cluster.local:6443") == expected
+
+
+VERSION = {
+    "major": "1",
+    "gitVersion": "v1.36.3",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-01T00:00:00Z",
+    "goVersion": "go1.26",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("minor", "streams"), [("33", False), ("34", True), ("36+", True)])
+async def test_watches_stream_their_initial_state_from_1_34_once_the_api_server_answers(
+    minor: str, streams: bool
+) -> None:
+    answers = [web.Response(status=503), web.json_response(VERSION | {"minor": minor})]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        assert request.path.rstrip("/") == "/version"
+        return answers.pop(0)
+
+    async with serving(handle) as url:
+        configuration = client.Configuration(host=url)
+        async with client.ApiClient(configuration) as api:
+            assert await kube_client.streams_initial_events(api) is streams
+    assert answers == [], "asked again after the API server failed"
