@@ -178,29 +178,17 @@ class KubeApi:
         """Write the whole status through the status subresource; False when the object is gone."""
         # A merge patch with explicit nulls, so fields that no longer apply are removed.
         body = {"status": status.model_dump(mode="json", by_alias=True)}
-        try:
-            await self._custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                name(ref.namespace),
-                PLURAL,
-                name(ref.name),
-                body,
-                _content_type=MERGE_PATCH,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return await self._merge_status(PLURAL, ref.namespace, ref.name, body)
 
     async def patch_account_status(
         self, kind: str, namespace: str, name_: str, status: AccountStatus
     ) -> None:
         """Write a CamsAccount's or ClusterCamsAccount's status; nothing when it is gone."""
         body = {"status": status.model_dump(mode="json", by_alias=True)}
-        plural = f"{kind.lower()}s"
+        await self._merge_status(f"{kind.lower()}s", namespace, name_, body)
+
+    async def _merge_status(self, plural: str, namespace: str, name_: str, body: dict[str, Any]) -> bool:
+        """Merge-patch a status subresource ("" namespace: a cluster-scoped object); False when it is gone."""
         try:
             if namespace:
                 await self._custom.patch_namespaced_custom_object_status(
@@ -224,8 +212,10 @@ class KubeApi:
                     _request_timeout=REQUEST_TIMEOUT,
                 )
         except ApiException as exc:
-            if exc.status != 404:
-                raise
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def add_finalizer(
         self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
