@@ -82,7 +82,7 @@ def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str], *
     # pages: one answer with 30,000 objects would hold all their JSON and parsed dicts at once.
     settings.watching.initial_streaming = streaming
     settings.watching.chunk_size = kube_client.PAGE
-    settings.networking.error_backoffs = ForEver()
+    settings.networking.error_backoffs = ForEver()  # see ForEver: a watch must never give up
     settings.watching.server_timeout = 300
     # Without a client-side timeout, a connection dropped without a word (a NAT, a proxy) leaves a watch
     # waiting forever while the Lease is still renewed: the operator would see no change again.

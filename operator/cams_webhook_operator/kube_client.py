@@ -89,7 +89,8 @@ async def streams_initial_events(api: client.ApiClient) -> bool:
         except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
             failures += 1
             delay = min(30.0, 2.0 ** min(failures - 1, 5))
-            logger.warning("Asking the API server its version failed (%r); again in %.0fs", exc, delay)
+            why = f"HTTP {exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
+            logger.warning("Asking the API server its version failed (%s); again in %.0fs", why, delay)
             await asyncio.sleep(delay)
     major, minor = (
         int("".join(c for c in part if c.isdigit()) or 0) for part in (version.major, version.minor)
