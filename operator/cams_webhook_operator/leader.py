@@ -80,8 +80,9 @@ class KubeLeaseApi:
             if exc.status == 404:
                 return LeaseRecord(None, None, None)
             raise
-        spec = as_json(lease).get("spec") or {}
-        version = (as_json(lease).get("metadata") or {}).get("resourceVersion")
+        body = as_json(lease)
+        spec = body.get("spec") or {}
+        version = (body.get("metadata") or {}).get("resourceVersion")
         return LeaseRecord(
             spec.get("holderIdentity"), spec.get("renewTime"), version, spec.get("leaseDurationSeconds")
         )

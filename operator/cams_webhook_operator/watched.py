@@ -6,9 +6,10 @@
   restart, and who manages a number is decided only once every object that claims it is known. kopf's
   own listing gives no such signal (it is private to kopf).
 - **compared again after kopf listed anew** (`catch_up`): kopf lists again when its watch fell too far
-  behind (410) or could not resume; an object deleted in between has no DELETED event. The objects known
-  before are compared with a listing of names only (Kubernetes' metadata-only media type), and one that
-  is missing there and answers 404 when read is forgotten.
+  behind (410) or could not resume; an object deleted in between has no DELETED event. Its first listing,
+  a moment after ours, counts too: an object deleted between the two would be missed the same way. The
+  objects known before are compared with a listing of names only (Kubernetes' metadata-only media type),
+  and one that is missing there and answers 404 when read is forgotten.
 
 Hand-written because no library does it: the official client's listing calls take a continue token but do
 not follow it (kube_client.pages does, starting over when it expired).
@@ -153,30 +154,23 @@ class Following:
 
     async def _exists(self, followed: Followed, key: Key) -> bool:
         namespace, name = key
+        if not followed.group:
+            read = self._core.read_namespace(name)
+        elif namespace:
+            read = self._custom.get_namespaced_custom_object_without_preload_content(
+                followed.group,
+                followed.version,
+                namespace,
+                followed.plural,
+                name,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        else:
+            read = self._custom.get_cluster_custom_object_without_preload_content(
+                followed.group, followed.version, followed.plural, name, _request_timeout=REQUEST_TIMEOUT
+            )
         try:
-            if not followed.group:
-                await answer(self._core.read_namespace(name))
-            elif namespace:
-                await answer(
-                    self._custom.get_namespaced_custom_object_without_preload_content(
-                        followed.group,
-                        followed.version,
-                        namespace,
-                        followed.plural,
-                        name,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    )
-                )
-            else:
-                await answer(
-                    self._custom.get_cluster_custom_object_without_preload_content(
-                        followed.group,
-                        followed.version,
-                        followed.plural,
-                        name,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    )
-                )
+            await answer(read)
         except ApiException as exc:
             if exc.status == 404:
                 return False

@@ -1469,3 +1469,25 @@ async def test_objects_applied_account_by_account_are_decided_by_turns_of_their_
     await _settle(controller, lambda: len(kube.records) == 12)
     holders = [record.holder.removeprefix("ns/") for record in kube.records.values()]
     assert holders[:6] == ["a0-0", "a1-0", "a2-0", "a0-1", "a1-1", "a2-1"]
+
+
+async def test_an_object_whose_status_write_finds_it_deleted_is_forgotten(
+    kube: FakeKube,
+) -> None:
+    """A deletion no watch event reported (kopf listed again after it): the 404 of the status write is the
+    news: the object is forgotten (its claim released, as for a DELETED event)."""
+    deleted: set[str] = set()
+    patch = kube.patch_status
+
+    async def patch_unless_deleted(ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
+        return False if ref.name in deleted else await patch(ref, status)
+
+    kube.patch_status = patch_unless_deleted  # type: ignore[method-assign]
+    cams = FakeCams()
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.observe(_body("first"))
+    await _settle(controller, lambda: _ready(kube, "first") == "Applied")
+    deleted.add("first")
+    controller.observe(_body("first", generation=2, statusCallbackUrl="https://changed"))
+    await _settle(controller, lambda: ("ns", "first") not in controller.known(), limit=60)
+    assert ("ns", "first") not in controller.known()
