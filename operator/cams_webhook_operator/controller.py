@@ -17,6 +17,7 @@ from typing import Any
 from cams_webhook_operator import reconcile
 from cams_webhook_operator.account_ids import AccountIds
 from cams_webhook_operator.account_status import AccountStatusWriter
+from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.background import Background
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
@@ -32,7 +33,7 @@ from cams_webhook_operator.resolver import CredentialResolver, TemporaryCredenti
 from cams_webhook_operator.secret_refresh import SecretRefresh
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.space_access import SpaceAccess
-from cams_webhook_operator.state import Key, ObjectRef, ObjectState, Snapshot, States, status_of
+from cams_webhook_operator.state import Key, ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.tenancy import Account, AccountKey, named_account
 from cams_webhook_operator.workqueue import WorkQueue
 from cams_webhook_operator.writer import Kube, ObjectWriter

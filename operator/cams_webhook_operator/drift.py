@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from cams_webhook_operator.api.models import LiveWebhook
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
+from cams_webhook_operator.drift_rules import drift_interval, drifted_fields
 from cams_webhook_operator.flow import AdaptiveRate
 from cams_webhook_operator.metrics import Metrics
 from cams_webhook_operator.resolver import CredentialResolver
@@ -37,42 +37,6 @@ FAILED_READ_RETRY_SECONDS = 60.0
 # A read pacer unused this long is dropped (pacers are per Alibaba account, and per key whose account is
 # unknown: without this every key ever named would keep one).
 PACER_IDLE = 600.0
-
-
-def drifted_fields(live: LiveWebhook | None) -> list[str]:
-    """The spec fields CAMS no longer holds, from a read compared with what is wanted (live_webhook). Only
-    URLs can be compared: the read API returns no flags. An unset field in the spec is not ours to keep,
-    so it never drifts."""
-    if live is None or not live.found:
-        return ["phoneNumber"]  # the number is no longer in the space
-    compared = (
-        ("statusCallbackUrl", live.status_callback_url_matches),
-        ("upCallbackUrl", live.up_callback_url_matches),
-    )
-    return [field for field, matches in compared if matches is False]
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-_OFF = {"0", "off", "false", "no", "disabled", "never"}
-
-
-def drift_interval(annotation: str | None, *, default: float, minimum: float = 30.0) -> float | None:
-    """Seconds between drift checks for one object: the annotation's value ("45s", "10m", "2h", "300",
-    "off") or the operator default; None means never. A value that does not parse keeps the default; one
-    under `minimum` (CAMS_MIN_DRIFT_INTERVAL_SECONDS: a platform's floor for what a namespace may ask)
-    is raised to it."""
-    if annotation is None:
-        return default or None
-    value = annotation.strip().lower()
-    if value in _OFF:
-        return None
-    try:
-        seconds = float(value[:-1]) * _UNITS[value[-1]] if value[-1:] in _UNITS else float(value)
-    except ValueError:
-        return default or None
-    if not math.isfinite(seconds):
-        return default or None
-    return max(seconds, minimum) if seconds > 0 else None
 
 
 class CamsApi(Protocol):

@@ -21,6 +21,7 @@ from kubernetes.aio import client
 
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
+from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.claims import Claim, ClaimRecord, lease_name
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.events import EventSeries, Posted
@@ -33,7 +34,6 @@ from cams_webhook_operator.kube_client import (
     name,
     pages,
 )
-from cams_webhook_operator.state import ObjectRef
 
 logger = logging.getLogger(__name__)
 REPORTING_COMPONENT = "cams-webhook-operator"

@@ -24,6 +24,7 @@ from cams_webhook_operator.api.models import (
     RELEASE_ANNOTATION,
     PhoneWebhookSpec,
     PhoneWebhookStatus,
+    timestamp,
     userinfo_message,
 )
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
@@ -31,7 +32,7 @@ from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
-from cams_webhook_operator.drift import drifted_fields
+from cams_webhook_operator.drift_rules import drifted_fields
 from cams_webhook_operator.flow import Outage, backoff_delay
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.state import Claimant, Event, ObjectState, Snapshot, wanted_urls
@@ -88,7 +89,7 @@ def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespa
         return (
             f"The webhook of {phone_number} in space {space} is reserved for {who}, which managed it until "
             "it was deleted, in case it is created again; this one takes the number at "
-            f"{st.timestamp(winner.free_at)} unless that happens"
+            f"{timestamp(winner.free_at)} unless that happens"
         )
     who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
     return (

@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from cams_webhook_operator.api.models import timestamp
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.credential_sources import CredentialProblem, Resolved
 from cams_webhook_operator.shared_calls import SharedCalls
-from cams_webhook_operator.status import timestamp
 
 SpaceReader = Callable[[str, Resolved], Awaitable[tuple[Outcome, object]]]
 Proof = tuple[str, str]  # (which credentials, space)

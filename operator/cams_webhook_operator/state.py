@@ -22,6 +22,7 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookStatus,
 )
 from cams_webhook_operator.api.names import problem_of
+from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.callback_urls import CallbackUrls
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
@@ -29,13 +30,6 @@ from cams_webhook_operator.tenancy import DEFAULT, AccountKey, named_account
 
 Key = tuple[str, str]  # (namespace, name)
 Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    namespace: str
-    name: str
-    uid: str
 
 
 @dataclass(frozen=True, order=True, slots=True)

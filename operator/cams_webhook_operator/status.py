@@ -16,6 +16,7 @@ from cams_webhook_operator.api.models import (
     LiveWebhook,
     PhoneWebhookStatus,
     shared,
+    timestamp,
 )
 from cams_webhook_operator.callback_urls import CallbackUrls, redact
 from cams_webhook_operator.cams.messages import LiveNumber
@@ -92,11 +93,6 @@ def _verdict(
         # statuses that are the same would only leave the allocator holes in place of the old ones.
         return previous
     return previous.model_copy(update=update)
-
-
-def timestamp(moment: datetime) -> str:
-    """The one format of a time in a message for people."""
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _cams_said(outcome: Outcome) -> str:

@@ -13,9 +13,10 @@ from typing import Any, Literal, Protocol
 
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
+from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.claims import ClaimApi
 from cams_webhook_operator.credential_sources import SecretData
-from cams_webhook_operator.state import Event, ObjectRef, ObjectState
+from cams_webhook_operator.state import Event, ObjectState
 
 logger = logging.getLogger(__name__)
 

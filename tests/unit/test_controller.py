@@ -15,6 +15,7 @@ import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
 from cams_webhook_operator.api.accounts import AccountStatus
+from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
@@ -23,7 +24,7 @@ from cams_webhook_operator.controller import Controller
 from cams_webhook_operator.credential_sources import SecretData
 from cams_webhook_operator.reconcile import fingerprint, webhook_update
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.state import Claimant, ObjectRef
+from cams_webhook_operator.state import Claimant
 
 from .test_claims import FakeClaimApi
 

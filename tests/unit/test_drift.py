@@ -7,7 +7,7 @@ import pytest
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.cams.messages import LiveNumber
-from cams_webhook_operator.drift import drift_interval, drifted_fields
+from cams_webhook_operator.drift_rules import drift_interval, drifted_fields
 from cams_webhook_operator.status import live_webhook
 
 SPEC = PhoneWebhookSpec.model_validate(

@@ -81,6 +81,11 @@ def _immutable(field: str) -> dict[str, Any]:
     }
 
 
+def timestamp(moment: datetime) -> str:
+    """The one format of a time in a message for people (status messages, Events, conflicts)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def userinfo_message(field: str) -> str:
     return (
         f"{field} must not carry a user name or password (user:password@host): they would be stored and "
