@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.test_controller import TEAM_ACCOUNT, FakeCams, FakeKube, _body, _controller, _settings
+from tests.unit.engine.test_controller import TEAM_ACCOUNT, FakeCams, FakeKube, _body, _controller, _settings
 
-from cams_webhook_operator.state import States
-from cams_webhook_operator.tenancy import AccountKey, named_account
+from cams_webhook_operator.decisions.state import States
+from cams_webhook_operator.tenancy.accounts import AccountKey, named_account
 
 PLATFORM = AccountKey("ClusterCamsAccount", "", "platform")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create the project's virtual environment in .venv and install the operator (with test tools if asked).
-#   scripts/bootstrap.sh          the operator only
+# Create the project's virtual environment in .venv and install the operator and the CAMS simulator (with
+# test tools if asked).
+#   scripts/bootstrap.sh          the operator and the simulator (the demo)
 #   scripts/bootstrap.sh test     the operator and everything the tests need
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "bootstr
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 extra=""; [[ "${1:-}" == "test" ]] && extra="[test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}"
+# The simulator (operator/pyproject.toml, a distribution of its own) serves the demo and the tests.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}" -e ./operator

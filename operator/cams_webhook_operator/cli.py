@@ -84,7 +84,6 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
     """Why the operator would refuse objects of `namespace` and `space` that name `account`, or None."""
     from kubernetes.aio import client
 
-    from cams_webhook_operator import kube_client
     from cams_webhook_operator.api.models import (
         ACCOUNT_KIND,
         ACCOUNT_PLURAL,
@@ -92,8 +91,9 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
         GROUP,
         VERSION,
     )
-    from cams_webhook_operator.credential_sources import CredentialProblem
-    from cams_webhook_operator.tenancy import Account, allowed
+    from cams_webhook_operator.kube import client as kube_client
+    from cams_webhook_operator.tenancy.accounts import Account, allowed
+    from cams_webhook_operator.tenancy.credentials import CredentialProblem
 
     kind, name = account
     async with await kube_client.connect() as api:
@@ -123,10 +123,10 @@ async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
     from cams_webhook_operator.cams.sts import RrsaProvider
-    from cams_webhook_operator.credential_sources import CredentialProblem
     from cams_webhook_operator.importer import manifests, render
-    from cams_webhook_operator.resolver import CredentialResolver
     from cams_webhook_operator.settings import OperatorSettings
+    from cams_webhook_operator.tenancy.credentials import CredentialProblem
+    from cams_webhook_operator.tenancy.resolver import CredentialResolver
 
     if args.account is not None:
         if not args.namespace:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     import kopf
 
     from cams_webhook_operator import handlers  # noqa: F401 -- registers the handlers
-    from cams_webhook_operator.leader import process_identity
+    from cams_webhook_operator.kube.leader import process_identity
     from cams_webhook_operator.settings import OperatorSettings
 
     settings = OperatorSettings()  # fail now, with pydantic's message, on a bad setting

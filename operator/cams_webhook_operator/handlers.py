@@ -20,7 +20,6 @@ from typing import Any
 
 import kopf
 
-from cams_webhook_operator import kube_client
 from cams_webhook_operator.api.models import (
     ACCOUNT_KIND,
     ACCOUNT_PLURAL,
@@ -32,11 +31,12 @@ from cams_webhook_operator.api.models import (
 )
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
-from cams_webhook_operator.controller import Controller
-from cams_webhook_operator.kube import KubeApi
-from cams_webhook_operator.leader import KubeLeaseApi, LeaderElector
+from cams_webhook_operator.engine.controller import Controller
+from cams_webhook_operator.kube import client as kube_client
+from cams_webhook_operator.kube.api import KubeApi
+from cams_webhook_operator.kube.leader import KubeLeaseApi, LeaderElector
+from cams_webhook_operator.kube.watched import Followed, Following, has_patterns
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.watched import Followed, Following, has_patterns
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ async def start_controller(
 
 def _hand(memo: kopf.Memo, plural: str, event: Mapping[str, Any]) -> None:
     """One watch event to the controller. kopf's listing (type None) may follow a gap in its watch, so the
-    known objects are compared with a listing once it has settled (watched.py)."""
+    known objects are compared with a listing once it has settled (kube/watched.py)."""
     wiring: Wiring | None = getattr(memo, "wiring", None)
     if wiring is None:
         return

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from cams_webhook_operator.api.models import API_VERSION, KIND
-from cams_webhook_operator.callback_urls import carries_token
 from cams_webhook_operator.cams.messages import LiveNumber
+from cams_webhook_operator.tenancy.callback_urls import carries_token
 
 HEADER = """\
 # Imported from CAMS space {space} by `cams-webhook-operator import`, in Observe mode: applying these makes

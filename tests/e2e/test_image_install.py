@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def test_locked_install_runs_as_non_root_without_writing(
     install_like_the_image(REPO, venv, root / "dist")
     version = run(venv / "bin" / "cams-webhook-operator", "--version").strip()
     assert version == f"cams-webhook-operator {current_version()}"
+    # The image ships no simulator: neither its package nor its command (operator/pyproject.toml).
+    wheel = next((root / "dist").glob("cams_webhook_operator-*.whl"))
+    with zipfile.ZipFile(wheel) as built:
+        shipped = built.namelist()
+    assert any(name.startswith("cams_webhook_operator/engine/") for name in shipped), shipped
+    assert not [name for name in shipped if "simulator" in name], shipped
+    assert not (venv / "bin" / "cams-simulator").exists()
 
     # What the pod can read: a copy of the kubeconfig and its CA, nothing of root's.
     kube = root / "kube"

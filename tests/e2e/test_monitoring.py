@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from cams_webhook_operator.metrics import Metrics
+from cams_webhook_operator.engine.metrics import Metrics
 
 from .harness import REPO
 

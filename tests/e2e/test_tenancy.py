@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cams_webhook_operator import kube_client
-from cams_webhook_operator.kube import KubeApi
+from cams_webhook_operator.kube import client as kube_client
+from cams_webhook_operator.kube.api import KubeApi
 from tests.releases import file_at, previous_release
 
 from .harness import (

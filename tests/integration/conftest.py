@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from cams_webhook_operator.simulator.config import AccountConfig, SimulatorConfig, SpaceConfig
-from cams_webhook_operator.simulator.core import Simulator
-from cams_webhook_operator.simulator.server import build_app
+from cams_simulator.config import AccountConfig, SimulatorConfig, SpaceConfig
+from cams_simulator.core import Simulator
+from cams_simulator.server import build_app
 
 ACCOUNTS = [
     AccountConfig(

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from cams_simulator.config import RoleConfig, SimulatorConfig, SpaceConfig
+from cams_simulator.core import Simulator
+from cams_simulator.server import build_app
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.credentials import RrsaConfig, RrsaError
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Verdict
 from cams_webhook_operator.cams.sts import RrsaProvider
-from cams_webhook_operator.simulator.config import RoleConfig, SimulatorConfig, SpaceConfig
-from cams_webhook_operator.simulator.core import Simulator
-from cams_webhook_operator.simulator.server import build_app
 
 from .conftest import Served
 

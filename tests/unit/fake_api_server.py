@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes.aio import client
 
-from .local_http import serving
+from tests.unit.local_http import serving
 
 
 @dataclass

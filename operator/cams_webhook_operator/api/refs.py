@@ -1,4 +1,4 @@
-"""How the operator names one PhoneWebhook it acts on: shared by the decisions (state.py) and the
+"""How the operator names one PhoneWebhook it acts on: shared by the decisions (decisions/state.py) and the
 Kubernetes access (kube/api.py), which must not import each other."""
 
 from __future__ import annotations

@@ -1,0 +1,403 @@
+"""The simulator's behaviour, free of any HTTP framework: one request in, one (status, body) out.
+
+Checks run in the order Alibaba's gateway applies them: the signature and its freshness first, then flow
+control, then the business rules of the action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import uuid
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cams_simulator.config import AccountConfig, SimulatorConfig
+from cams_webhook_operator.cams.signing import (
+    ALGORITHM,
+    DATE_FORMAT,
+    canonical_request,
+    parse_authorization,
+    signature,
+)
+from cams_webhook_operator.decisions.pacing import TokenBucket
+
+API_VERSION = "2020-06-06"
+UPDATE_PHONE_WEBHOOK = "UpdatePhoneWebhook"
+QUERY_PHONE_NUMBERS = "QueryChatappPhoneNumbers"
+ACTIONS = (UPDATE_PHONE_WEBHOOK, QUERY_PHONE_NUMBERS)
+# STS's: which Alibaba Cloud account credentials belong to. Signed like any call; needs no permission.
+GET_CALLER_IDENTITY = "GetCallerIdentity"
+STS_VERSION = "2015-04-01"
+NONCE_MEMORY = timedelta(minutes=15)
+JsonBody = dict[str, Any]
+
+
+class CamsError(Exception):
+    def __init__(self, http_status: int, code: str, message: str, **extra: str) -> None:
+        super().__init__(code)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call as the simulator saw it, for tests and benchmarks. Holds no secret."""
+
+    at: float  # monotonic seconds
+    action: str
+    access_key_id: str | None
+    code: str
+    params: Mapping[str, str]
+
+
+# A number in good standing, as QueryChatappPhoneNumbers shows it (field names of the official SDK's model).
+HEALTHY_NUMBER = {
+    "Status": "CONNECTED",
+    "QualityRating": "GREEN",
+    "MessagingLimitTier": "TIER_1000",
+    "NameStatus": "Approval",
+    "CodeVerificationStatus": "VERIFIED",
+    "VerifiedName": "Simulated Business",
+    "IsOfficial": "N",
+}
+
+
+@dataclass
+class Webhook:
+    status_callback_url: str = ""
+    up_callback_url: str = ""
+    http_flag: str = "N"
+    queue_flag: str = "N"
+
+    # The number's health as WhatsApp rates it; QueryChatappPhoneNumbers returns it, tests change it.
+    health: dict[str, str] = field(default_factory=lambda: dict(HEALTHY_NUMBER))
+
+    def as_json(self) -> JsonBody:
+        return {
+            "StatusCallbackUrl": self.status_callback_url,
+            "UpCallbackUrl": self.up_callback_url,
+            "HttpFlag": self.http_flag,
+            "QueueFlag": self.queue_flag,
+        }
+
+
+@dataclass
+class Simulator:
+    config: SimulatorConfig
+    rng: random.Random = field(default_factory=random.Random)
+    host_id: str = "cams.simulator.local"
+
+    def __post_init__(self) -> None:
+        self.webhooks: dict[tuple[str, str], Webhook] = {}
+        self.calls: list[CallRecord] = []
+        self.codes: Counter[tuple[str, str]] = Counter()
+        self._nonces: dict[str, datetime] = {}
+        self._nonce_order: deque[tuple[datetime, str]] = deque()
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._accounts = {account.access_key_id: account for account in self.config.accounts}
+        self._expires: dict[str, datetime] = {}  # STS-issued key -> when it stops working
+
+    # --- inspection, for tests -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.__post_init__()
+
+    def state(self) -> JsonBody:
+        return {
+            "webhooks": {
+                f"{space}/{number}": hook.as_json() for (space, number), hook in self.webhooks.items()
+            },
+            "calls": {f"{action}/{code}": count for (action, code), count in sorted(self.codes.items())},
+            "totalCalls": len(self.calls),
+        }
+
+    def calls_of(self, phone_number: str | None = None) -> list[JsonBody]:
+        """The calls made, oldest first, optionally for one phone number (or space, for queries)."""
+        return [
+            {
+                "at": c.at,
+                "action": c.action,
+                "code": c.code,
+                "accessKeyId": c.access_key_id,
+                "params": dict(c.params),
+            }
+            for c in self.calls
+            if phone_number is None or c.params.get("PhoneNumber") == phone_number
+        ]
+
+    def set_webhook(self, space_id: str, phone_number: str, fields: Mapping[str, str]) -> None:
+        """Change a webhook behind the operator's back, as someone in the Alibaba Cloud console would, or
+        a number's health, as WhatsApp would (QualityRating, Status, MessagingLimitTier, NameStatus ...)."""
+        hook = self.webhooks.setdefault((space_id, phone_number), Webhook())
+        hook.status_callback_url = fields.get("StatusCallbackUrl", hook.status_callback_url)
+        hook.up_callback_url = fields.get("UpCallbackUrl", hook.up_callback_url)
+        hook.health.update({k: v for k, v in fields.items() if k in HEALTHY_NUMBER})
+
+    def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
+        update: JsonBody = {}
+        if fail_rate is not None:
+            update["fail_rate"] = fail_rate
+        if latency_ms is not None:
+            update["latency_ms"] = latency_ms
+        self.config = self.config.model_copy(update=update)
+
+    # --- serving ---------------------------------------------------------------------------------------
+
+    def handle(self, request: Request, *, now: datetime, monotonic: float) -> tuple[int, JsonBody]:
+        request_id = str(uuid.UUID(int=self.rng.getrandbits(128))).upper()
+        action = request.headers.get("x-acs-action", "")
+        access_key_id: str | None = None
+        try:
+            account = self._authenticate(request, now=now)
+            access_key_id = account.access_key_id
+            self._flow_control(account, action, monotonic)
+            if self.rng.random() < self.config.fail_rate:
+                raise CamsError(
+                    503, "ServiceUnavailable", "The request has failed due to a temporary failure."
+                )
+            body = self._dispatch(account, action, request.query)
+            status, code = 200, "OK"
+            # STS's success answers carry no Code; CAMS's say "OK".
+            said = {} if action == GET_CALLER_IDENTITY else {"Code": "OK"}
+            body = {"RequestId": request_id, **said, **body}
+        except CamsError as error:
+            status, code = error.http_status, error.code
+            body = {
+                "RequestId": request_id,
+                "HostId": self.host_id,
+                "Code": error.code,
+                "Message": error.message,
+                "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}",
+                **error.extra,
+            }
+        self.codes[(action, code)] += 1
+        self.calls.append(CallRecord(monotonic, action, access_key_id, code, dict(request.query)))
+        return status, body
+
+    def _authenticate(self, request: Request, *, now: datetime) -> AccountConfig:
+        headers = request.headers
+        authorization = parse_authorization(headers.get("authorization", ""))
+        if authorization is None:
+            raise CamsError(
+                400, "IncompleteSignature", f"The request must carry an {ALGORITHM} Authorization header."
+            )
+        account = self._accounts.get(authorization.access_key_id)
+        if account is None:
+            raise CamsError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        sent_acs = {name for name in headers if name.startswith("x-acs-")}
+        required = {
+            "host",
+            "x-acs-action",
+            "x-acs-version",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-content-sha256",
+        }
+        signed = set(authorization.signed_headers)
+        missing = sorted((required | sent_acs) - signed)
+        if missing or not signed <= set(headers):
+            raise CamsError(
+                400, "IncompleteSignature", f"The request signature does not sign: {', '.join(missing)}"
+            )
+        payload_sha256 = hashlib.sha256(request.body).hexdigest()
+        if headers["x-acs-content-sha256"] != payload_sha256:
+            raise CamsError(400, "SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body.")
+        canonical = canonical_request(
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            headers=headers,
+            signed_headers=authorization.signed_headers,
+            payload_sha256=payload_sha256,
+        )
+        expected = signature(secret=account.access_key_secret, canonical=canonical)
+        if not hmac.compare_digest(expected, authorization.signature):
+            raise CamsError(
+                400, "SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards."
+            )
+        self._check_date(headers["x-acs-date"], now)
+        self._check_nonce(headers["x-acs-signature-nonce"], now)
+        if account.security_token is not None:
+            token = headers.get("x-acs-security-token")
+            if token is None:
+                raise CamsError(400, "InvalidSecurityToken.Missing", "The security token is missing.")
+            if not hmac.compare_digest(token, account.security_token):
+                raise CamsError(
+                    400, "InvalidSecurityToken.MismatchWithAccessKey", "The security token is wrong."
+                )
+        expires = self._expires.get(account.access_key_id)
+        if expires is not None and now >= expires:
+            raise CamsError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+        version = STS_VERSION if headers.get("x-acs-action") == GET_CALLER_IDENTITY else API_VERSION
+        if headers.get("x-acs-version") != version:
+            raise CamsError(400, "InvalidVersion", f"Specified API version is not valid; use {version}.")
+        return account
+
+    def assume_role_with_oidc(
+        self, form: Mapping[str, str], *, now: datetime, monotonic: float
+    ) -> tuple[int, JsonBody]:
+        """STS AssumeRoleWithOIDC: an anonymous call; the OIDC token is the proof."""
+        request_id = str(uuid.UUID(int=self.rng.getrandbits(128))).upper()
+        role = next((r for r in self.config.roles if r.role_arn == form.get("RoleArn")), None)
+        status, code, body = 200, "OK", {}
+        if role is None:
+            status, code, message = 404, "EntityNotExist.Role", "The role does not exist."
+        elif form.get("OIDCProviderArn") != role.oidc_provider_arn:
+            status, code, message = 404, "EntityNotExist.OIDCProvider", "The OIDC provider does not exist."
+        elif form.get("OIDCToken") not in role.oidc_tokens:
+            status, code, message = 400, "AuthenticationFail.OIDCToken.Invalid", "The OIDC token is invalid."
+        else:
+            try:
+                duration = int(form.get("DurationSeconds", "3600"))
+            except ValueError:
+                duration = -1
+            if not self.config.sts_min_duration_seconds <= duration <= role.max_duration_seconds:
+                status, code, message = (
+                    400,
+                    "InvalidParameter.DurationSeconds",
+                    "DurationSeconds is out of range.",
+                )
+            else:
+                key = f"STS.{self.rng.getrandbits(64):016x}"
+                account = AccountConfig(
+                    access_key_id=key,
+                    access_key_secret=f"{self.rng.getrandbits(128):032x}",
+                    security_token=f"{self.rng.getrandbits(256):064x}",
+                    uid=role.uid,
+                    spaces=role.spaces,
+                )
+                self._accounts[key] = account
+                lifetime = role.issued_lifetime_seconds or duration
+                self._expires[key] = now + timedelta(seconds=lifetime)
+                body = {
+                    "Credentials": {
+                        "AccessKeyId": key,
+                        "AccessKeySecret": account.access_key_secret,
+                        "SecurityToken": account.security_token,
+                        "Expiration": self._expires[key].strftime(DATE_FORMAT),
+                    },
+                    "AssumedRoleUser": {"Arn": f"{role.role_arn}/{form.get('RoleSessionName', '')}"},
+                }
+        if code != "OK":
+            body = {"Code": code, "Message": message, "HostId": "sts.simulator.local"}
+        self.codes[("AssumeRoleWithOIDC", code)] += 1
+        # Recorded without the token: the log of calls is for tests to read.
+        self.calls.append(
+            CallRecord(monotonic, "AssumeRoleWithOIDC", None, code, {"RoleArn": form.get("RoleArn", "")})
+        )
+        return status, {"RequestId": request_id, **body}
+
+    def _check_date(self, value: str, now: datetime) -> None:
+        try:
+            sent = datetime.strptime(value, DATE_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            raise CamsError(
+                400, "InvalidTimeStamp.Format", f"x-acs-date must look like {DATE_FORMAT}."
+            ) from None
+        if abs((now - sent).total_seconds()) > self.config.clock_skew_seconds:
+            raise CamsError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+
+    def _check_nonce(self, nonce: str, now: datetime) -> None:
+        while self._nonce_order and self._nonce_order[0][0] < now - NONCE_MEMORY:
+            _, old = self._nonce_order.popleft()
+            self._nonces.pop(old, None)
+        if not nonce:
+            raise CamsError(400, "MissingSignatureNonce", "x-acs-signature-nonce is required.")
+        if nonce in self._nonces:
+            raise CamsError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+        self._nonces[nonce] = now
+        self._nonce_order.append((now, nonce))
+
+    def _flow_control(self, account: AccountConfig, action: str, monotonic: float) -> None:
+        key = (account.uid, action)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            burst = self.config.burst or self.config.qps
+            bucket = TokenBucket.full(rate=self.config.qps, burst=max(1.0, burst), now=monotonic)
+            self._buckets[key] = bucket
+        if not bucket.try_take(monotonic):
+            raise CamsError(400, "System.LimitControl", "The system is under flow control.")
+
+    def _dispatch(self, account: AccountConfig, action: str, query: Mapping[str, str]) -> JsonBody:
+        if action == GET_CALLER_IDENTITY:  # STS: any valid credentials may ask, whatever their rights
+            kind = "AssumedRoleUser" if account.security_token else "RAMUser"
+            return {
+                "AccountId": account.uid,
+                "IdentityType": kind,
+                "Arn": f"acs:ram::{account.uid}:user/{account.access_key_id}",
+                "PrincipalId": account.access_key_id,
+            }
+        if action not in ACTIONS:
+            raise CamsError(404, "InvalidAction.NotFound", f"Specified api is not found: {action}")
+        if not account.subscribed:
+            raise CamsError(400, "Product.Unsubscript", "You have not subscribed to the specified product.")
+        if not account.permitted:
+            raise CamsError(
+                400,
+                "Ram.PermissionDeny",
+                "You are not authorized to perform the operation.",
+                AccessDeniedDetail=f'{{"AuthAction":"cams:{action}","PolicyType":"AccountLevelIdentityBasedPolicy",'
+                f'"NoPermissionType":"ImplicitDeny","AuthPrincipalOwnerId":"{account.uid}"}}',
+            )
+        space_id = query.get("CustSpaceId")
+        if not space_id:
+            raise CamsError(400, "MissingCustSpaceId", "CustSpaceId is mandatory for this action.")
+        space = next((s for s in account.spaces if s.id == space_id), None)
+        if space is None:
+            raise CamsError(
+                400, "Unknown.ResourceOwnerId", "The resource does not belong to the current user."
+            )
+        if action == QUERY_PHONE_NUMBERS:
+            return {"PhoneNumbers": self._numbers_of(space_id, space.phone_numbers)}
+        return self._update(space_id, space.phone_numbers, query)
+
+    def _numbers_of(self, space_id: str, configured: list[str] | None) -> list[JsonBody]:
+        numbers = configured if configured is not None else [n for (s, n) in self.webhooks if s == space_id]
+        out = []
+        for number in sorted(numbers):
+            hook = self.webhooks.get((space_id, number), Webhook())
+            out.append(
+                {
+                    "PhoneNumber": number,
+                    "StatusCallbackUrl": hook.status_callback_url,
+                    "UpCallbackUrl": hook.up_callback_url,
+                    "StatusQueue": "",
+                    "UpQueue": "",
+                    **hook.health,
+                }
+            )
+        return out
+
+    def _update(self, space_id: str, configured: list[str] | None, query: Mapping[str, str]) -> JsonBody:
+        number = query.get("PhoneNumber")
+        if not number:
+            raise CamsError(400, "MissingPhoneNumber", "PhoneNumber is mandatory for this action.")
+        if configured is not None and number not in configured:
+            raise CamsError(
+                400, "InvalidParameter", f"The phone number {number} does not belong to the space."
+            )
+        for flag in ("HttpFlag", "QueueFlag"):
+            if flag in query and query[flag] not in ("Y", "N"):
+                raise CamsError(400, "InvalidParameter", f"{flag} must be Y or N.")
+        hook = self.webhooks.setdefault((space_id, number), Webhook())
+        hook.status_callback_url = query.get("StatusCallbackUrl", hook.status_callback_url)
+        hook.up_callback_url = query.get("UpCallbackUrl", hook.up_callback_url)
+        hook.http_flag = query.get("HttpFlag", hook.http_flag)
+        hook.queue_flag = query.get("QueueFlag", hook.queue_flag)
+        return {}

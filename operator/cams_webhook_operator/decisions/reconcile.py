@@ -1,0 +1,555 @@
+"""Decisions: what one PhoneWebhook needs, as a plan. Pure.
+
+`plan` decides every branch (invalid spec, deleting, paused, observe, conflict, credentials, in sync,
+apply) from the object's state and the facts gathered for it; `after_call` decides what CAMS's answer
+means; `unavailable` what an object is told while CAMS is out. A plan says everything that is to happen:
+the call to make (if any), the status, the Events, the finalizer change, when to look again and how
+urgently, and the bookkeeping. The controller carries it out and decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from cams_webhook_operator.api.models import (
+    CLEAR_FINALIZER,
+    PAUSED_ANNOTATION,
+    RELEASE_ANNOTATION,
+    PhoneWebhookSpec,
+    PhoneWebhookStatus,
+    timestamp,
+    userinfo_message,
+)
+from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
+from cams_webhook_operator.cams.messages import WebhookUpdate
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
+from cams_webhook_operator.decisions import number_health as nh
+from cams_webhook_operator.decisions import status as st
+from cams_webhook_operator.decisions.drift import drifted_fields
+from cams_webhook_operator.decisions.pacing import Outage, backoff_delay
+from cams_webhook_operator.decisions.state import Claimant, Event, ObjectState, Snapshot, wanted_urls
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.accounts import REFUSALS
+from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
+from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
+
+
+class Priority(enum.IntEnum):
+    """Work queue and lane order: lower goes first."""
+
+    CHANGE = 0  # a new object, a new generation, a changed Secret: what a person just did
+    RETRY = 1  # a change that failed for a reason that passes (throttled, transient), tried again
+    ROUTINE = 2  # the long retry after a refusal, drift re-applies, periodic re-checks
+
+
+def webhook_update(spec: PhoneWebhookSpec, urls: CallbackUrls | None = None) -> WebhookUpdate:
+    """What a call sends: the spec, with `urls` (those read from Secrets) in place of its URL fields."""
+    urls = urls or literal(spec)
+    return WebhookUpdate(
+        cust_space_id=spec.cust_space_id,
+        phone_number=spec.phone_number,
+        status_callback_url=urls.status_callback_url,
+        up_callback_url=urls.up_callback_url,
+        http_flag=spec.http_flag,
+        queue_flag=spec.queue_flag,
+    )
+
+
+def clearing_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
+    """What deletionPolicy Clear sends when the object goes: no callback URLs, no delivery."""
+    return WebhookUpdate(
+        cust_space_id=spec.cust_space_id,
+        phone_number=spec.phone_number,
+        status_callback_url="",
+        up_callback_url="",
+        http_flag=False,
+        queue_flag=False,
+    )
+
+
+def fingerprint(update: WebhookUpdate, *, account: str) -> str:
+    """A digest of what would be sent, and as whom; equal digests mean a call would change nothing. It
+    covers URLs read from Secrets too (a new value is a new digest) without showing them."""
+    canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
+    """Names the object that manages the number only when it is in the same namespace: another team's
+    objects are not this team's business (nor are their names). A number held only by a released claim
+    (its object was deleted, the grace period runs) is reserved, not managed: the message says until when."""
+    same = winner.namespace == namespace
+    if winner.free_at is not None:
+        who = f"PhoneWebhook {winner.name}" if same else "a deleted PhoneWebhook of another namespace"
+        return (
+            f"The webhook of {phone_number} in space {space} is reserved for {who}, which managed it until "
+            "it was deleted, in case it is created again; this one takes the number at "
+            f"{timestamp(winner.free_at)} unless that happens"
+        )
+    who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
+    return (
+        f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
+        "while that one exists (delete it, or this one, to settle which object manages the number)"
+    )
+
+
+class Action(enum.Enum):
+    IN_SYNC = "in-sync"  # CAMS already has this spec for this account: no call
+    APPLY = "apply"  # call UpdatePhoneWebhook
+    WAIT = "wait"  # CAMS refused this exact request for good; wait for a change or the long retry
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    not_before: datetime | None = None
+
+
+def decide(
+    *,
+    fingerprint: str,
+    status: PhoneWebhookStatus,
+    now: datetime,
+    permanent_retry: timedelta,
+    secret_changed: bool = False,
+    reconcile_requested: bool = False,
+) -> Decision:
+    """`secret_changed`: the credentials' Secret changed since the last attempt. A fixed secret or newly
+    granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried.
+    `reconcile_requested`: a person asked for one call now, in sync or not (or a drift check did)."""
+    if reconcile_requested:
+        return Decision(Action.APPLY)
+    if status.applied_fingerprint == fingerprint:
+        return Decision(Action.IN_SYNC)
+    if secret_changed:
+        return Decision(Action.APPLY)
+    if status.failed_fingerprint == fingerprint and status.last_attempt_time is not None:
+        retry_at = status.last_attempt_time + permanent_retry
+        if now < retry_at:
+            return Decision(Action.WAIT, not_before=retry_at)
+    return Decision(Action.APPLY)
+
+
+# --- plans ----------------------------------------------------------------------------------------------
+
+
+class DriftAction(enum.Enum):
+    KEEP = "keep"  # leave the next drift check where it is
+    SCHEDULE = "schedule"  # one interval from now (or never, if the object's interval is off)
+    NOW = "now"  # at the next tick (an observer that has never read CAMS)
+    STOP = "stop"  # none while this lasts (paused)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One UpdatePhoneWebhook to make, and what its answer is to be recorded against."""
+
+    update: WebhookUpdate
+    resolved: Resolved
+    fingerprint: str
+    generation: int
+    priority: Priority
+    clearing: bool = False  # deletionPolicy Clear, on the way out
+    reconcile_request: str | None = None  # the annotation value this call answers
+
+
+@dataclass(frozen=True)
+class Plan:
+    result: str | None  # counted in cams_webhook_operator_reconciles_total; None while a call is pending
+    status: PhoneWebhookStatus | None = None  # None: as it is
+    call: Call | None = None
+    events: tuple[Event, ...] = ()
+    finalizer: Literal["add", "remove"] | None = None
+    requeue_after: float | None = None  # seconds
+    requeue_priority: Priority = Priority.ROUTINE
+    attempts: int | None = None  # the new count of failed tries in a row; None: unchanged
+    settle_forced: bool = False  # why the call was forced (Secret changed, drift) is answered for good
+    drift: DriftAction = DriftAction.KEEP
+    hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
+    unavailable_episode: int | None = None
+    warned: bool = False  # the Warning about credentials in a literal URL is among the events
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the controller gathered for one decision."""
+
+    now: datetime
+    priority: Priority  # how urgently the object was queued
+    owner: Claimant | None = None  # who manages the number (None: no one claims it)
+    credentials: Resolved | CredentialProblem | None = None  # None: not needed (see needs_credentials)
+    # The URLs from the Secrets the spec names, or why they cannot be read; None: the spec names none.
+    urls: CallbackUrls | CredentialProblem | None = None
+    jitter: float = 1.0  # in [0, 1): spreads retries of objects that failed together
+
+
+def previous_status(state: ObjectState) -> PhoneWebhookStatus:
+    """The status decided so far, with what the last read of CAMS showed."""
+    read, status = state.last_read, state.status
+    if read is None:  # not read by this process yet: what an earlier one wrote, redacted as now
+        if status.live is not None and (shown := st.redacted(status.live)) is not status.live:
+            return status.model_copy(update={"live": shown})
+        return status
+    live = st.live_webhook(read.live, wanted_urls(state))
+    if status.last_drift_check_time == read.checked_at and status.live in (None, live):
+        # Merged already (or taken out after a refusal); otherwise the wanted URLs changed since.
+        return status
+    return status.model_copy(update={"last_drift_check_time": read.checked_at, "live": live})
+
+
+def needs_credentials(snapshot: Snapshot) -> bool:
+    """Whether a plan for this object may call CAMS (the controller resolves credentials only then). An
+    observer reads CAMS: it needs an account that allows it as much as a manager does."""
+    spec = snapshot.spec
+    if spec is None or snapshot.paused:
+        return False
+    if snapshot.deleting:
+        return CLEAR_FINALIZER in snapshot.finalizers and not snapshot.released
+    return True
+
+
+def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan:
+    """A plan's status with the number's health from the last read, and an Event for a change of rating or
+    status since the status last decided (number_health.py). Every plan gets it where it is carried out."""
+    status = decided.status
+    if status is None or status.live is None:
+        return decided
+    before = state.status
+    judged = nh.with_number_health(before, status, now=now, generation=state.snapshot.generation)
+    changed = nh.changes(
+        before.live, status.live, state.snapshot.spec.phone_number if state.snapshot.spec else ""
+    )
+    return replace(decided, status=judged, events=(*decided.events, *changed))
+
+
+def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
+    snapshot, spec = state.snapshot, state.snapshot.spec
+    if spec is None:
+        reason, problem = snapshot.spec_problem or ("InvalidSpec", "")
+        if snapshot.deleting:
+            return _release(
+                snapshot, "NotCleared", f"Deleted without clearing CAMS: invalid spec ({problem})"
+            )
+        return _stall(state, facts, reason, f"{INVALID_SPEC_MESSAGES[reason]}: {problem}")
+    if snapshot.deleting:
+        return _finalize(state, spec, facts)
+    if snapshot.paused:
+        status = st.status_paused(
+            previous=previous_status(state),
+            generation=snapshot.generation,
+            now=facts.now,
+            annotation=PAUSED_ANNOTATION,
+        )
+        return Plan("paused", status=status, drift=DriftAction.STOP)
+    if spec.management_mode == "Observe":
+        if isinstance(facts.credentials, CredentialProblem):
+            observed = _without_credentials(state, facts, facts.credentials, settings)
+        elif isinstance(facts.urls, CredentialProblem):  # nothing to compare CAMS with
+            observed = _stall(state, facts, facts.urls.reason, facts.urls.message)
+        else:
+            observed = _observe(state, spec, facts)
+        return _warn_of_credentials_in_urls(
+            state, replace(observed, finalizer=_finalizer(snapshot, wanted=False))
+        )
+    if _another_owns(snapshot, facts.owner) and isinstance(facts.credentials, Resolved):
+        # Only an object whose credentials work (proven on the space) learns who manages the number:
+        # one refused its account, its Secret or by CAMS is told that, and nothing about claims.
+        assert facts.owner is not None
+        message = conflict_message(
+            winner=facts.owner,
+            space=spec.cust_space_id,
+            phone_number=spec.phone_number,
+            namespace=snapshot.ref.namespace,
+        )
+        decided = _stall(state, facts, "Conflict", message)
+    elif isinstance(facts.credentials, CredentialProblem):
+        decided = _without_credentials(state, facts, facts.credentials, settings)
+    elif isinstance(facts.urls, CredentialProblem):
+        decided = _stall(state, facts, facts.urls.reason, facts.urls.message)
+    else:
+        assert facts.credentials is not None
+        decided = _apply_or_not(state, spec, facts, facts.credentials, settings)
+    # Held exactly while deletionPolicy is Clear: a Retain object never waits on the operator.
+    decided = replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
+    return _warn_of_credentials_in_urls(state, decided)
+
+
+def _warn_of_credentials_in_urls(state: ObjectState, decided: Plan) -> Plan:
+    """A literal URL with a user name or password, stored when 0.1.0 allowed it: still applied (refusing it
+    now would stall a number that worked), with one Warning per generation saying how to move it."""
+    spec, generation = state.snapshot.spec, state.snapshot.generation
+    fields = spec.urls_with_credentials() if spec is not None else ()
+    if not fields or state.warned_generation == generation:
+        return decided
+    warnings = tuple(
+        Event(
+            "Warning",
+            "CredentialsInUrl",
+            f"{userinfo_message(field)} (the API server refuses such a URL unless stored before 0.2.0)",
+        )
+        for field in fields
+    )
+    return replace(decided, events=(*decided.events, *warnings), warned=True)
+
+
+def _finalizer(snapshot: Snapshot, *, wanted: bool) -> Literal["add", "remove"] | None:
+    held = CLEAR_FINALIZER in snapshot.finalizers
+    return "add" if wanted and not held else "remove" if held and not wanted else None
+
+
+def _another_owns(snapshot: Snapshot, owner: Claimant | None) -> bool:
+    return owner is not None and (owner.namespace, owner.name) != snapshot.key
+
+
+def _stall(state: ObjectState, facts: Facts, reason: str, message: str, answer: Answer | None = None) -> Plan:
+    """Something only a person can fix stands before any call. One Event per reason and generation."""
+    previous, generation = previous_status(state), state.snapshot.generation
+    already = previous.observed_generation == generation and any(
+        c.type == "Stalled" and c.status == "True" and c.reason == reason for c in previous.conditions
+    )
+    status = st.status_stalled(
+        previous=previous, generation=generation, reason=reason, message=message, now=facts.now, answer=answer
+    )
+    return Plan("stalled", status=status, events=() if already else (Event("Warning", reason, message),))
+
+
+def _release(snapshot: Snapshot, reason: str, message: str) -> Plan:
+    """Let a deleted object go: drop the finalizer, if held, and say why."""
+    if CLEAR_FINALIZER not in snapshot.finalizers:
+        return Plan("deleted")
+    return Plan("released", finalizer="remove", events=(Event("Normal", reason, message),))
+
+
+def _finalize(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
+    """deletionPolicy Clear: clear the webhook in CAMS, then let the object go."""
+    snapshot = state.snapshot
+    if CLEAR_FINALIZER not in snapshot.finalizers:
+        return Plan("deleted")  # Retain, or released already: Kubernetes deletes it without us
+    if snapshot.released:
+        return _release(
+            snapshot,
+            "Released",
+            f"Deleted without clearing CAMS, as the annotation {RELEASE_ANNOTATION} asks",
+        )
+    if _another_owns(snapshot, facts.owner):
+        return _release(
+            snapshot, "NotCleared", "Deleted without clearing CAMS: another object manages the number"
+        )
+    if previous_status(state).applied_fingerprint is None:
+        return _release(snapshot, "NotCleared", "Deleted without clearing CAMS: it never held this spec")
+    credentials = facts.credentials
+    if isinstance(credentials, CredentialProblem) or credentials is None:
+        problem = credentials.message if credentials else "no credentials"
+        reason = credentials.reason if credentials else "NoCredentials"
+        return _stall(
+            state, facts, reason, f"Cannot clear the webhook before deletion: {problem}; {st.RELEASE_HINT}"
+        )
+    update = clearing_update(spec)
+    digest = fingerprint(update, account=credentials.account)
+    call = Call(update, credentials, digest, snapshot.generation, facts.priority, clearing=True)
+    return Plan(None, call=call)
+
+
+def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
+    """Observe mode: never UpdatePhoneWebhook; report what the space's shared reads show."""
+    previous, generation = previous_status(state), state.snapshot.generation
+    if (refusal := state.read_refusal) is not None:
+        status = st.status_read_refused(
+            previous=previous,
+            generation=generation,
+            now=facts.now,
+            outcome=refusal.outcome,
+            retry_at=refusal.retry_at,
+        )
+        already = previous.observed_generation == generation and any(
+            c.type == "Stalled" and c.status == "True" and c.reason == refusal.outcome.reason
+            for c in previous.conditions
+        )
+        message = status.conditions[0].message if status.conditions else refusal.outcome.reason
+        events = () if already else (Event("Warning", refusal.outcome.reason, message),)
+        return Plan("refused", status=status, events=events, drift=DriftAction.KEEP)
+    if previous.last_drift_check_time is None:
+        status = st.status_observing(previous=previous, generation=generation, now=facts.now)
+        return Plan("observing", status=status, drift=DriftAction.NOW)
+    if state.last_read is None:
+        # Read by an earlier process (a restart): its verdict stands until this one reads, at once. The
+        # status it wrote cannot be compared again: it holds URLs redacted, or from an earlier version.
+        return Plan("observed", status=st.with_generation(previous, generation), drift=DriftAction.NOW)
+    status = st.status_observed(
+        previous=previous,
+        generation=generation,
+        now=facts.now,
+        phone_number=spec.phone_number,
+        drifted=drifted_fields(previous.live),
+    )
+    return Plan("observed", status=status, drift=_keep_checking(state))
+
+
+def _keep_checking(state: ObjectState) -> DriftAction:
+    """Checked one interval from now unless a check is scheduled already (re-plans must not push it out)."""
+    return DriftAction.SCHEDULE if state.drift_due is None else DriftAction.KEEP
+
+
+def _retry_priority(priority: Priority) -> Priority:
+    return max(priority, Priority.RETRY)
+
+
+def retry_delay(attempts: int, *, jitter: float, settings: OperatorSettings) -> float:
+    """Seconds before the next try after `attempts` failed ones in a row."""
+    return backoff_delay(
+        attempt=attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, jitter=jitter
+    )
+
+
+def _without_credentials(
+    state: ObjectState, facts: Facts, problem: CredentialProblem, settings: OperatorSettings
+) -> Plan:
+    if problem.transient:  # e.g. STS unreachable: back off and try again, told once per episode
+        attempts = state.attempts + 1
+        delay = retry_delay(attempts, jitter=facts.jitter, settings=settings)
+        status = st.status_retrying(
+            previous=previous_status(state),
+            generation=state.snapshot.generation,
+            reason=problem.reason,
+            message=problem.message,
+            now=facts.now,
+            retry_at=facts.now + timedelta(seconds=delay),
+        )
+        events = (Event("Warning", problem.reason, problem.message),) if attempts == 1 else ()
+        return Plan(
+            "retrying",
+            status=status,
+            events=events,
+            attempts=attempts,
+            requeue_after=delay,
+            requeue_priority=_retry_priority(facts.priority),
+        )
+    stalled = _stall(state, facts, problem.reason, problem.message, problem.answer)
+    if problem.reason in REFUSALS and stalled.status is not None and stalled.status.live is not None:
+        # What an earlier read showed is of a space this object may no longer see: it goes.
+        stalled = replace(stalled, status=stalled.status.model_copy(update={"live": None}))
+    if problem.reason == "RRSAFailed":
+        # Fixed outside Kubernetes (a trust policy, a new token): no event tells us, so look again.
+        return replace(stalled, requeue_after=settings.retry_max_seconds)
+    if problem.retry_after is not None:
+        return replace(stalled, requeue_after=problem.retry_after)
+    return stalled
+
+
+def _apply_or_not(
+    state: ObjectState,
+    spec: PhoneWebhookSpec,
+    facts: Facts,
+    credentials: Resolved,
+    settings: OperatorSettings,
+) -> Plan:
+    snapshot, previous = state.snapshot, previous_status(state)
+    request = snapshot.reconcile_request
+    if request == previous.last_handled_reconcile_at:
+        request = None  # handled already
+    update = webhook_update(spec, facts.urls if isinstance(facts.urls, CallbackUrls) else None)
+    digest = fingerprint(update, account=credentials.account)
+    decision = decide(
+        fingerprint=digest,
+        status=previous,
+        now=facts.now,
+        permanent_retry=timedelta(seconds=settings.permanent_retry_seconds),
+        secret_changed=state.secret_changed,
+        reconcile_requested=request is not None or state.drifted,
+    )
+    if decision.action is Action.IN_SYNC:
+        status = st.status_in_sync(previous=previous, generation=snapshot.generation, now=facts.now)
+        # A changed Secret that resolves to the same account changes nothing CAMS holds.
+        return Plan("in_sync", status=status, attempts=0, settle_forced=True, drift=_keep_checking(state))
+    if decision.action is Action.WAIT:
+        assert decision.not_before is not None
+        return Plan(
+            "waiting",
+            status=st.with_generation(previous, snapshot.generation),
+            requeue_after=(decision.not_before - facts.now).total_seconds(),
+        )
+    call = Call(update, credentials, digest, snapshot.generation, facts.priority, reconcile_request=request)
+    return Plan(None, call=call)
+
+
+_RESULTS = {
+    Verdict.OK: "applied",
+    Verdict.THROTTLED: "throttled",
+    Verdict.TRANSIENT: "transient",
+    Verdict.PERMANENT: "refused",
+}
+
+
+def after_call(
+    state: ObjectState,
+    call: Call,
+    outcome: Outcome,
+    facts: Facts,
+    settings: OperatorSettings,
+    outage: Outage | None,
+) -> Plan:
+    """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
+    snapshot, verdict = state.snapshot, outcome.verdict
+    if call.clearing and verdict is Verdict.OK:
+        phone_number = call.update.phone_number
+        return _release(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
+    if verdict is Verdict.TRANSIENT and outage is not None:
+        return unavailable(state, facts, outage)
+    attempts, retry_at = 0, None
+    if verdict is Verdict.PERMANENT:
+        retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
+    elif verdict is not Verdict.OK:
+        attempts = state.attempts + 1
+        retry_at = facts.now + timedelta(
+            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
+        )
+    status = st.status_after_outcome(
+        previous=previous_status(state),
+        generation=call.generation,
+        phone_number=call.update.phone_number,
+        fingerprint=call.fingerprint,
+        outcome=outcome,
+        now=facts.now,
+        retry_at=retry_at,
+        reconcile_request=call.reconcile_request,
+        clearing=call.clearing,
+    )
+    ready = status.conditions[0]
+    if verdict is Verdict.OK:
+        events: tuple[Event, ...] = (Event("Normal", "Applied", ready.message),)
+    elif verdict is Verdict.THROTTLED and attempts > 1:
+        events = ()  # throttling is told once per episode: one Event per retry would flood the API
+    else:
+        events = (Event("Warning", ready.reason, ready.message),)
+    return Plan(
+        _RESULTS[verdict],
+        status=status,
+        events=events,
+        attempts=attempts,
+        requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
+        requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else _retry_priority(call.priority),
+        # Only an answer for good settles why the call was forced; a throttled one must try again.
+        settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT),
+        drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
+    )
+
+
+def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
+    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
+    status = st.status_unavailable(
+        previous=previous_status(state),
+        generation=state.snapshot.generation,
+        now=facts.now,
+        cause=outage.cause,
+        probe_interval=outage.probe_interval,
+    )
+    told = state.unavailable_episode == outage.episode
+    events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
+    return Plan(
+        "unavailable", status=status, events=events, attempts=0, hold=True, unavailable_episode=outage.episode
+    )

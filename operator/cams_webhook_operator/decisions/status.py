@@ -1,0 +1,418 @@
+"""Status of a PhoneWebhook for each verdict: conditions as kstatus, Flux and Argo CD read them. Pure."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from cams_webhook_operator.api.accounts import AccountStatus
+from cams_webhook_operator.api.models import (
+    RELEASE_ANNOTATION,
+    Condition,
+    ConditionType,
+    LiveWebhook,
+    PhoneWebhookStatus,
+    shared,
+    timestamp,
+)
+from cams_webhook_operator.cams.messages import LiveNumber
+from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
+from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, redact
+from cams_webhook_operator.tenancy.credentials import AccountVerdict
+
+RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
+
+
+class Phase(enum.Enum):
+    """Which of Ready, Reconciling and Stalled is True (kstatus reads them in that spirit)."""
+
+    READY = (True, False, False)
+    RECONCILING = (False, True, False)
+    STALLED = (False, False, True)
+    IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
+
+
+def condition(
+    previous: list[Condition],
+    kind: ConditionType,
+    value: bool,
+    *,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int,
+) -> Condition:
+    """Condition `kind`, keeping the lastTransitionTime it had in `previous` if its status did not change."""
+    status = "True" if value else "False"
+    old = next((c for c in previous if c.type == kind), None)
+    return shared(
+        Condition(
+            type=kind,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=old.last_transition_time if old and old.status == status else now,
+            observed_generation=generation,
+        )
+    )
+
+
+def _conditions(
+    previous: list[Condition], *, generation: int, now: datetime, phase: Phase, reason: str, message: str
+) -> list[Condition]:
+    """All three conditions. A False Reconciling/Stalled says nothing on its own; the shared reason still
+    tells the story."""
+    kinds: tuple[ConditionType, ...] = ("Ready", "Reconciling", "Stalled")
+    return [
+        condition(previous, kind, value, reason=reason, message=message, now=now, generation=generation)
+        for kind, value in zip(kinds, phase.value, strict=True)
+    ]
+
+
+def _verdict(
+    previous: PhoneWebhookStatus,
+    *,
+    generation: int,
+    now: datetime,
+    phase: Phase,
+    reason: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+) -> PhoneWebhookStatus:
+    """The previous status with a new verdict for `generation` (conditions' reason and message), and the
+    other status `fields` given."""
+    conditions = _conditions(
+        previous.conditions, generation=generation, now=now, phase=phase, reason=reason, message=message
+    )
+    update = {"observed_generation": generation, **(fields or {}), "conditions": conditions}
+    if all(getattr(previous, name) == value for name, value in update.items()):
+        # Nothing changed (an in-sync re-check): no copy. A restart re-checks every object; copies of
+        # statuses that are the same would only leave the allocator holes in place of the old ones.
+        return previous
+    return previous.model_copy(update=update)
+
+
+def _cams_said(outcome: Outcome) -> str:
+    if outcome.answer is None:
+        return outcome.error or "no answer"
+    answer = outcome.answer
+    said = f"{answer.code or f'HTTP {answer.http_status}'}"
+    if answer.message and answer.message not in ("null", "None"):
+        said += f": {answer.message}"
+    return said
+
+
+def _outcome_message(
+    outcome: Outcome, *, phone_number: str, retry_at: datetime | None, clearing: bool
+) -> str:
+    if outcome.verdict is Verdict.OK:
+        return "CAMS accepted the webhook configuration"  # no number: equal conditions are shared
+    retry_note = f"; retrying at {timestamp(retry_at)}" if retry_at else ""
+    said = _cams_said(outcome)
+    if outcome.verdict is Verdict.PERMANENT and clearing:
+        return (
+            f"CAMS refused to clear the webhook of {phone_number} before deletion ({said}). "
+            f"The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
+        )
+    if outcome.verdict is Verdict.PERMANENT:
+        return (
+            f"CAMS refused the webhook configuration of {phone_number} ({said}). "
+            f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
+        )
+    if outcome.verdict is Verdict.THROTTLED:
+        message = f"CAMS is under flow control ({said}){retry_note}"
+    else:
+        message = f"The call to CAMS failed temporarily ({said}){retry_note}"
+    return f"Clearing the webhook of {phone_number} before deletion: {message}" if clearing else message
+
+
+_PHASES = {Verdict.OK: Phase.READY, Verdict.PERMANENT: Phase.STALLED}
+
+
+def status_after_outcome(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    phone_number: str,
+    fingerprint: str,
+    outcome: Outcome,
+    now: datetime,
+    retry_at: datetime | None,
+    reconcile_request: str | None = None,
+    clearing: bool = False,
+) -> PhoneWebhookStatus:
+    """The status after one UpdatePhoneWebhook call. `retry_at` is when the controller tries again;
+    `reconcile_request` the annotation value that forced the call, handled once CAMS answered for good."""
+    answer, verdict = outcome.answer, outcome.verdict
+    handled = verdict in (Verdict.OK, Verdict.PERMANENT) and reconcile_request is not None
+    fields: dict[str, Any] = {
+        "last_handled_reconcile_at": reconcile_request if handled else previous.last_handled_reconcile_at,
+        **_answer_fields(answer),
+        "last_attempt_time": now,
+        "next_attempt_time": retry_at,
+        # Only a refusal of this very request decides when to try it again; a newer attempt clears it.
+        "failed_fingerprint": fingerprint if verdict is Verdict.PERMANENT else None,
+    }
+    if verdict is Verdict.OK:
+        fields.update(next_attempt_time=None, last_sync_time=now, applied_fingerprint=fingerprint)
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=_PHASES.get(verdict, Phase.RECONCILING),
+        reason=outcome.reason,
+        message=_outcome_message(outcome, phone_number=phone_number, retry_at=retry_at, clearing=clearing),
+        fields=fields,
+    )
+
+
+def status_in_sync(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
+    """CAMS already holds this spec (e.g. only the Secret's name changed, same account)."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    message = (
+        ready.message if ready and ready.status == "True" else "CAMS already holds the webhook configuration"
+    )
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Applied",
+        message=message,
+        fields={"next_attempt_time": None},
+    )
+
+
+def status_stalled(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+    answer: Answer | None = None,
+) -> PhoneWebhookStatus:
+    """Something only a person can fix before any call can be made (a missing Secret, no credentials,
+    credentials CAMS refused when the operator checked them: then `answer` is CAMS's, shown as an update's
+    is). Otherwise CAMS's last answer is cleared: it belongs to an attempt that is no longer current."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.STALLED,
+        reason=reason,
+        message=message,
+        fields={**_answer_fields(answer), "next_attempt_time": None},
+    )
+
+
+def _answer_fields(answer: Answer | None) -> dict[str, Any]:
+    """The status fields that show CAMS's answer (all None: no answer)."""
+    return {
+        "code": answer.code if answer else None,
+        "message": answer.message if answer else None,
+        "request_id": answer.request_id if answer else None,
+        "access_denied_detail": answer.access_denied_detail if answer else None,
+    }
+
+
+def with_generation(status: PhoneWebhookStatus, generation: int) -> PhoneWebhookStatus:
+    """The same verdict, now known to hold for `generation` too."""
+    return status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": [
+                c.model_copy(update={"observed_generation": generation}) for c in status.conditions
+            ],
+        }
+    )
+
+
+def status_paused(
+    *, previous: PhoneWebhookStatus, generation: int, now: datetime, annotation: str
+) -> PhoneWebhookStatus:
+    """No CAMS call while paused. Ready stays True only if CAMS already held this generation."""
+    ready = next((c for c in previous.conditions if c.type == "Ready"), None)
+    in_sync = ready is not None and ready.status == "True" and previous.observed_generation == generation
+    message = f"Paused by the annotation {annotation}: no CAMS call is made until it is removed" + (
+        "; CAMS holds this spec" if in_sync else "; this spec is not applied"
+    )
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY if in_sync else Phase.IDLE,
+        reason="Paused",
+        message=message,
+        fields={"next_attempt_time": None},
+    )
+
+
+def status_retrying(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    reason: str,
+    message: str,
+    now: datetime,
+    retry_at: datetime,
+) -> PhoneWebhookStatus:
+    """Something that may pass on its own stands in the way (STS unreachable): Reconciling, with a retry."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason=reason,
+        message=f"{message}; retrying at {timestamp(retry_at)}",
+        fields={"next_attempt_time": retry_at},
+    )
+
+
+def _matches(wanted: str | None, held: str) -> bool | None:
+    """Whether CAMS holds the wanted URL, compared as digests in constant time: how long the comparison
+    took tells nothing of how much of a guessed URL (and its token) was right."""
+    if wanted is None:
+        return None
+    return hmac.compare_digest(
+        hashlib.sha256(wanted.encode()).digest(), hashlib.sha256(held.encode()).digest()
+    )
+
+
+def live_webhook(live: LiveNumber | None, wanted: CallbackUrls | None) -> LiveWebhook:
+    """What a read showed, as status shows it: URLs redacted (they may carry tokens), and whether each is
+    the one `wanted` (the spec's, or its Secret's; None: not known yet)."""
+    if live is None:
+        return LiveWebhook(found=False)
+    wanted = wanted or CallbackUrls(None, None)
+    return LiveWebhook(
+        status_callback_url=redact(live.status_callback_url),
+        up_callback_url=redact(live.up_callback_url),
+        status_callback_url_matches=_matches(wanted.status_callback_url, live.status_callback_url),
+        up_callback_url_matches=_matches(wanted.up_callback_url, live.up_callback_url),
+        number_status=live.status,
+        quality_rating=live.quality_rating,
+        messaging_limit_tier=live.messaging_limit_tier,
+        name_status=live.name_status,
+        code_verification_status=live.code_verification_status,
+        verified_name=live.verified_name,
+        is_official=live.is_official,
+    )
+
+
+def redacted(live: LiveWebhook) -> LiveWebhook:
+    """A status.live written by an earlier version, which showed URLs whole: redacted as now."""
+    shown = {
+        "status_callback_url": redact(live.status_callback_url),
+        "up_callback_url": redact(live.up_callback_url),
+    }
+    same = (live.status_callback_url, live.up_callback_url) == tuple(shown.values())
+    return live if same else live.model_copy(update=shown)
+
+
+def status_read_refused(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    outcome: Outcome,
+    retry_at: datetime,
+) -> PhoneWebhookStatus:
+    """Observe mode: CAMS refused to show the space (QueryChatappPhoneNumbers). Its answer is shown as an
+    update's is; what an earlier read showed is kept, with the time of that read."""
+    answer = outcome.answer
+    said = f"{answer.code}: {answer.message}" if answer else outcome.error
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.STALLED,
+        reason=outcome.reason,
+        message=f"CAMS refused to show this number's space (QueryChatappPhoneNumbers: {said}); reading "
+        f"it again at {timestamp(retry_at)}, or when the spec or its account changes",
+        fields={**_answer_fields(answer), "next_attempt_time": retry_at},
+    )
+
+
+def status_observing(*, previous: PhoneWebhookStatus, generation: int, now: datetime) -> PhoneWebhookStatus:
+    """Observe mode, before the first read of the space."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason="Observing",
+        message="Reading the live configuration from CAMS (Observe mode: no change is made)",
+    )
+
+
+def status_observed(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    phone_number: str,
+    drifted: list[str],
+) -> PhoneWebhookStatus:
+    """Observe mode: what CAMS holds (status.live, from the last read), and whether it matches the spec
+    (the InSync condition)."""
+    observed = _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Observed",
+        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
+    )
+    if previous.live is None or not previous.live.found:
+        in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
+    elif drifted:
+        in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
+    else:
+        in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
+    in_sync_condition = condition(
+        previous.conditions, "InSync", in_sync, reason=reason, message=message, now=now, generation=generation
+    )
+    return observed.model_copy(update={"conditions": [*observed.conditions, in_sync_condition]})
+
+
+def status_unavailable(
+    *,
+    previous: PhoneWebhookStatus,
+    generation: int,
+    now: datetime,
+    cause: str,
+    probe_interval: float,
+) -> PhoneWebhookStatus:
+    """CAMS fails every call of the account (an outage): the object waits for CAMS, not for a backoff."""
+    return _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.RECONCILING,
+        reason="CamsUnavailable",
+        message=f"CAMS fails every call of this account (last: {cause}); the operator tries one call "
+        f"every {probe_interval:g} s and applies this object as soon as CAMS answers",
+        fields={"next_attempt_time": None},
+    )
+
+
+def account_status(
+    *, previous: AccountStatus, generation: int, now: datetime, verdict: AccountVerdict
+) -> AccountStatus:
+    """A CamsAccount's or ClusterCamsAccount's status: Ready when its credentials can be used, Stalled
+    when a person must act, Reconciling while something that may pass stands in the way (STS unreachable)."""
+    phase = Phase.READY if verdict.ready else Phase.RECONCILING if verdict.transient else Phase.STALLED
+    conditions = _conditions(
+        previous.conditions,
+        generation=generation,
+        now=now,
+        phase=phase,
+        reason=verdict.reason,
+        message=verdict.message,
+    )
+    update = {"observed_generation": generation, "credentials": verdict.credentials, "conditions": conditions}
+    return previous.model_copy(update=update)

@@ -1,0 +1,448 @@
+"""The controller: one state record per PhoneWebhook (fed by kopf's watch events), a work queue of keys,
+workers that decide what each object needs (decisions/reconcile.py) and carry the plan out, and one lane
+per CAMS account (lanes.py). A worker never waits for CAMS's quota: it leaves a ticket in the account's
+lane and moves on; the lane makes the call in the account's turn and hands the answer to `finish`. The key
+stays in the work queue's hands until then, so an object is never decided twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cams_webhook_operator.api.refs import ObjectRef
+from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
+from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict, no_answer
+from cams_webhook_operator.decisions import reconcile
+from cams_webhook_operator.decisions.reconcile import DriftAction, Facts, Plan, Priority
+from cams_webhook_operator.decisions.state import Key, ObjectState, Snapshot, States, status_of
+from cams_webhook_operator.engine.account_status import AccountStatusWriter
+from cams_webhook_operator.engine.background import Background
+from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
+from cams_webhook_operator.engine.lanes import CallTicket, Lanes, OwnShares
+from cams_webhook_operator.engine.metrics import Metrics, objects_by_condition
+from cams_webhook_operator.engine.ownership import ClaimantsOf, Ownership
+from cams_webhook_operator.engine.secret_refresh import SecretRefresh
+from cams_webhook_operator.engine.workqueue import WorkQueue
+from cams_webhook_operator.engine.writer import Kube, ObjectWriter
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.account_ids import AccountIds
+from cams_webhook_operator.tenancy.accounts import Account, AccountKey, named_account
+from cams_webhook_operator.tenancy.callback_urls import CallbackUrls
+from cams_webhook_operator.tenancy.claims import ClaimStore
+from cams_webhook_operator.tenancy.credentials import Resolved
+from cams_webhook_operator.tenancy.resolver import CredentialResolver, TemporaryCredentialSource
+from cams_webhook_operator.tenancy.space_access import SpaceAccess
+
+logger = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 60.0
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        settings: OperatorSettings,
+        cams: CamsApi,
+        kube: Kube,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0),
+        rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+        claimants_of: ClaimantsOf | None = None,
+        drift_tick: float = 1.0,
+        rrsa: TemporaryCredentialSource | None = None,
+        leading: Callable[[], bool] | None = None,
+        wait_for_listing: bool = False,
+    ) -> None:
+        """`claimants_of`: who claims a number (engine/ownership.py; by default the known objects).
+        `wait_for_listing`: decide nothing until `listed` is set (every watched object has been seen)."""
+        self._settings = settings
+        self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
+        self._cams = cams
+        self._write = ObjectWriter(kube, gone=self._gone)
+        self._now = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
+        # Namespaces take turns; within a namespace's turns, the credentials its objects use.
+        self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0], within=self._credentials_of)
+        self._states = States()
+        self._lanes = Lanes(self, settings)
+        self._shares = OwnShares()
+        self._account_ids = AccountIds(ask=cams.caller_identity)
+        self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
+        if rrsa is not None:
+            rrsa.on_recovered = self._rrsa_recovered
+        background = Background()
+        self._acting = False  # whether this replica's workers run (it leads): only then are claims written
+        self.listed = asyncio.Event()  # set once every watched object has been seen: claims are known
+        if not wait_for_listing:
+            self.listed.set()
+        self._ownership = Ownership(
+            ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
+            states=self._states,
+            claimants_of=claimants_of,
+            recheck_after=self._queue.add_after,
+            may_write=lambda: self._acting and self._leading(),
+            background=background,
+            wall_clock=wall_clock,
+        )
+        self._secrets = SecretRefresh(
+            read_secret=kube.read_secret,
+            to_refresh=self._resolver.secrets_to_refresh,
+            changed=self.secret_changed,
+            every=settings.secret_refresh_seconds,
+            background=background,
+        )
+        self._account_status = AccountStatusWriter(
+            resolver=self._resolver, kube=kube, wall_clock=wall_clock, leading=self._leading
+        )
+        self.metrics = metrics or Metrics()
+        self._drift = self._drift_checker(cams, drift_tick)
+        self._access = SpaceAccess(
+            read=self._drift.read_space,
+            renew=self._resolver.renew,
+            now=wall_clock,
+            refusal_seconds=settings.permanent_retry_seconds,
+        )
+        self._watch_metrics(rrsa)
+
+    def _watch_metrics(self, rrsa: TemporaryCredentialSource | None) -> None:
+        # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
+        self.metrics.watch_state(
+            objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
+            queue_depth=lambda: len(self._queue),
+            calls_waiting=self._lanes.waiting,
+            accounts_unavailable=self._lanes.unavailable,
+            leading=lambda: self._acting and self._leading(),
+            rrsa_failing=lambda: rrsa is not None and rrsa.failing,
+            numbers=self._states.numbers,
+        )
+
+    def _drift_checker(self, cams: CamsApi, tick: float) -> DriftChecker:
+        return DriftChecker(
+            states=self._states,
+            cams=cams,
+            resolver=self._resolver,
+            settings=self._settings,
+            metrics=self.metrics,
+            reconcile=lambda key: self._queue.add(key, Priority.ROUTINE),
+            post_event=self._write.event,
+            wall_clock=self._now,
+            rng=self._rng,
+            lane_of=self._account_ids.lane_of,
+            tick=tick,
+            leading=self._leading,
+        )
+
+    def _credentials_of(self, key: Key) -> Hashable:
+        """The credentials an object names (an account, its own Secret, or the default). Taking turns by
+        them within a namespace's turns: objects applied account by account (a GitOps tool applying sorted
+        files) would otherwise keep the last account's first call waiting behind every other account's
+        objects, each decided (a claim written) before it. By name only: a tenant gains no turns over
+        other namespaces by spreading its objects over many Secrets."""
+        state = self._states.get(key)
+        spec = state.snapshot.spec if state is not None else None
+        if spec is None:
+            return None
+        named = named_account(spec, key[0])
+        if named is None and spec.credentials_secret_ref is not None:
+            return spec.credentials_secret_ref.name
+        return named
+
+    # --- fed by the watches ------------------------------------------------------------------------------
+
+    def observe(self, body: Mapping[str, Any]) -> None:
+        """A PhoneWebhook was listed, added or modified."""
+        meta = body["metadata"]
+        state = self._states.get((meta["namespace"], meta["name"]))
+        if state is not None and state.snapshot.resource_version == meta.get("resourceVersion"):
+            return  # seen already (listed at start-up, then listed again by kopf)
+        snapshot = Snapshot.of(body)
+        key = snapshot.key
+        if state is not None and state.snapshot.ref.uid != snapshot.ref.uid:
+            self.forget(*key)  # deleted and created again under the same name
+            state = None
+        if state is None:
+            self._states[key] = ObjectState(snapshot, status_of(body))
+            self._queue.add(key, Priority.CHANGE)
+            return
+        released, changed = self._states.take(key, snapshot, status_of(body))
+        if released is not None:
+            self._ownership.release_soon(released, key)
+        if changed:
+            self._drift.retry_refused(state)
+            self._queue.add(key, Priority.CHANGE)
+
+    def _gone(self, ref: ObjectRef) -> None:
+        """A write found the object deleted: forgotten once the reconcile that wrote has ended, unless it
+        was created again since (another uid)."""
+
+        def forget() -> None:
+            state = self._states.get((ref.namespace, ref.name))
+            if state is not None and state.snapshot.ref.uid == ref.uid:
+                self.forget(ref.namespace, ref.name)
+
+        asyncio.get_running_loop().call_soon(forget)
+
+    def known(self) -> list[Key]:
+        """The objects seen and not deleted (a new listing is compared with them: kube/watched.py)."""
+        return list(self._states)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """A PhoneWebhook was deleted."""
+        key = (namespace, name)
+        self._queue.forget(key)
+        if (state := self._states.pop(key, None)) is None:
+            return
+        self._resolver.forget(key)
+        if state.held_by is not None:
+            self._lanes.forget_held(state.held_by, key)
+        if (claim := state.snapshot.claim) is not None:
+            self._ownership.release_soon(claim, key)
+            # Those waiting for the claim are decided again: after the grace, unless this one comes back.
+            for waiting in self._ownership.waiting_for(claim, key):
+                self._queue.add(waiting, Priority.CHANGE)
+
+    def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
+        """A Secret was read again (resource_version None: it does not exist)."""
+        dependents, changed = self._resolver.secret_changed(namespace, name, resource_version)
+        self._requeue(dependents, secret_changed=changed)
+        self._account_status.secret_changed(namespace, name)
+
+    def observe_account(self, body: Mapping[str, Any], kind: str) -> None:
+        """A CamsAccount or ClusterCamsAccount was listed, added or modified."""
+        account = Account.of(body, kind)
+        self._account_changed(account.key, account)
+        self._account_status.changed(account, body.get("status"))
+
+    def known_accounts(self, kind: str) -> list[Key]:
+        """The accounts of this kind seen and not deleted (a new listing is compared with them)."""
+        return [(key.namespace, key.name) for key in self._resolver.accounts if key.kind == kind]
+
+    def known_namespaces(self) -> list[Key]:
+        return [("", name) for name in self._resolver.namespaces()]
+
+    def forget_account(self, kind: str, namespace: str, name: str) -> None:
+        self._account_changed(key := AccountKey(kind, namespace, name), None)
+        self._account_status.forget(key)
+
+    def _account_changed(self, key: AccountKey, account: Account | None) -> None:
+        """Decide again the objects that used the account, name it, or name none while it is (or was)
+        the default."""
+        default = any(a is not None and a.default for a in (self._resolver.accounts.get(key), account))
+        users = self._resolver.observe_account(account) if account else self._resolver.forget_account(key)
+        self._lanes.forget_owner(str(key))  # its qps, as its objects' next calls say it again
+        self._requeue(users | self._states.referring(key, default=default))
+
+    def namespace_changed(
+        self, name: str, labels: Mapping[str, str] | None, *, terminating: bool = False
+    ) -> None:
+        """A namespace's labels (None: the namespace is gone): they decide which accounts admit it; and
+        whether it is being deleted (its Clear objects may then clear with the credentials they had)."""
+        if self._resolver.namespace_labels(name, labels, terminating=terminating):
+            self._requeue(self._states.in_namespace(name))
+
+    def _rrsa_recovered(self) -> None:
+        """STS answers again: the objects that were refused RRSA credentials try again now."""
+        self._requeue(self._states.with_reason("RRSAFailed"))
+
+    def _requeue(self, keys: Iterable[Key], *, secret_changed: bool = False) -> None:
+        for key in keys:
+            if (state := self._states.get(key)) is not None:
+                self._drift.retry_refused(state)
+                state.attempts, state.epoch = 0, state.epoch + 1
+                state.secret_changed |= secret_changed
+                self._queue.add(key, Priority.CHANGE)
+
+    # --- workers ----------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Reconcile until cancelled."""
+        await self.listed.wait()
+        self._acting = True
+        try:
+            await self._ownership.warm()
+            async with asyncio.TaskGroup() as tasks:  # one failing (a bug) stops them all
+                for i in range(self._settings.workers):
+                    tasks.create_task(self._work(), name=f"worker-{i}")
+                tasks.create_task(self._drift.run(), name="drift-checks")
+                tasks.create_task(self._account_status.run(), name="account-status")
+                tasks.create_task(self._secrets.run(), name="secret-refresh")
+                tasks.create_task(self._ownership.run(), name="claim-sweep")
+                tasks.create_task(self._housekeeping(), name="housekeeping")
+        finally:
+            self._acting = False
+            await self._lanes.close()
+            self._queue.close()
+
+    async def _housekeeping(self) -> None:
+        """Drop the lanes, read pacers and paces that nothing uses: they are made again when needed, and
+        without this every key or account ever named would keep them."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            self._lanes.prune()
+            self._drift.prune()
+            self._shares.prune(asyncio.get_running_loop().time())
+
+    async def _work(self) -> None:
+        while True:
+            key, priority = await self._queue.get()
+            in_lane = False
+            try:
+                in_lane = await self.reconcile(key, Priority(priority))
+            except Exception:  # not CancelledError, a BaseException
+                self._retry_after_error(key, Priority(priority), "Reconcile")
+            finally:
+                if not in_lane:
+                    self._queue.done(key)
+
+    def _retry_after_error(self, key: Key, priority: Priority, what: str) -> None:
+        """A bug or the Kubernetes API failing: log it and try again later; never lose the object."""
+        if (state := self._states.get(key)) is not None:
+            state.attempts += 1
+        attempts = state.attempts if state else 1
+        delay = reconcile.retry_delay(attempts, jitter=self._jitter(), settings=self._settings)
+        logger.exception("%s of %s/%s failed; retrying in %.1fs", what, *key, delay)
+        self._queue.add_after(key, delay, priority)
+
+    async def reconcile(self, key: Key, priority: Priority = Priority.CHANGE) -> bool:
+        """Decide what one object needs and carry it out; True when its call went to its account's lane
+        (which then owns the key until `finish`)."""
+        state = self._states.get(key)
+        if state is None or not self._leading():
+            return False
+        facts = await self._facts(state, priority)
+        decided = reconcile.plan(state, facts, self._settings)
+        await self._carry_out(state, decided)
+        if decided.call is None:
+            return False
+        call = decided.call
+        if (wait := self._shares.wait(call.resolved.quota, asyncio.get_running_loop().time())) > 0:
+            self._queue.add_after(key, wait, priority)  # its own account's pace (a CamsAccount's qps)
+            return False
+        lane_key = await self._account_ids.lane_of(call.resolved)
+        lane = self._lanes.for_call(call.resolved, lane_key)
+        ticket = CallTicket.of(state, call, lane_key)
+        if lane.offer(ticket):
+            return True
+        outage = lane.outage
+        assert outage is not None
+        await self._carry_out(state, reconcile.unavailable(state, facts, outage), ticket=ticket)
+        return False
+
+    async def _facts(self, state: ObjectState, priority: Priority, *, with_credentials: bool = True) -> Facts:
+        snapshot = state.snapshot
+        credentials = urls = None
+        if with_credentials and snapshot.spec is not None and reconcile.needs_credentials(snapshot):
+            credentials = await self._resolver.resolve(
+                snapshot.key, snapshot.spec, deleting=snapshot.deleting
+            )
+            if not snapshot.deleting:  # clearing sends no URL
+                urls = await self._resolver.callback_urls(snapshot.key, snapshot.spec)
+                state.secret_urls = urls if isinstance(urls, CallbackUrls) else None
+        claim = snapshot.claim
+        if (
+            isinstance(credentials, Resolved)
+            and claim is not None
+            and not snapshot.deleting
+            and not await self._ownership.holds(claim, snapshot.key)
+        ):  # credentials claim a number only once they have read its space (tenancy/space_access.py)
+            credentials = await self._access.check(credentials, claim[0]) or credentials
+        return Facts(
+            now=self._now(),
+            priority=priority,
+            owner=await self._ownership.holder(state, claim, credentials) if claim else None,
+            credentials=credentials,
+            urls=urls,
+            jitter=self._jitter(),
+        )
+
+    def _jitter(self) -> float:
+        return self._rng.random() if self._settings.retry_jitter else 1.0
+
+    async def _carry_out(self, state: ObjectState, plan: Plan, *, ticket: CallTicket | None = None) -> None:
+        """The one place where a plan happens. The bookkeeping comes first: should a write to the API
+        server fail below, the next plan must not repeat a call that CAMS already answered."""
+        plan = reconcile.with_number_health(state, plan, self._now())
+        if plan.attempts is not None:
+            state.attempts = plan.attempts
+        if plan.settle_forced:
+            state.secret_changed = state.drifted = False
+        if plan.unavailable_episode is not None:
+            state.unavailable_episode = plan.unavailable_episode
+        if plan.warned:
+            state.warned_generation = state.snapshot.generation
+        if plan.hold and ticket is not None:
+            state.held_by = ticket.lane
+            self._lanes[ticket.lane].hold(state.snapshot.key, ticket.priority)
+        if plan.drift is DriftAction.STOP:
+            state.drift_due = None
+        elif plan.drift is not DriftAction.KEEP:
+            self._drift.schedule(state, now=plan.drift is DriftAction.NOW)
+        if plan.requeue_after is not None:
+            self._queue.add_after(state.snapshot.key, plan.requeue_after, plan.requeue_priority)
+        if plan.result is not None:
+            self.metrics.reconciles.labels(plan.result).inc()
+        if plan.finalizer is not None:
+            await self._write.finalizer(state, plan.finalizer)
+        await self._write.status(state, plan.status or state.status)
+        for event in plan.events:
+            await self._write.event(state, event)
+
+    # --- what the lanes call back -----------------------------------------------------------------------
+
+    def is_current(self, ticket: CallTicket) -> bool:
+        state = self._states.get(ticket.key)
+        return state is not None and state.epoch == ticket.epoch and state.snapshot.ref.uid == ticket.uid
+
+    def give_back(self, ticket: CallTicket) -> None:
+        self._queue.done(ticket.key)
+        if ticket.key in self._states:
+            self._queue.add(ticket.key, ticket.priority)
+
+    def release(self, held: Iterable[tuple[Any, int]]) -> None:
+        for key, priority in held:
+            if (state := self._states.get(key)) is not None:
+                state.held_by = None
+                self._queue.add(key, priority)
+
+    async def call(self, ticket: CallTicket) -> Outcome:
+        if not self._leading():  # checked right before the call: another replica may lead by now
+            return no_answer("this replica no longer holds the leader lease; the call was not sent")
+        resolved, now = ticket.call.resolved, asyncio.get_running_loop().time
+        self.metrics.limiter_wait.observe(now() - ticket.queued_at)
+        started = now()
+        outcome = await self._cams.update_phone_webhook(ticket.call.update, resolved.credentials)
+        self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, lane=ticket.lane)
+        return outcome
+
+    async def _credentials_refused(self, state: ObjectState, resolved: Resolved) -> None:
+        """CAMS refused the credentials themselves (not the request): they prove themselves on the space
+        again before claiming anything in it, and the object lets go of its number at once."""
+        if (claim := state.snapshot.claim) is not None:
+            self._access.forget(resolved, claim[0])
+            await self._ownership.drop(claim, state.snapshot.key)
+
+    async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:
+        try:
+            state = self._states.get(ticket.key)
+            if state is None or state.snapshot.ref.uid != ticket.uid or not self._leading():
+                return  # deleted (and perhaps created again) while the call was out, or no longer leading
+            if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(ticket.call.resolved):
+                # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
+                outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+            elif outcome.reason in ("InvalidCredentials", "InvalidSecurityToken"):  # the Secret's key is old?
+                self._secrets.refused(ticket.call.resolved.source)
+            if outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED:
+                await self._credentials_refused(state, ticket.call.resolved)
+            facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
+            outage = self._lanes[ticket.lane].outage
+            decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)
+            await self._carry_out(state, decided, ticket=ticket)
+        except Exception:
+            self._retry_after_error(ticket.key, Priority(ticket.priority), "Recording CAMS's answer")
+        finally:
+            self._queue.done(ticket.key)

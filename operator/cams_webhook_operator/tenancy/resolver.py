@@ -1,0 +1,313 @@
+"""Where an object's credentials come from, in exactly one place.
+
+An object uses the account that accounts.py allows it (its `accountRef`, its own `credentialsSecretRef`, or
+the default ClusterCamsAccount); the account names a Secret, or the operator's identity (its environment
+AccessKey, else its RRSA role). The resolver keeps what the watches showed of the accounts and the
+namespaces' labels, caches the Secrets it read, and remembers which objects used which Secret and which
+account, so that a change to either re-reconciles exactly those. `import` asks it for the operator's own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
+from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
+from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy import callback_urls
+from cams_webhook_operator.tenancy.accounts import (
+    Account,
+    AccountKey,
+    Choice,
+    choice_of,
+    choose,
+)
+from cams_webhook_operator.tenancy.callback_urls import CallbackUrls
+from cams_webhook_operator.tenancy.credentials import (
+    NO_OPERATOR_IDENTITY,
+    AccountVerdict,
+    CredentialProblem,
+    Resolved,
+    SecretData,
+    from_secret,
+)
+
+Key = tuple[str, str]  # (namespace, name)
+SecretReader = Callable[[str, str], Awaitable[SecretData | None]]
+
+
+class TemporaryCredentialSource(Protocol):
+    """RRSA: credentials the operator obtains and renews itself."""
+
+    on_recovered: Callable[[], None] | None
+
+    @property
+    def config(self) -> RrsaConfig: ...
+    @property
+    def failing(self) -> bool: ...
+    async def credentials(self) -> Credentials: ...
+    def invalidate(self) -> None: ...
+
+
+class CredentialResolver:
+    def __init__(
+        self,
+        *,
+        operator: Credentials | None,
+        rrsa: TemporaryCredentialSource | None = None,
+        read_secret: SecretReader | None = None,
+        operator_namespace: str = "default",
+    ) -> None:
+        self._operator = operator
+        self._rrsa = rrsa if operator is None else None  # an AccessKey of the operator's own comes first
+        self._read_secret = read_secret
+        self._operator_namespace = operator_namespace
+        self.accounts: dict[AccountKey, Account] = {}
+        self._labels: dict[str, Mapping[str, str]] = {}  # namespace -> its labels
+        self._terminating: set[str] = set()  # namespaces being deleted
+        self._secrets: dict[Key, SecretData | None] = {}  # read so far; None: it does not exist
+        self._secret_users: dict[Key, set[Key]] = defaultdict(set)  # Secret -> objects that used it
+        self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
+        self._used: dict[Key, tuple[Key | None, AccountKey | None]] = {}  # object -> (Secret, account)
+        self._kept: dict[Key, Resolved] = {}  # Clear objects: the credentials to clear with when deleted
+        # Secrets that objects take callback URLs from, both ways (an object may name two).
+        self._url_secrets: dict[Key, frozenset[Key]] = {}
+        self._url_secret_users: dict[Key, set[Key]] = defaultdict(set)
+
+    @classmethod
+    def of(
+        cls, settings: OperatorSettings, *, rrsa: TemporaryCredentialSource | None, read_secret: SecretReader
+    ) -> CredentialResolver:
+        return cls(
+            operator=settings.operator_credentials(),
+            rrsa=rrsa,
+            read_secret=read_secret,
+            operator_namespace=settings.operator_namespace,
+        )
+
+    # --- what the watches show --------------------------------------------------------------------------
+
+    def observe_account(self, account: Account) -> set[Key]:
+        """An account was listed, added or changed: the objects that used it, to reconcile again."""
+        self.accounts[account.key] = account
+        return set(self._account_users.get(account.key, ()))
+
+    def forget_account(self, key: AccountKey) -> set[Key]:
+        self.accounts.pop(key, None)
+        return set(self._account_users.get(key, ()))
+
+    def namespaces(self) -> list[str]:
+        """The namespaces whose labels are known."""
+        return list(self._labels)
+
+    def namespace_labels(
+        self, namespace: str, labels: Mapping[str, str] | None, *, terminating: bool = False
+    ) -> bool:
+        """A namespace's labels, None when it is gone, and whether it is being deleted; True when either
+        changed."""
+        old = self._labels.pop(namespace, None)
+        was_terminating = namespace in self._terminating
+        if labels is not None:
+            self._labels[namespace] = dict(labels)
+        if terminating and labels is not None:
+            self._terminating.add(namespace)
+        else:
+            self._terminating.discard(namespace)
+        return old != labels or was_terminating != (namespace in self._terminating)
+
+    # --- resolving ----------------------------------------------------------------------------------------
+
+    def source(self, namespace: str, spec: PhoneWebhookSpec) -> str:
+        """Which credentials `resolve` would use, without reading anything (to group drift reads)."""
+        choice = choose(
+            namespace=namespace, spec=spec, accounts=self.accounts, labels=self._labels.get(namespace)
+        )
+        if isinstance(choice, CredentialProblem):
+            return f"problem:{choice.reason}"
+        if choice.secret is not None:
+            return f"secret:{choice.secret[0]}/{choice.secret[1]}"
+        return self._operator_source()
+
+    def _operator_source(self) -> str:
+        return f"rrsa:{self._rrsa.config.role_arn}" if self._rrsa is not None else "operator"
+
+    async def resolve(
+        self, obj: Key, spec: PhoneWebhookSpec, *, deleting: bool = False
+    ) -> Resolved | CredentialProblem:
+        """The credentials object `obj` may call CAMS with, or why it may not call.
+
+        A `deletionPolicy: Clear` object keeps the credentials it last used for its deletion while its
+        namespace is being deleted: that deletes its Secrets and accounts too, in no set order, and the
+        object must still be able to clear its own webhook with what it was allowed to use a moment before.
+        In a namespace that stays, a refusal is a refusal: an object whose account was revoked makes no
+        call, not even to clear."""
+        resolved = await self._resolve(obj, spec)
+        if isinstance(resolved, Resolved):
+            if spec.deletion_policy == "Clear":
+                self._kept[obj] = resolved
+            return resolved
+        kept = self._kept.get(obj) if deleting and obj[0] in self._terminating else None
+        return kept if kept is not None else resolved
+
+    async def _resolve(self, obj: Key, spec: PhoneWebhookSpec) -> Resolved | CredentialProblem:
+        choice = choose(namespace=obj[0], spec=spec, accounts=self.accounts, labels=self._labels.get(obj[0]))
+        if isinstance(choice, CredentialProblem):
+            self._use(obj, None, None)
+            return choice
+        self._use(obj, choice.secret, choice.account)
+        return await self._credentials(choice)
+
+    async def _credentials(self, choice: Choice) -> Resolved | CredentialProblem:
+        if choice.secret is not None:
+            namespace, name = choice.secret
+            account = choice.account
+            if (
+                account is not None
+                and account.kind == CLUSTER_ACCOUNT_KIND
+                and namespace != self._operator_namespace
+            ):
+                return CredentialProblem("AccountNotReady", f"{account}: {self._outside(namespace)}")
+            found = await self._secret(choice.secret)
+            named_by = str(account) if account is not None else "spec.credentialsSecretRef"
+            credentials = from_secret(namespace, name, found.data if found else None, named_by=named_by)
+            if isinstance(credentials, CredentialProblem):
+                return credentials
+            return Resolved(credentials, f"secret:{namespace}/{name}", choice.quota)
+        resolved = await self.operator()
+        if isinstance(resolved, CredentialProblem) or choice.quota is None:
+            return resolved
+        return Resolved(resolved.credentials, resolved.source, choice.quota)
+
+    def _outside(self, namespace: str) -> str:
+        return (
+            f"its Secret is in namespace {namespace}, but a ClusterCamsAccount may only name a Secret in the "
+            f"operator's namespace ({self._operator_namespace}), where no team can read it"
+        )
+
+    async def operator(self) -> Resolved | CredentialProblem:
+        """The operator's own identity: its AccessKey from the environment, else its RRSA role."""
+        if self._rrsa is not None:
+            try:
+                return Resolved(await self._rrsa.credentials(), self._operator_source())
+            except RrsaError as exc:
+                return CredentialProblem("RRSAFailed", str(exc), exc.transient)
+        if self._operator is None:
+            return CredentialProblem(
+                "NoCredentials", f"No credentials to call CAMS with: {NO_OPERATOR_IDENTITY}"
+            )
+        return Resolved(self._operator, "operator")
+
+    async def check(self, account: Account) -> AccountVerdict:
+        """Whether an account's credentials can be used, for its status. Reads its Secret, never CAMS."""
+        if account.spec is None:
+            reason, problem = account.problem or ("InvalidSpec", "")
+            return AccountVerdict(False, reason, f"{INVALID_SPEC_MESSAGES[reason]}: {problem}", "")
+        choice = choice_of(account)
+        if choice.secret:
+            where = f"Secret {choice.secret[0]}/{choice.secret[1]}"
+        elif self._rrsa is not None:
+            where = f"the operator's RRSA role {self._rrsa.config.role_arn}"
+        else:
+            where = "the operator's AccessKey"
+        resolved = await self._credentials(choice)
+        if isinstance(resolved, CredentialProblem):
+            return AccountVerdict(False, resolved.reason, resolved.message, where, resolved.transient)
+        return AccountVerdict(True, "CredentialsFound", f"The credentials were found: {where}", where)
+
+    async def callback_urls(
+        self, obj: Key, spec: PhoneWebhookSpec
+    ) -> CallbackUrls | CredentialProblem | None:
+        """The URLs the spec takes from Secrets of its own namespace (None: it takes none), read by name
+        like credentials' Secrets, cached with them and read again by the same refresh."""
+        names = callback_urls.secret_names(spec)
+        self._use_for_urls(obj, frozenset((obj[0], name) for name in names))
+        if not names:
+            return None
+        secrets = {name: await self._secret((obj[0], name)) for name in sorted(names)}
+        return callback_urls.resolve(spec, obj[0], secrets)
+
+    def renew(self, resolved: Resolved) -> bool:
+        """CAMS refused the security token: True when the operator can get a new one itself (RRSA)."""
+        if self._rrsa is None or not resolved.source.startswith("rrsa:"):
+            return False
+        self._rrsa.invalidate()
+        return True
+
+    # --- Secrets and who used them ----------------------------------------------------------------------
+
+    async def _secret(self, key: Key) -> SecretData | None:
+        if key not in self._secrets:
+            if self._read_secret is None:
+                raise RuntimeError("this resolver reads no Secrets")
+            self._secrets[key] = await self._read_secret(*key)
+        return self._secrets[key]
+
+    def _use(self, obj: Key, secret: Key | None, account: AccountKey | None) -> None:
+        old_secret, old_account = self._used.pop(obj, (None, None))
+        if old_secret is not None and old_secret != secret:
+            self._drop_secret_user(old_secret, obj)
+        if old_account is not None and old_account != account:
+            self._account_users[old_account].discard(obj)
+            if not self._account_users[old_account]:
+                del self._account_users[old_account]
+        if secret is not None:
+            self._secret_users[secret].add(obj)
+        if account is not None:
+            self._account_users[account].add(obj)
+        if secret is not None or account is not None:
+            self._used[obj] = (secret, account)
+
+    def _drop_secret_user(self, secret: Key, obj: Key) -> None:
+        self._secret_users[secret].discard(obj)
+        if not self._secret_users[secret]:
+            del self._secret_users[secret]
+            self._forget_if_unused(secret)
+
+    def _use_for_urls(self, obj: Key, secrets: frozenset[Key]) -> None:
+        old = self._url_secrets.pop(obj, frozenset())
+        for secret in old - secrets:
+            self._url_secret_users[secret].discard(obj)
+            if not self._url_secret_users[secret]:
+                del self._url_secret_users[secret]
+                self._forget_if_unused(secret)
+        for secret in secrets - old:
+            self._url_secret_users[secret].add(obj)
+        if secrets:
+            self._url_secrets[obj] = secrets
+
+    def _forget_if_unused(self, secret: Key) -> None:
+        """No object uses this Secret any more: forget it, and its data, entirely."""
+        if secret not in self._secret_users and secret not in self._url_secret_users:
+            self._secrets.pop(secret, None)
+
+    def secrets_to_refresh(self) -> list[Key]:
+        """The Secrets read so far that an object or an account still names; the others are forgotten."""
+        named = {choice_of(a).secret for a in self.accounts.values() if a.spec is not None}
+        used = self._secret_users.keys() | self._url_secret_users.keys() | named
+        for key in [k for k in self._secrets if k not in used]:
+            del self._secrets[key]
+        return list(self._secrets)
+
+    def forget(self, obj: Key) -> None:
+        """An object is gone."""
+        self._use(obj, None, None)
+        self._use_for_urls(obj, frozenset())
+        self._kept.pop(obj, None)
+
+    def secret_changed(
+        self, namespace: str, name: str, resource_version: str | None
+    ) -> tuple[set[Key], bool]:
+        """A Secret was read again (resource_version None: it does not exist). Returns the objects to
+        reconcile again, and whether the data they used changed (False when it was never read)."""
+        key = (namespace, name)
+        users = set(self._secret_users.get(key, ())) | set(self._url_secret_users.get(key, ()))
+        if key not in self._secrets:
+            return users, False
+        cached = self._secrets[key]
+        if (cached.resource_version if cached else None) == resource_version:
+            return set(), False  # the version already read
+        del self._secrets[key]
+        return users, True
