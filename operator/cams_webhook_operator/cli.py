@@ -98,21 +98,21 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
     kind, name = account
     async with await kube_client.connect() as api:
         custom = client.CustomObjectsApi(api)
-        try:
-            if kind == ACCOUNT_KIND:
-                found = await custom.get_namespaced_custom_object(
-                    GROUP, VERSION, kube_client.name(namespace), ACCOUNT_PLURAL, kube_client.name(name)
-                )
-            else:
-                found = await custom.get_cluster_custom_object(
-                    GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, kube_client.name(name)
-                )
-            read = await kube_client.answer(kube_client.CoreGroup(api).read_namespace(namespace))
-            labels = (read.get("metadata") or {}).get("labels") or {}
-        except kube_client.ApiException as exc:
-            if exc.status == 404:
-                return f"{kind} {name} (or namespace {namespace}) does not exist"
-            raise
+        if kind == ACCOUNT_KIND:
+            read_account = custom.get_namespaced_custom_object(
+                GROUP, VERSION, kube_client.name(namespace), ACCOUNT_PLURAL, kube_client.name(name)
+            )
+        else:
+            read_account = custom.get_cluster_custom_object(
+                GROUP, VERSION, CLUSTER_ACCOUNT_PLURAL, kube_client.name(name)
+            )
+        found = await kube_client.or_none(read_account)
+        read = await kube_client.or_none(
+            kube_client.answer(kube_client.CoreGroup(api).read_namespace(namespace))
+        )
+        if found is None or read is None:
+            return f"{kind} {name} (or namespace {namespace}) does not exist"
+        labels = (read.get("metadata") or {}).get("labels") or {}
     verdict = allowed(
         Account.of(kube_client.as_json(found), kind), namespace=namespace, space=space, labels=labels
     )

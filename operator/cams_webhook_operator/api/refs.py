@@ -1,9 +1,12 @@
-"""How the operator names one PhoneWebhook it acts on: shared by the decisions (decisions/state.py) and the
-Kubernetes access (kube/api.py), which must not import each other."""
+"""How the operator names what it acts on (an object, a number), once for every layer: the decisions and
+the Kubernetes access must not import each other, and both need these."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+Key = tuple[str, str]  # an object by (namespace, name); the namespace is "" for a cluster-scoped one
+Claim = tuple[str, str]  # a number by (custSpaceId, phoneNumber): what one claim (a Lease) covers
 
 
 @dataclass(frozen=True, slots=True)

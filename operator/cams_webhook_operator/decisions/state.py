@@ -21,15 +21,12 @@ from cams_webhook_operator.api.models import (
     PhoneWebhookStatus,
 )
 from cams_webhook_operator.api.names import problem_of
-from cams_webhook_operator.api.refs import ObjectRef
+from cams_webhook_operator.api.refs import Claim, Key, ObjectRef
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
 from cams_webhook_operator.tenancy import callback_urls
 from cams_webhook_operator.tenancy.accounts import DEFAULT, AccountKey, named_account
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls
-
-Key = tuple[str, str]  # (namespace, name)
-Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cams_webhook_operator.api.refs import ObjectRef
+from cams_webhook_operator.api.refs import Key, ObjectRef
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict, no_answer
 from cams_webhook_operator.decisions import reconcile
 from cams_webhook_operator.decisions.reconcile import DriftAction, Facts, Plan, Priority
-from cams_webhook_operator.decisions.state import Key, ObjectState, Snapshot, States, status_of
+from cams_webhook_operator.decisions.state import ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
 from cams_webhook_operator.engine.background import Background
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
@@ -26,7 +27,6 @@ from cams_webhook_operator.decisions.pacing import AdaptiveRate
 from cams_webhook_operator.decisions.state import (
     DriftReport,
     Event,
-    Key,
     ObjectState,
     ReadRefusal,
     wanted_urls,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict, no_answer
 from cams_webhook_operator.decisions.fairqueue import FairQueue
 from cams_webhook_operator.decisions.pacing import (
@@ -28,7 +29,7 @@ from cams_webhook_operator.decisions.pacing import (
     Transition,
 )
 from cams_webhook_operator.decisions.reconcile import Call
-from cams_webhook_operator.decisions.state import Key, ObjectState
+from cams_webhook_operator.decisions.state import ObjectState
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.account_ids import lane_label
 from cams_webhook_operator.tenancy.credentials import Quota, Resolved

@@ -12,11 +12,10 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from cams_webhook_operator.api.refs import Claim, Key
 from cams_webhook_operator.decisions.reconcile import Priority
 from cams_webhook_operator.decisions.state import (
-    Claim,
     Claimant,
-    Key,
     ObjectState,
     States,
     claimant_of,

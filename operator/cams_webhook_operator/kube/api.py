@@ -21,7 +21,7 @@ from kubernetes.aio import client
 
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
-from cams_webhook_operator.api.refs import ObjectRef
+from cams_webhook_operator.api.refs import Claim, ObjectRef
 from cams_webhook_operator.kube.client import (
     REQUEST_TIMEOUT,
     ApiException,
@@ -29,10 +29,12 @@ from cams_webhook_operator.kube.client import (
     answer,
     as_json,
     name,
+    or_none,
     pages,
+    refused,
 )
 from cams_webhook_operator.kube.events import EventSeries, Posted
-from cams_webhook_operator.tenancy.claims import Claim, ClaimRecord, lease_name
+from cams_webhook_operator.tenancy.claims import ClaimRecord, lease_name
 from cams_webhook_operator.tenancy.credentials import SecretData
 
 logger = logging.getLogger(__name__)
@@ -88,15 +90,12 @@ class KubeApi:
         self._events = EventSeries()
 
     async def read_claim(self, claim: Claim) -> ClaimRecord | None:
-        try:
-            lease = await self._custom.get_namespaced_custom_object(
+        lease = await or_none(
+            self._custom.get_namespaced_custom_object(
                 *LEASES, self._namespace, "leases", lease_name(claim), _request_timeout=REQUEST_TIMEOUT
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _claim_record(as_json(lease))
+        )
+        return None if lease is None else _claim_record(as_json(lease))
 
     async def list_claims(self) -> dict[Claim, ClaimRecord]:
         claims: dict[Claim, ClaimRecord] = {}
@@ -138,41 +137,33 @@ class KubeApi:
             "spec": {"holderIdentity": holder, "acquireTime": timestamp(datetime.now(UTC))},
         }
         leases = (*LEASES, self._namespace, "leases")
-        try:
-            if resource_version is None:
-                written = await self._custom.create_namespaced_custom_object(
-                    *leases, body, _request_timeout=REQUEST_TIMEOUT
-                )
-            else:
-                written = await self._custom.replace_namespaced_custom_object(
-                    *leases, lease_name(claim), body, _request_timeout=REQUEST_TIMEOUT
-                )
-        except ApiException as exc:
-            if exc.status == 409:  # created or changed by another writer since it was read
-                return None
-            raise
+        if resource_version is None:
+            write = self._custom.create_namespaced_custom_object(
+                *leases, body, _request_timeout=REQUEST_TIMEOUT
+            )
+        else:
+            write = self._custom.replace_namespaced_custom_object(
+                *leases, lease_name(claim), body, _request_timeout=REQUEST_TIMEOUT
+            )
+        written = await or_none(write, 409)  # 409: created or changed by another writer since it was read
+        if written is None:
+            return None
         version: str = as_json(written)["metadata"]["resourceVersion"]
         return version
 
     async def delete_claim(self, claim: Claim, *, resource_version: str) -> bool:
-        try:
-            await self._custom.delete_namespaced_custom_object(
-                *LEASES,
-                self._namespace,
-                "leases",
-                lease_name(claim),
-                body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(resource_version=resource_version)
-                ),
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            if exc.status == 409:  # changed by another writer since it was read
-                return False
-            raise
-        return True
+        delete = self._custom.delete_namespaced_custom_object(
+            *LEASES,
+            self._namespace,
+            "leases",
+            lease_name(claim),
+            body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=resource_version)
+            ),
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        # 404: gone already; 409: changed by another writer since it was read, and kept.
+        return await refused(delete, 404, 409) != 409
 
     async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
         """Write the whole status through the status subresource; False when the object is gone."""
@@ -189,33 +180,28 @@ class KubeApi:
 
     async def _merge_status(self, plural: str, namespace: str, name_: str, body: dict[str, Any]) -> bool:
         """Merge-patch a status subresource ("" namespace: a cluster-scoped object); False when it is gone."""
-        try:
-            if namespace:
-                await self._custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    name(namespace),
-                    plural,
-                    name(name_),
-                    body,
-                    _content_type=MERGE_PATCH,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            else:
-                await self._custom.patch_cluster_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    plural,
-                    name(name_),
-                    body,
-                    _content_type=MERGE_PATCH,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        if namespace:
+            patch = self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                name(namespace),
+                plural,
+                name(name_),
+                body,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        else:
+            patch = self._custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                plural,
+                name(name_),
+                body,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        return await refused(patch, 404) is None
 
     async def add_finalizer(
         self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
@@ -239,29 +225,23 @@ class KubeApi:
         )
 
     async def _json_patch(self, ref: ObjectRef, ops: list[dict[str, Any]]) -> None:
-        try:
-            await self._custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                name(ref.namespace),
-                PLURAL,
-                name(ref.name),
-                ops,
-                _content_type=JSON_PATCH,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        patch = self._custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            name(ref.namespace),
+            PLURAL,
+            name(ref.name),
+            ops,
+            _content_type=JSON_PATCH,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        await refused(patch, 404)  # gone: no finalizer to change
 
     async def read_secret(self, namespace: str, name_: str) -> SecretData | None:
         """The Secret's data, decoded, and its resourceVersion; None when it does not exist."""
-        try:
-            secret = await answer(self._core.read_secret(namespace, name_))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        secret = await or_none(answer(self._core.read_secret(namespace, name_)))
+        if secret is None:
+            return None
         version = (secret.get("metadata") or {}).get("resourceVersion")
         return SecretData(resource_version=version, data=_decode(secret.get("data")))
 
@@ -276,14 +256,10 @@ class KubeApi:
         try:
             repeat = self._events.repeat_of(key, now)
             if repeat is not None:
-                try:
-                    await self._count_again(repeat, message=message, now=now)
+                if await refused(self._count_again(repeat, message=message, now=now), 404) is None:
                     self._events.posted(key, replace(repeat, count=repeat.count + 1, last=now))
                     return
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
-                    self._events.forget(key)  # expired: post a new one
+                self._events.forget(key)  # expired: post a new one
             event_name_ = event_name(ref.name, secrets.token_hex(8))
             await answer(
                 self._core.create_event(

@@ -24,14 +24,15 @@ import os
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
 logger = logging.getLogger(__name__)
-__all__ = ["ApiException", "CoreGroup", "answer", "as_json", "connect", "name", "pages"]
+__all__ = ["ApiException", "CoreGroup", "answer", "as_json", "connect", "name", "or_none", "pages", "refused"]
+T = TypeVar("T")
 
 # Seconds for one call (the client takes a number as aiohttp's total timeout): without it, a connection the
 # API server never answers would hold a reconcile forever, silently; with it the call fails, is logged and
@@ -121,6 +122,29 @@ async def answer(response: Awaitable[aiohttp.ClientResponse]) -> dict[str, Any]:
             status=received.status, reason=received.reason, body=raw.decode("utf-8", "replace")
         )
     return as_json(json.loads(raw) if raw else {})
+
+
+async def or_none(call: Awaitable[T], *statuses: int) -> T | None:
+    """The call's answer; None when the API server refused it with one of `statuses` (404 when none is
+    given: the object does not exist). Every other refusal is raised."""
+    try:
+        return await call
+    except ApiException as exc:
+        if exc.status in (statuses or (404,)):
+            return None
+        raise
+
+
+async def refused(call: Awaitable[object], *statuses: int) -> int | None:
+    """None when the call was done; the status when the API server refused it with one of `statuses`
+    (a caller that must tell them apart). Every other refusal is raised."""
+    try:
+        await call
+    except ApiException as exc:
+        if exc.status in statuses:
+            return int(exc.status)
+        raise
+    return None
 
 
 async def pages(

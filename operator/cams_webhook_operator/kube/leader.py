@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from kubernetes.aio import client
 
 from cams_webhook_operator.kube.api import LEASES, timestamp
-from cams_webhook_operator.kube.client import REQUEST_TIMEOUT, ApiException, as_json
+from cams_webhook_operator.kube.client import REQUEST_TIMEOUT, as_json, or_none, refused
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,13 @@ class KubeLeaseApi:
         self._name = name
 
     async def read(self) -> LeaseRecord:
-        try:
-            lease = await self._api.get_namespaced_custom_object(
+        lease = await or_none(
+            self._api.get_namespaced_custom_object(
                 *LEASES, self._namespace, "leases", self._name, _request_timeout=REQUEST_TIMEOUT
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return LeaseRecord(None, None, None)
-            raise
+        )
+        if lease is None:
+            return LeaseRecord(None, None, None)
         body = as_json(lease)
         spec = body.get("spec") or {}
         version = (body.get("metadata") or {}).get("resourceVersion")
@@ -101,20 +100,13 @@ class KubeLeaseApi:
             metadata["resourceVersion"] = record.resource_version
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
         leases = (*LEASES, self._namespace, "leases")
-        try:
-            if record.resource_version is None:
-                await self._api.create_namespaced_custom_object(
-                    *leases, body, _request_timeout=REQUEST_TIMEOUT
-                )
-            else:
-                await self._api.replace_namespaced_custom_object(
-                    *leases, self._name, body, _request_timeout=REQUEST_TIMEOUT
-                )
-        except ApiException as exc:
-            if exc.status in (409, 422):
-                return False
-            raise
-        return True
+        if record.resource_version is None:
+            write = self._api.create_namespaced_custom_object(*leases, body, _request_timeout=REQUEST_TIMEOUT)
+        else:
+            write = self._api.replace_namespaced_custom_object(
+                *leases, self._name, body, _request_timeout=REQUEST_TIMEOUT
+            )
+        return await refused(write, 409, 422) is None  # another replica wrote it since it was read
 
 
 class LeaderElector:

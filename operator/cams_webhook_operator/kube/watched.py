@@ -26,6 +26,7 @@ from typing import Any
 
 from kubernetes.aio import client
 
+from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.kube.client import (
     METADATA_ONLY,
     REQUEST_TIMEOUT,
@@ -33,10 +34,10 @@ from cams_webhook_operator.kube.client import (
     CoreGroup,
     answer,
     pages,
+    refused,
 )
 
 logger = logging.getLogger(__name__)
-Key = tuple[str, str]  # (namespace, name); namespace "" for a cluster-scoped object
 GLOB = set("*?[!")
 # After kopf starts listing anew, how long until its objects are compared: one comparison for its whole
 # listing, not one per object.
@@ -169,13 +170,7 @@ class Following:
             read = self._custom.get_cluster_custom_object_without_preload_content(
                 followed.group, followed.version, followed.plural, name, _request_timeout=REQUEST_TIMEOUT
             )
-        try:
-            await answer(read)
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return await refused(answer(read), 404) is None
 
     def relisted(self, followed: Followed) -> None:
         """kopf handed an object of its listing (event type None): compare once its listing has settled."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-Claim = tuple[str, str]  # (custSpaceId, phoneNumber)
+from cams_webhook_operator.api.refs import Claim
 
 
 @dataclass(frozen=True, slots=True)

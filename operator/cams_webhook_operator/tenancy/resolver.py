@@ -15,6 +15,7 @@ from typing import Protocol
 
 from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
+from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy import callback_urls
@@ -35,7 +36,6 @@ from cams_webhook_operator.tenancy.credentials import (
     from_secret,
 )
 
-Key = tuple[str, str]  # (namespace, name)
 SecretReader = Callable[[str, str], Awaitable[SecretData | None]]
 
 
