@@ -72,7 +72,7 @@ def changes(before: LiveWebhook | None, after: LiveWebhook, phone_number: str) -
     return tuple(events)
 
 
-def with_number_health(
+def with_health_condition(
     before: PhoneWebhookStatus, status: PhoneWebhookStatus, *, now: datetime, generation: int
 ) -> PhoneWebhookStatus:
     """`status` with its NumberHealthy condition judged from its `live` (none when the read says nothing),

@@ -110,7 +110,7 @@ class Decision:
     not_before: datetime | None = None
 
 
-def decide(
+def whether_to_call(
     *,
     fingerprint: str,
     status: PhoneWebhookStatus,
@@ -220,7 +220,7 @@ def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan
     if status is None or status.live is None:
         return decided
     before = state.status
-    judged = nh.with_number_health(before, status, now=now, generation=state.snapshot.generation)
+    judged = nh.with_health_condition(before, status, now=now, generation=state.snapshot.generation)
     changed = nh.changes(
         before.live, status.live, state.snapshot.spec.phone_number if state.snapshot.spec else ""
     )
@@ -454,7 +454,7 @@ def _apply_or_not(
         request = None  # handled already
     update = webhook_update(spec, facts.urls if isinstance(facts.urls, CallbackUrls) else None)
     digest = fingerprint(update, account=credentials.account)
-    decision = decide(
+    decision = whether_to_call(
         fingerprint=digest,
         status=previous,
         now=facts.now,

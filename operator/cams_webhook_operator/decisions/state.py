@@ -200,7 +200,7 @@ class ObjectState:
     # generation and process, not one per re-check).
     warned_generation: int | None = None
 
-    def take(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
+    def seen_again(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it
         manages the number no more), and whether it must be decided again."""
         old, self.snapshot = self.snapshot, snapshot
@@ -272,12 +272,14 @@ class States(dict[Key, ObjectState]):
             return state
         return default
 
-    def take(self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
-        """ObjectState.take for the object `key`, with its claim indexed anew (Observe claims none)."""
+    def seen_again(
+        self, key: Key, snapshot: Snapshot, status: PhoneWebhookStatus
+    ) -> tuple[Claim | None, bool]:
+        """ObjectState.seen_again for the object `key`, with its claim indexed anew (Observe claims none)."""
         state = self[key]
         before = state.snapshot
         self._unindex(key, before)
-        taken = state.take(snapshot, status)
+        taken = state.seen_again(snapshot, status)
         self._index(key, state.snapshot)
         return taken
 

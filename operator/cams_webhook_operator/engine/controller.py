@@ -128,7 +128,7 @@ class Controller:
             resolver=self._resolver,
             settings=self._settings,
             metrics=self.metrics,
-            reconcile=lambda key: self._queue.add(key, Priority.ROUTINE),
+            requeue=lambda key: self._queue.add(key, Priority.ROUTINE),
             post_event=self._write.event,
             wall_clock=self._now,
             rng=self._rng,
@@ -169,7 +169,7 @@ class Controller:
             self._states[key] = ObjectState(snapshot, status_of(body))
             self._queue.add(key, Priority.CHANGE)
             return
-        released, changed = self._states.take(key, snapshot, status_of(body))
+        released, changed = self._states.seen_again(key, snapshot, status_of(body))
         if released is not None:
             self._ownership.release_soon(released, key)
         if changed:

@@ -65,7 +65,7 @@ class DriftChecker:
         resolver: CredentialResolver,
         settings: OperatorSettings,
         metrics: Metrics,
-        reconcile: Callable[[Key], None],
+        requeue: Callable[[Key], None],
         post_event: Callable[[ObjectState, Event], Awaitable[None]],
         wall_clock: Callable[[], datetime],
         rng: random.Random,
@@ -84,7 +84,7 @@ class DriftChecker:
         self._minimum = settings.min_drift_interval_seconds
         self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
-        self._reconcile = reconcile  # queue the object for a routine reconcile
+        self._requeue = requeue  # queue the object for a routine reconcile
         self._post_event = post_event  # tell people a managed object drifted
         self._now = wall_clock
         self._rng = rng
@@ -158,7 +158,7 @@ class DriftChecker:
         if isinstance(resolved, CredentialProblem):
             for member in members:  # the next reconcile of each object reports the problem
                 member.drift_due = None
-                self._reconcile(member.snapshot.key)
+                self._requeue(member.snapshot.key)
             return
         outcome, live = await self.read_space(space, resolved)
         if outcome.verdict is not Verdict.OK:
@@ -215,7 +215,7 @@ class DriftChecker:
             member.drift_due = loop_now + wait
             member.read_refusal = ReadRefusal(outcome, retry_at) if refused else None
             if refused:
-                self._reconcile(member.snapshot.key)
+                self._requeue(member.snapshot.key)
         self._next_due = min(self._next_due, loop_now + wait)
 
     async def _compare(
@@ -235,4 +235,4 @@ class DriftChecker:
             message = f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
             await self._post_event(state, Event("Warning", "DriftDetected", message))
         # Re-applied behind users' changes; either way the check reaches the status.
-        self._reconcile(snapshot.key)
+        self._requeue(snapshot.key)

@@ -8,7 +8,7 @@ switching an object from Observe to Manage never takes a number from its holder.
 
 When the holder is deleted, the claim is marked released and stays reserved for an object of the same
 namespace and name (an Argo CD Replace or a restore re-creates it): any other object may take the number
-only `grace` after the release. `decide` is pure; `ClaimStore` reads and writes the Leases.
+only `grace` after the release. `claim_step` is pure; `ClaimStore` reads and writes the Leases.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class ClaimDecision:
     free_at: datetime | None = None  # with CONFLICT: when a released claim may be taken
 
 
-def decide(
+def claim_step(
     record: ClaimRecord | None,
     me: str,
     *,
@@ -212,7 +212,9 @@ class ClaimStore:
     async def _acquire(self, claim: Claim, me: str, previous_owner: str | None) -> Holding:
         for _ in range(3):  # each lost race means someone else wrote: read again and decide again
             record = await self._record(claim)
-            decision = decide(record, me, now=self._now(), grace=self._grace, previous_owner=previous_owner)
+            decision = claim_step(
+                record, me, now=self._now(), grace=self._grace, previous_owner=previous_owner
+            )
             if decision.step is Step.HOLD:
                 return Holding(me)
             if decision.step is Step.CONFLICT:

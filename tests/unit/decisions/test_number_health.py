@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookStatus
-from cams_webhook_operator.decisions.number_health import changes, judge, with_number_health
+from cams_webhook_operator.decisions.number_health import changes, judge, with_health_condition
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
@@ -71,12 +71,12 @@ def test_changes_are_told_once_worse_as_warning_better_as_normal() -> None:
 
 
 def test_the_condition_keeps_its_transition_time_while_the_verdict_holds_and_never_touches_ready() -> None:
-    first = with_number_health(PhoneWebhookStatus(), PhoneWebhookStatus(live=GOOD), now=T0, generation=1)
+    first = with_health_condition(PhoneWebhookStatus(), PhoneWebhookStatus(live=GOOD), now=T0, generation=1)
     (healthy,) = first.conditions
     assert (healthy.type, healthy.status, healthy.last_transition_time) == ("NumberHealthy", "True", T0)
-    again = with_number_health(first, PhoneWebhookStatus(live=GOOD), now=T1, generation=1)
+    again = with_health_condition(first, PhoneWebhookStatus(live=GOOD), now=T1, generation=1)
     assert again.conditions[0].last_transition_time == T0
-    red = with_number_health(
+    red = with_health_condition(
         again,
         PhoneWebhookStatus(live=GOOD.model_copy(update={"quality_rating": "RED"})),
         now=T1,
@@ -84,5 +84,5 @@ def test_the_condition_keeps_its_transition_time_while_the_verdict_holds_and_nev
     )
     assert (red.conditions[0].status, red.conditions[0].last_transition_time) == ("False", T1)
     assert [c.type for c in red.conditions] == ["NumberHealthy"]
-    gone = with_number_health(red, PhoneWebhookStatus(live=LiveWebhook(found=False)), now=T1, generation=1)
+    gone = with_health_condition(red, PhoneWebhookStatus(live=LiveWebhook(found=False)), now=T1, generation=1)
     assert gone.conditions == [], "a number the space no longer lists has no health to judge"

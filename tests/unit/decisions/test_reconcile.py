@@ -64,25 +64,28 @@ def test_sts_credentials_are_identified_by_their_source_not_their_rotating_key()
     ],
     ids=["new", "in-sync", "spec-changed", "refused-recently", "refused-long-ago", "refused-other-spec"],
 )
-def test_decide(status: PhoneWebhookStatus, action: reconcile.Action) -> None:
-    assert reconcile.decide(fingerprint="F", status=status, now=NOW, permanent_retry=HOUR).action is action
+def test_whether_to_call(status: PhoneWebhookStatus, action: reconcile.Action) -> None:
+    assert (
+        reconcile.whether_to_call(fingerprint="F", status=status, now=NOW, permanent_retry=HOUR).action
+        is action
+    )
 
 
 def test_a_changed_secret_retries_a_recent_refusal_but_not_an_in_sync_object() -> None:
     refused = PhoneWebhookStatus(failed_fingerprint="F", last_attempt_time=NOW)
     in_sync = PhoneWebhookStatus(applied_fingerprint="F")
-    decide = reconcile.decide
-    assert decide(
+    whether_to_call = reconcile.whether_to_call
+    assert whether_to_call(
         fingerprint="F", status=refused, now=NOW, permanent_retry=HOUR, secret_changed=True
     ).action is (reconcile.Action.APPLY)
-    assert decide(
+    assert whether_to_call(
         fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, secret_changed=True
     ).action is (reconcile.Action.IN_SYNC)
 
 
 def test_a_reconcile_request_applies_even_in_sync() -> None:
     in_sync = PhoneWebhookStatus(applied_fingerprint="F")
-    decision = reconcile.decide(
+    decision = reconcile.whether_to_call(
         fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, reconcile_requested=True
     )
     assert decision.action is reconcile.Action.APPLY
@@ -392,7 +395,7 @@ def test_a_cleared_object_is_released() -> None:
 def test_a_newer_version_that_changes_nothing_decided_keeps_the_epoch() -> None:
     state = _state()
     newer = _state(annotations={"unrelated": "yes"})
-    assert state.take(newer.snapshot, PhoneWebhookStatus()) == (None, False)
+    assert state.seen_again(newer.snapshot, PhoneWebhookStatus()) == (None, False)
     assert state.epoch == 0
 
 
@@ -401,10 +404,10 @@ def test_a_spec_change_bumps_the_epoch_and_observe_mode_lets_the_claim_go() -> N
     claim = state.snapshot.claim
     assert claim is not None
     observe = _state(generation=3, managementMode="Observe")
-    assert state.take(observe.snapshot, PhoneWebhookStatus()) == (claim, True)
+    assert state.seen_again(observe.snapshot, PhoneWebhookStatus()) == (claim, True)
     assert state.epoch == 1
     manage = _state(generation=4, managementMode="Manage")
-    assert state.take(manage.snapshot, PhoneWebhookStatus()) == (None, True)
+    assert state.seen_again(manage.snapshot, PhoneWebhookStatus()) == (None, True)
     assert state.epoch == 2
 
 

@@ -8,34 +8,41 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cams_webhook_operator.tenancy.claims import ClaimRecord, ClaimStore, Holding, Step, decide, lease_name
+from cams_webhook_operator.tenancy.claims import (
+    ClaimRecord,
+    ClaimStore,
+    Holding,
+    Step,
+    claim_step,
+    lease_name,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=5)
 CLAIM = ("space", "8613800001234")
 
 
-def _decide(record: ClaimRecord | None, me: str = "a/one", previous_owner: str | None = None) -> Step:
-    return decide(record, me, now=NOW, grace=GRACE, previous_owner=previous_owner).step
+def _step(record: ClaimRecord | None, me: str = "a/one", previous_owner: str | None = None) -> Step:
+    return claim_step(record, me, now=NOW, grace=GRACE, previous_owner=previous_owner).step
 
 
 def test_a_free_number_is_claimed_by_whoever_asks_first_unless_cams_holds_another_objects_spec() -> None:
-    assert _decide(None) is Step.CREATE
-    assert _decide(None, previous_owner="a/one") is Step.CREATE
-    decided = decide(None, "b/two", now=NOW, grace=GRACE, previous_owner="a/one")
+    assert _step(None) is Step.CREATE
+    assert _step(None, previous_owner="a/one") is Step.CREATE
+    decided = claim_step(None, "b/two", now=NOW, grace=GRACE, previous_owner="a/one")
     assert (decided.step, decided.holder) == (Step.CONFLICT, "a/one")
 
 
 def test_a_held_claim_is_never_taken_and_a_released_one_only_after_the_grace_or_by_its_holder() -> None:
     held = ClaimRecord("a/one", None, "1")
-    assert _decide(held) is Step.HOLD
-    assert _decide(held, "b/two") is Step.CONFLICT
+    assert _step(held) is Step.HOLD
+    assert _step(held, "b/two") is Step.CONFLICT
     released = ClaimRecord("a/one", NOW - timedelta(minutes=1), "2")
-    assert _decide(released) is Step.RECLAIM, "the same namespace/name, re-created, takes it back at once"
-    waiting = decide(released, "b/two", now=NOW, grace=GRACE)
+    assert _step(released) is Step.RECLAIM, "the same namespace/name, re-created, takes it back at once"
+    waiting = claim_step(released, "b/two", now=NOW, grace=GRACE)
     assert (waiting.step, waiting.free_at) == (Step.CONFLICT, NOW + timedelta(minutes=4))
     long_ago = ClaimRecord("a/one", NOW - GRACE, "3")
-    assert _decide(long_ago, "b/two") is Step.TAKE
+    assert _step(long_ago, "b/two") is Step.TAKE
 
 
 def test_lease_names_are_dns_safe_and_distinct() -> None:
