@@ -5,6 +5,7 @@ pyproject.toml keeps it so; docs/architecture.md draws it):
 
     cli                        the console script: `run` (kopf) and `import`
     handlers | importer        the kopf wiring (start-up, watches, probe) | the import command
+    wiring                     construction: every part built once and wired to the others
     engine/                    the controller: work queue, account lanes, writer, drift loop, metrics
     decisions/ | kube/         what each object needs, pure | the Kubernetes API access
     tenancy/                   accounts, credentials, callback URLs, claims, proofs of access

@@ -15,28 +15,23 @@ import logging
 import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from cams_webhook_operator.api.models import (
-    ACCOUNT_KIND,
     ACCOUNT_PLURAL,
-    CLUSTER_ACCOUNT_KIND,
     CLUSTER_ACCOUNT_PLURAL,
     GROUP,
     PLURAL,
     VERSION,
 )
-from cams_webhook_operator.cams.client import CamsClient
-from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.kube import client as kube_client
-from cams_webhook_operator.kube.api import KubeApi
-from cams_webhook_operator.kube.leader import KubeLeaseApi, LeaderElector
-from cams_webhook_operator.kube.watched import Followed, Following, has_patterns
+from cams_webhook_operator.kube.leader import LeaderElector
+from cams_webhook_operator.kube.watched import has_patterns
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.wiring import Wiring, build
 
 logger = logging.getLogger(__name__)
 
@@ -94,87 +89,6 @@ def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str], *
     settings.scanning.disabled = not has_patterns(namespaces)
 
 
-@dataclass
-class Wiring:
-    """What the handlers share: kopf copies the memo into every object's memory, so it holds only this."""
-
-    controller: Controller
-    following: Following
-    followed: Mapping[str, Followed]
-    api: Any
-    cams: CamsClient
-    rrsa: RrsaProvider | None
-    elector: LeaderElector | None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    controller_task: asyncio.Task[None] | None = None
-
-
-def _rrsa_provider(operator_settings: OperatorSettings) -> RrsaProvider | None:
-    config = operator_settings.rrsa_config()
-    if config is None:
-        return None
-    return RrsaProvider(
-        config,
-        timeout_seconds=operator_settings.timeout_seconds,
-        retry_base_seconds=operator_settings.retry_base_seconds,
-        retry_max_seconds=operator_settings.retry_max_seconds,
-    )
-
-
-def _elector(operator_settings: OperatorSettings, api_client: Any, identity: str) -> LeaderElector | None:
-    if not operator_settings.leader_election:
-        return None
-    namespace = operator_settings.leader_election_namespace or operator_settings.operator_namespace
-    return LeaderElector(
-        KubeLeaseApi(api_client, namespace=namespace, name=operator_settings.leader_election_id),
-        identity=identity,
-        lease_seconds=operator_settings.lease_seconds,
-    )
-
-
-def _followed(controller: Controller) -> dict[str, Followed]:
-    """The four resources the operator follows, by plural, with what the controller does with them."""
-
-    def accounts(plural: str, kind: str) -> Followed:
-        return Followed(
-            GROUP,
-            VERSION,
-            plural,
-            namespaced=kind == ACCOUNT_KIND,
-            seen=lambda body: controller.observe_account(body, kind),
-            gone=lambda namespace, name: controller.forget_account(kind, namespace, name),
-            known=lambda: controller.known_accounts(kind),
-        )
-
-    return {
-        PLURAL: Followed(
-            GROUP,
-            VERSION,
-            PLURAL,
-            namespaced=True,
-            seen=controller.observe,
-            gone=controller.forget,
-            known=controller.known,
-        ),
-        ACCOUNT_PLURAL: accounts(ACCOUNT_PLURAL, ACCOUNT_KIND),
-        CLUSTER_ACCOUNT_PLURAL: accounts(CLUSTER_ACCOUNT_PLURAL, CLUSTER_ACCOUNT_KIND),
-        # Namespace labels decide which ClusterCamsAccounts admit a namespace (spec.namespaceSelector).
-        "namespaces": Followed(
-            "",
-            "v1",
-            "namespaces",
-            namespaced=False,
-            seen=lambda body: controller.namespace_changed(
-                body["metadata"]["name"],
-                body["metadata"].get("labels") or {},
-                terminating=body["metadata"].get("deletionTimestamp") is not None,
-            ),
-            gone=lambda _, name: controller.namespace_changed(name, None),
-            known=controller.known_namespaces,
-        ),
-    }
-
-
 @kopf.on.startup()
 async def start_controller(
     settings: kopf.OperatorSettings,
@@ -186,44 +100,26 @@ async def start_controller(
     operator_settings = OperatorSettings()
     api = await kube_client.connect()
     configure_kopf(settings, namespaces, streaming=await kube_client.streams_initial_events(api))
-    cams = CamsClient(
-        endpoint=operator_settings.endpoint,
-        timeout_seconds=operator_settings.timeout_seconds,
-        sts_endpoint=operator_settings.sts_host,  # where the Alibaba account of credentials is asked
-    )
-    rrsa = _rrsa_provider(operator_settings)
-    elector = _elector(operator_settings, api, memo.identity)
-    controller = Controller(
-        settings=operator_settings,
-        cams=cams,
-        kube=KubeApi(api, namespace=operator_settings.operator_namespace),
-        rrsa=rrsa,
-        # Asked right before every CAMS call and every write: a leader whose lease may have run out
-        # (a paused or partitioned process that resumes) acts no more.
-        leading=elector.leading if elector else None,
-        wait_for_listing=True,
-    )
+    memo.wiring = wiring = build(operator_settings, api, namespaces=namespaces, identity=memo.identity)
+    controller = wiring.controller
     if operator_settings.metrics_port:
         controller.metrics.serve(host=operator_settings.metrics_host, port=operator_settings.metrics_port)
-    following = Following(api, namespaces=namespaces)
-    followed = _followed(controller)
-    memo.wiring = wiring = Wiring(controller, following, followed, api, cams, rrsa, elector)
     # kopf starts its watches once this handler has returned: everything is known before they start.
-    for resource in followed.values():
-        await following.list_all(resource)
+    for resource in wiring.followed.values():
+        await wiring.following.list_all(resource)
     controller.listed.set()
     wiring.tasks = [
-        asyncio.create_task(following.catch_up_after_relists(resource), name=f"catch-up-{plural}")
-        for plural, resource in followed.items()
+        asyncio.create_task(wiring.following.catch_up_after_relists(resource), name=f"catch-up-{plural}")
+        for plural, resource in wiring.followed.items()
     ]
     # Followers watch and keep their snapshots warm, but only the leader's workers act.
-    wiring.controller_task = asyncio.create_task(_lead(controller, elector), name="controller")
+    wiring.controller_task = asyncio.create_task(_lead(controller, wiring.elector), name="controller")
     logger.info(
         "Started; CAMS endpoint %s at %.1f calls/s per account; %s",
         operator_settings.endpoint,
         operator_settings.qps,
         f"leader election on Lease {operator_settings.leader_election_id}"
-        if elector
+        if wiring.elector
         else "no leader election",
     )
 

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cams_webhook_operator.api.refs import Key, ObjectRef
@@ -21,136 +22,87 @@ from cams_webhook_operator.decisions import reconcile
 from cams_webhook_operator.decisions.reconcile import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
-from cams_webhook_operator.engine.background import Background
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
 from cams_webhook_operator.engine.lanes import CallTicket, Lanes, OwnShares
-from cams_webhook_operator.engine.metrics import Metrics, objects_by_condition
-from cams_webhook_operator.engine.ownership import ClaimantsOf, Ownership
+from cams_webhook_operator.engine.metrics import Metrics
+from cams_webhook_operator.engine.ownership import Ownership
 from cams_webhook_operator.engine.secret_refresh import SecretRefresh
 from cams_webhook_operator.engine.workqueue import WorkQueue
-from cams_webhook_operator.engine.writer import Kube, ObjectWriter
+from cams_webhook_operator.engine.writer import ObjectWriter
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.account_ids import AccountIds
 from cams_webhook_operator.tenancy.accounts import Account, AccountKey, named_account
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls
-from cams_webhook_operator.tenancy.claims import ClaimStore
 from cams_webhook_operator.tenancy.credentials import Resolved
-from cams_webhook_operator.tenancy.resolver import CredentialResolver, TemporaryCredentialSource
+from cams_webhook_operator.tenancy.resolver import CredentialResolver
 from cams_webhook_operator.tenancy.space_access import SpaceAccess
 
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 60.0
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What a controller works with, built and wired by `wiring.build_controller`."""
+
+    settings: OperatorSettings
+    cams: CamsApi
+    states: States
+    queue: WorkQueue[Key]
+    writer: ObjectWriter
+    lanes: Lanes
+    shares: OwnShares  # the pace a CamsAccount's qps sets for its own objects
+    account_ids: AccountIds
+    resolver: CredentialResolver
+    ownership: Ownership
+    secrets: SecretRefresh
+    account_status: AccountStatusWriter
+    drift: DriftChecker
+    access: SpaceAccess
+    metrics: Metrics
+    leading: Callable[[], bool]  # the leader election's verdict, asked before acting
+    wall_clock: Callable[[], datetime]
+    rng: random.Random
+
+
+def credentials_named(states: Mapping[Key, ObjectState], key: Key) -> Hashable:
+    """The credentials an object names (an account, its own Secret, or the default). Taking turns by them
+    within a namespace's turns: objects applied account by account (a GitOps tool applying sorted files)
+    would otherwise keep the last account's first call waiting behind every other account's objects, each
+    decided (a claim written) before it. By name only: a tenant gains no turns over other namespaces by
+    spreading its objects over many Secrets."""
+    state = states.get(key)
+    spec = state.snapshot.spec if state is not None else None
+    if spec is None:
+        return None
+    named = named_account(spec, key[0])
+    if named is None and spec.credentials_secret_ref is not None:
+        return spec.credentials_secret_ref.name
+    return named
+
+
 class Controller:
-    def __init__(
-        self,
-        *,
-        settings: OperatorSettings,
-        cams: CamsApi,
-        kube: Kube,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0),
-        rng: random.Random | None = None,
-        metrics: Metrics | None = None,
-        claimants_of: ClaimantsOf | None = None,
-        drift_tick: float = 1.0,
-        rrsa: TemporaryCredentialSource | None = None,
-        leading: Callable[[], bool] | None = None,
-        wait_for_listing: bool = False,
-    ) -> None:
-        """`claimants_of`: who claims a number (engine/ownership.py; by default the known objects).
-        `wait_for_listing`: decide nothing until `listed` is set (every watched object has been seen)."""
-        self._settings = settings
-        self._leading = leading or (lambda: True)  # the leader election's verdict, asked before acting
-        self._cams = cams
-        self._write = ObjectWriter(kube, gone=self._gone)
-        self._now = wall_clock
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
-        # Namespaces take turns; within a namespace's turns, the credentials its objects use.
-        self._queue: WorkQueue[Key] = WorkQueue(flow=lambda key: key[0], within=self._credentials_of)
-        self._states = States()
-        self._lanes = Lanes(self, settings)
-        self._shares = OwnShares()
-        self._account_ids = AccountIds(ask=cams.caller_identity)
-        self._resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
-        if rrsa is not None:
-            rrsa.on_recovered = self._rrsa_recovered
-        background = Background()
-        self._acting = False  # whether this replica's workers run (it leads): only then are claims written
+    def __init__(self, parts: Parts) -> None:
+        self._settings = parts.settings
+        self._cams = parts.cams
+        self._states = parts.states
+        self._queue = parts.queue
+        self._write = parts.writer
+        self._lanes = parts.lanes
+        self._shares = parts.shares
+        self._account_ids = parts.account_ids
+        self._resolver = parts.resolver
+        self.ownership = parts.ownership
+        self._secrets = parts.secrets
+        self._account_status = parts.account_status
+        self._drift = parts.drift
+        self._access = parts.access
+        self.metrics = parts.metrics
+        self._leading = parts.leading
+        self._now = parts.wall_clock
+        self._rng = parts.rng
+        self.acting = False  # whether this replica's workers run (it leads): only then are claims written
         self.listed = asyncio.Event()  # set once every watched object has been seen: claims are known
-        if not wait_for_listing:
-            self.listed.set()
-        self._ownership = Ownership(
-            ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
-            states=self._states,
-            claimants_of=claimants_of,
-            recheck_after=self._queue.add_after,
-            may_write=lambda: self._acting and self._leading(),
-            background=background,
-            wall_clock=wall_clock,
-        )
-        self._secrets = SecretRefresh(
-            read_secret=kube.read_secret,
-            to_refresh=self._resolver.secrets_to_refresh,
-            changed=self.secret_changed,
-            every=settings.secret_refresh_seconds,
-            background=background,
-        )
-        self._account_status = AccountStatusWriter(
-            resolver=self._resolver, kube=kube, wall_clock=wall_clock, leading=self._leading
-        )
-        self.metrics = metrics or Metrics()
-        self._drift = self._drift_checker(cams, drift_tick)
-        self._access = SpaceAccess(
-            read=self._drift.read_space,
-            renew=self._resolver.renew,
-            now=wall_clock,
-            refusal_seconds=settings.permanent_retry_seconds,
-        )
-        self._watch_metrics(rrsa)
-
-    def _watch_metrics(self, rrsa: TemporaryCredentialSource | None) -> None:
-        # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
-        self.metrics.watch_state(
-            objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(self._states.values())),
-            queue_depth=lambda: len(self._queue),
-            calls_waiting=self._lanes.waiting,
-            accounts_unavailable=self._lanes.unavailable,
-            leading=lambda: self._acting and self._leading(),
-            rrsa_failing=lambda: rrsa is not None and rrsa.failing,
-            numbers=self._states.numbers,
-        )
-
-    def _drift_checker(self, cams: CamsApi, tick: float) -> DriftChecker:
-        return DriftChecker(
-            states=self._states,
-            cams=cams,
-            resolver=self._resolver,
-            settings=self._settings,
-            metrics=self.metrics,
-            requeue=lambda key: self._queue.add(key, Priority.ROUTINE),
-            post_event=self._write.event,
-            wall_clock=self._now,
-            rng=self._rng,
-            lane_of=self._account_ids.lane_of,
-            tick=tick,
-            leading=self._leading,
-        )
-
-    def _credentials_of(self, key: Key) -> Hashable:
-        """The credentials an object names (an account, its own Secret, or the default). Taking turns by
-        them within a namespace's turns: objects applied account by account (a GitOps tool applying sorted
-        files) would otherwise keep the last account's first call waiting behind every other account's
-        objects, each decided (a claim written) before it. By name only: a tenant gains no turns over
-        other namespaces by spreading its objects over many Secrets."""
-        state = self._states.get(key)
-        spec = state.snapshot.spec if state is not None else None
-        if spec is None:
-            return None
-        named = named_account(spec, key[0])
-        if named is None and spec.credentials_secret_ref is not None:
-            return spec.credentials_secret_ref.name
-        return named
 
     # --- fed by the watches ------------------------------------------------------------------------------
 
@@ -171,12 +123,12 @@ class Controller:
             return
         released, changed = self._states.seen_again(key, snapshot, status_of(body))
         if released is not None:
-            self._ownership.release_soon(released, key)
+            self.ownership.release_soon(released, key)
         if changed:
             self._drift.retry_refused(state)
             self._queue.add(key, Priority.CHANGE)
 
-    def _gone(self, ref: ObjectRef) -> None:
+    def gone(self, ref: ObjectRef) -> None:
         """A write found the object deleted: forgotten once the reconcile that wrote has ended, unless it
         was created again since (another uid)."""
 
@@ -201,9 +153,9 @@ class Controller:
         if state.held_by is not None:
             self._lanes.forget_held(state.held_by, key)
         if (claim := state.snapshot.claim) is not None:
-            self._ownership.release_soon(claim, key)
+            self.ownership.release_soon(claim, key)
             # Those waiting for the claim are decided again: after the grace, unless this one comes back.
-            for waiting in self._ownership.waiting_for(claim, key):
+            for waiting in self.ownership.waiting_for(claim, key):
                 self._queue.add(waiting, Priority.CHANGE)
 
     def secret_changed(self, namespace: str, name: str, resource_version: str | None) -> None:
@@ -245,7 +197,7 @@ class Controller:
         if self._resolver.namespace_labels(name, labels, terminating=terminating):
             self._requeue(self._states.in_namespace(name))
 
-    def _rrsa_recovered(self) -> None:
+    def rrsa_recovered(self) -> None:
         """STS answers again: the objects that were refused RRSA credentials try again now."""
         self._requeue(self._states.with_reason("RRSAFailed"))
 
@@ -262,19 +214,19 @@ class Controller:
     async def run(self) -> None:
         """Reconcile until cancelled."""
         await self.listed.wait()
-        self._acting = True
+        self.acting = True
         try:
-            await self._ownership.warm()
+            await self.ownership.warm()
             async with asyncio.TaskGroup() as tasks:  # one failing (a bug) stops them all
                 for i in range(self._settings.workers):
                     tasks.create_task(self._work(), name=f"worker-{i}")
                 tasks.create_task(self._drift.run(), name="drift-checks")
                 tasks.create_task(self._account_status.run(), name="account-status")
                 tasks.create_task(self._secrets.run(), name="secret-refresh")
-                tasks.create_task(self._ownership.run(), name="claim-sweep")
+                tasks.create_task(self.ownership.run(), name="claim-sweep")
                 tasks.create_task(self._housekeeping(), name="housekeeping")
         finally:
-            self._acting = False
+            self.acting = False
             await self._lanes.close()
             self._queue.close()
 
@@ -348,13 +300,13 @@ class Controller:
             isinstance(credentials, Resolved)
             and claim is not None
             and not snapshot.deleting
-            and not await self._ownership.holds(claim, snapshot.key)
+            and not await self.ownership.holds(claim, snapshot.key)
         ):  # credentials claim a number only once they have read its space (tenancy/space_access.py)
             credentials = await self._access.check(credentials, claim[0]) or credentials
         return Facts(
             now=self._now(),
             priority=priority,
-            owner=await self._ownership.holder(state, claim, credentials) if claim else None,
+            owner=await self.ownership.holder(state, claim, credentials) if claim else None,
             credentials=credentials,
             urls=urls,
             jitter=self._jitter(),
@@ -424,7 +376,7 @@ class Controller:
         again before claiming anything in it, and the object lets go of its number at once."""
         if (claim := state.snapshot.claim) is not None:
             self._access.forget(resolved, claim[0])
-            await self._ownership.drop(claim, state.snapshot.key)
+            await self.ownership.drop(claim, state.snapshot.key)
 
     async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:
         try:

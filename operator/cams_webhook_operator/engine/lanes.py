@@ -269,8 +269,8 @@ class Lanes:
     lane. A CamsAccount's `qps` limits its own objects before they reach the lane (the controller's
     `OwnShares`), never the others'."""
 
-    def __init__(self, owner: LaneOwner[CallTicket], settings: OperatorSettings) -> None:
-        self._owner = owner
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.owner: LaneOwner[CallTicket] | None = None  # the controller, bound once it is built
         self._settings = settings
         self._lanes: dict[str, AccountLane[CallTicket]] = {}
         self._paces: dict[str, dict[str, float]] = {}  # lane -> ClusterCamsAccount -> its qps
@@ -302,8 +302,9 @@ class Lanes:
         now = asyncio.get_running_loop().time()
         if account is None:
             s = self._settings
+            assert self.owner is not None, "wiring.build_controller binds the owner"
             account = self._lanes[lane] = AccountLane(
-                self._owner,
+                self.owner,
                 limiter=AdaptiveRate.start(rate=s.qps, burst=s.burst, now=now),
                 adaptive=s.adaptive,
                 breaker=Breaker() if s.circuit_breaker else None,

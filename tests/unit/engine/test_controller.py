@@ -25,6 +25,7 @@ from cams_webhook_operator.decisions.state import Claimant
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.credentials import SecretData
+from cams_webhook_operator.wiring import build_controller
 from tests.unit.tenancy.test_claims import FakeClaimApi
 
 pytestmark = pytest.mark.looptime
@@ -171,10 +172,12 @@ def _loop_clock() -> datetime:
     return (EPOCH + timedelta(seconds=asyncio.get_running_loop().time())).replace(microsecond=0)
 
 
-def _controller(**kwargs: Any) -> Controller:
+def _controller(*, listed: bool = True, **kwargs: Any) -> Controller:
     """A controller that knows the default ClusterCamsAccount of these tests: the operator's identity, for
-    every namespace (objects that name no account use it)."""
-    controller = Controller(**{"wall_clock": _loop_clock, **kwargs})
+    every namespace (objects that name no account use it); `listed`: as if the initial listing were over."""
+    controller = build_controller(**{"wall_clock": _loop_clock, **kwargs})
+    if listed:
+        controller.listed.set()
     controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
     for namespace in NAMESPACES:  # as the namespaces' watch shows them before any decision
         controller.namespace_changed(namespace, {})
@@ -253,7 +256,7 @@ async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> 
     """Who manages a number is decided only once every object that may claim it is known: a restart
     decides nothing on half a listing."""
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube, wait_for_listing=True)
+    controller = _controller(settings=_settings(), cams=cams, kube=kube, listed=False)
     controller.observe(_body(statusCallbackUrl="https://a.example/s"))
     task = asyncio.create_task(controller.run())
     await asyncio.sleep(60)
@@ -534,9 +537,8 @@ async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_fir
     holder = Claimant("2026-11-27T10:00:00Z", "other-ns", "original", applied=True)
     newcomer = Claimant("2026-11-27T09:00:00Z", "ns", "pwh")  # older, but never applied
     cams = FakeCams()
-    controller = _controller(
-        settings=_settings(), cams=cams, kube=kube, claimants_of=lambda claim: [newcomer, holder]
-    )
+    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.ownership.claimants_of = lambda claim: [newcomer, holder]
     controller.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     conflict = kube.statuses["pwh"].conditions[0]
@@ -1209,9 +1211,10 @@ async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_on
 
 async def test_an_observer_without_credentials_waits_instead_of_reading_every_second(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = Controller(
+    controller = build_controller(
         settings=OperatorSettings(qps=1000.0), cams=cams, kube=kube, wall_clock=_loop_clock
     )  # no account at all: the object is refused before any read
+    controller.listed.set()
     controller.observe(_body(managementMode="Observe"))
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(600)

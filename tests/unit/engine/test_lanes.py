@@ -208,7 +208,8 @@ def _resolved(owner: str | None = None, qps: float | None = None, *, shared: boo
 async def test_only_cluster_accounts_pace_a_lane_and_a_deleted_ones_pace_goes_at_once() -> None:
     """The slow-qps attack of issue 28: a tenant's CamsAccount saying qps 0.01 never reaches the lane; a
     ClusterCamsAccount's does (the platform's), and leaves it when the account goes."""
-    lanes = Lanes(Owner(), OperatorSettings(qps=10))  # type: ignore[arg-type]
+    lanes = Lanes(OperatorSettings(qps=10))
+    lanes.owner = Owner()  # type: ignore[assignment]
     lane = lanes.for_call(_resolved("CamsAccount tenant/slow", 0.01, shared=False), "account:1")
     assert lane.limiter.ceiling == 10
     lanes.for_call(_resolved("ClusterCamsAccount platform", 4), "account:1")
@@ -220,7 +221,8 @@ async def test_only_cluster_accounts_pace_a_lane_and_a_deleted_ones_pace_goes_at
 
 async def test_idle_lanes_are_dropped_and_busy_ones_kept() -> None:
     owner = Owner(latency=5.0)
-    lanes = Lanes(owner, OperatorSettings(qps=10))  # type: ignore[arg-type]
+    lanes = Lanes(OperatorSettings(qps=10))
+    lanes.owner = owner  # type: ignore[assignment]
     lanes.for_call(_resolved(), "account:idle")
     busy = lanes.for_call(_resolved(), "account:busy")
     busy.offer(Ticket("o1"))  # type: ignore[arg-type]
