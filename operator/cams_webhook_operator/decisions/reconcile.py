@@ -32,7 +32,15 @@ from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.drift import drifted_fields
 from cams_webhook_operator.decisions.pacing import Outage, backoff_delay
-from cams_webhook_operator.decisions.state import Claimant, Event, ObjectState, Snapshot, wanted_urls
+from cams_webhook_operator.decisions.state import (
+    NO_UPDATE,
+    Claimant,
+    Event,
+    ObjectState,
+    Snapshot,
+    StateUpdate,
+    wanted_urls,
+)
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.accounts import REFUSALS
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
@@ -167,12 +175,9 @@ class Plan:
     finalizer: Literal["add", "remove"] | None = None
     requeue_after: float | None = None  # seconds
     requeue_priority: Priority = Priority.ROUTINE
-    attempts: int | None = None  # the new count of failed tries in a row; None: unchanged
-    settle_forced: bool = False  # why the call was forced (Secret changed, drift) is answered for good
+    update: StateUpdate = NO_UPDATE  # the object's own bookkeeping (ObjectState.apply)
     drift: DriftAction = DriftAction.KEEP
     hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
-    unavailable_episode: int | None = None
-    warned: bool = False  # the Warning about credentials in a literal URL is among the events
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,8 @@ def needs_credentials(snapshot: Snapshot) -> bool:
 
 def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan:
     """A plan's status with the number's health from the last read, and an Event for a change of rating or
-    status since the status last decided (number_health.py). Every plan gets it where it is carried out."""
+    status since the status last decided (number_health.py). Every plan gets it: `plan`, `after_call` and
+    `unavailable` end with it."""
     status = decided.status
     if status is None or status.live is None:
         return decided
@@ -228,6 +234,11 @@ def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan
 
 
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
+    """What the object needs now, with the number's health."""
+    return with_number_health(state, _plan(state, facts, settings), facts.now)
+
+
+def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
     snapshot, spec = state.snapshot, state.snapshot.spec
     if spec is None:
         reason, problem = snapshot.spec_problem or ("InvalidSpec", "")
@@ -294,7 +305,7 @@ def _warn_of_credentials_in_urls(state: ObjectState, decided: Plan) -> Plan:
         )
         for field in fields
     )
-    return replace(decided, events=(*decided.events, *warnings), warned=True)
+    return replace(decided, events=(*decided.events, *warnings), update=replace(decided.update, warned=True))
 
 
 def _finalizer(snapshot: Snapshot, *, wanted: bool) -> Literal["add", "remove"] | None:
@@ -425,7 +436,7 @@ def _without_credentials(
             "retrying",
             status=status,
             events=events,
-            attempts=attempts,
+            update=StateUpdate(attempts=attempts),
             requeue_after=delay,
             requeue_priority=_retry_priority(facts.priority),
         )
@@ -465,7 +476,12 @@ def _apply_or_not(
     if decision.action is Action.IN_SYNC:
         status = st.status_in_sync(previous=previous, generation=snapshot.generation, now=facts.now)
         # A changed Secret that resolves to the same account changes nothing CAMS holds.
-        return Plan("in_sync", status=status, attempts=0, settle_forced=True, drift=_keep_checking(state))
+        return Plan(
+            "in_sync",
+            status=status,
+            update=StateUpdate(attempts=0, settle_forced=True),
+            drift=_keep_checking(state),
+        )
     if decision.action is Action.WAIT:
         assert decision.not_before is not None
         return Plan(
@@ -486,6 +502,19 @@ _RESULTS = {
 
 
 def after_call(
+    state: ObjectState,
+    call: Call,
+    outcome: Outcome,
+    facts: Facts,
+    settings: OperatorSettings,
+    outage: Outage | None,
+) -> Plan:
+    """What CAMS's answer means for the object, with the number's health."""
+    decided = _after_call(state, call, outcome, facts, settings, outage)
+    return with_number_health(state, decided, facts.now)
+
+
+def _after_call(
     state: ObjectState,
     call: Call,
     outcome: Outcome,
@@ -530,11 +559,10 @@ def after_call(
         _RESULTS[verdict],
         status=status,
         events=events,
-        attempts=attempts,
+        # Only an answer for good settles why the call was forced; a throttled one must try again.
+        update=StateUpdate(attempts=attempts, settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT)),
         requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
         requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else _retry_priority(call.priority),
-        # Only an answer for good settles why the call was forced; a throttled one must try again.
-        settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT),
         drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
     )
 
@@ -550,6 +578,6 @@ def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
     )
     told = state.unavailable_episode == outage.episode
     events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
-    return Plan(
-        "unavailable", status=status, events=events, attempts=0, hold=True, unavailable_episode=outage.episode
-    )
+    update = StateUpdate(attempts=0, unavailable_episode=outage.episode)
+    decided = Plan("unavailable", status=status, events=events, update=update, hold=True)
+    return with_number_health(state, decided, facts.now)

@@ -174,6 +174,20 @@ def status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
         return PhoneWebhookStatus()
 
 
+@dataclass(frozen=True)
+class StateUpdate:
+    """What a plan changes in its object's own record, collected as one value (as kopf collects a patch)
+    and applied in one place, `ObjectState.apply`. None or False: unchanged."""
+
+    attempts: int | None = None  # failed tries in a row
+    settle_forced: bool = False  # why a call was forced (Secret changed, drift) is answered for good
+    unavailable_episode: int | None = None  # the CAMS outage the object has now been told about
+    warned: bool = False  # warned of credentials in a literal URL, for the current generation
+
+
+NO_UPDATE = StateUpdate()
+
+
 @dataclass(slots=True, eq=False)
 class ObjectState:
     snapshot: Snapshot
@@ -199,6 +213,17 @@ class ObjectState:
     # The generation this process last warned of a user name or password in a literal URL (one Warning per
     # generation and process, not one per re-check).
     warned_generation: int | None = None
+
+    def apply(self, update: StateUpdate) -> None:
+        """A plan's bookkeeping: the one place a plan changes this record."""
+        if update.attempts is not None:
+            self.attempts = update.attempts
+        if update.settle_forced:
+            self.secret_changed = self.drifted = False
+        if update.unavailable_episode is not None:
+            self.unavailable_episode = update.unavailable_episode
+        if update.warned:
+            self.warned_generation = self.snapshot.generation
 
     def seen_again(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it

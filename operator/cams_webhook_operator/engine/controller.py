@@ -318,15 +318,7 @@ class Controller:
     async def _carry_out(self, state: ObjectState, plan: Plan, *, ticket: CallTicket | None = None) -> None:
         """The one place where a plan happens. The bookkeeping comes first: should a write to the API
         server fail below, the next plan must not repeat a call that CAMS already answered."""
-        plan = reconcile.with_number_health(state, plan, self._now())
-        if plan.attempts is not None:
-            state.attempts = plan.attempts
-        if plan.settle_forced:
-            state.secret_changed = state.drifted = False
-        if plan.unavailable_episode is not None:
-            state.unavailable_episode = plan.unavailable_episode
-        if plan.warned:
-            state.warned_generation = state.snapshot.generation
+        state.apply(plan.update)
         if plan.hold and ticket is not None:
             state.held_by = ticket.lane
             self._lanes[ticket.lane].hold(state.snapshot.key, ticket.priority)

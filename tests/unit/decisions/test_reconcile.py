@@ -298,10 +298,10 @@ def test_a_transient_credential_problem_backs_off_and_is_told_once() -> None:
     state = _state()
     facts = Facts(now=NOW, priority=Priority.CHANGE, credentials=STS_DOWN, jitter=1.0)
     first = reconcile.plan(state, facts, SETTINGS)
-    assert (first.attempts, first.requeue_after, first.requeue_priority) == (1, 1.0, Priority.RETRY)
+    assert (first.update.attempts, first.requeue_after, first.requeue_priority) == (1, 1.0, Priority.RETRY)
     state.attempts = 1
     second = reconcile.plan(state, facts, SETTINGS)
-    assert (second.attempts, second.requeue_after, second.events) == (2, 2.0, ())
+    assert (second.update.attempts, second.requeue_after, second.events) == (2, 2.0, ())
 
 
 def test_a_refused_rrsa_token_is_looked_at_again_after_the_longest_retry() -> None:
@@ -360,7 +360,7 @@ def test_after_call(code: str, attempts: int, expected: tuple[object, ...]) -> N
         plan.requeue_after,
         plan.requeue_priority if plan.requeue_after is not None else None,
     ) == expected
-    assert plan.settle_forced is (code in ("OK", "Ram.PermissionDeny"))
+    assert plan.update.settle_forced is (code in ("OK", "Ram.PermissionDeny"))
 
 
 def test_a_failure_during_an_outage_holds_the_object_and_tells_it_once_per_outage() -> None:
@@ -428,3 +428,19 @@ def test_after_a_restart_an_observer_keeps_its_verdict_shows_urls_redacted_and_i
     assert decided.status.live is not None
     assert decided.status.live.status_callback_url == "https://a.example/redacted?redacted"
     assert [(c.type, c.reason) for c in decided.status.conditions] == [("InSync", "Differs")]
+
+
+def test_the_plan_itself_carries_the_numbers_health() -> None:
+    """Number health is decided in the plan (no later step adds it): a read that shows a RED number puts a
+    NumberHealthy condition and an Event into the plan that `plan` returns."""
+    green = LiveWebhook(
+        status_callback_url="https://a.example/x", number_status="CONNECTED", quality_rating="GREEN"
+    )
+    state = _state(status=IN_SYNC.model_copy(update={"live": green}))
+    state.last_read = DriftReport(
+        NOW, LiveNumber("8613800001234", "https://a.example/x", "", status="CONNECTED", quality_rating="RED")
+    )
+    decided = reconcile.plan(state, Facts(now=NOW, priority=Priority.ROUTINE, credentials=OPERATOR), SETTINGS)
+    health = [c for c in decided.status.conditions if c.type == "NumberHealthy"] if decided.status else []
+    assert [(c.status, c.reason) for c in health] == [("False", "QualityRed")], decided.status
+    assert [event.reason for event in decided.events] == ["QualityDegraded"], decided.events
