@@ -27,7 +27,7 @@ from cams_webhook_operator.api.models import (
 )
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
 from cams_webhook_operator.cams.messages import WebhookUpdate
-from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Answer, Outcome, Verdict
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.drift import drifted_fields
@@ -44,7 +44,12 @@ from cams_webhook_operator.decisions.state import (
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.accounts import REFUSALS
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
-from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
+from cams_webhook_operator.tenancy.credentials import (
+    CredentialProblem,
+    Resolved,
+    key_to_reread,
+    token_to_renew,
+)
 
 
 class Priority(enum.IntEnum):
@@ -178,6 +183,11 @@ class Plan:
     update: StateUpdate = NO_UPDATE  # the object's own bookkeeping (ObjectState.apply)
     drift: DriftAction = DriftAction.KEEP
     hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
+    # What CAMS's answer asks of the call's credentials (after_call): obtain a new RRSA token; read the
+    # Secret again (rotated?); prove them on the space again and let go of the number (refused for good).
+    renew_credentials: bool = False
+    reread_secret: bool = False
+    let_go: bool = False
 
 
 @dataclass(frozen=True)
@@ -509,8 +519,16 @@ def after_call(
     settings: OperatorSettings,
     outage: Outage | None,
 ) -> Plan:
-    """What CAMS's answer means for the object, with the number's health."""
-    decided = _after_call(state, call, outcome, facts, settings, outage)
+    """What CAMS's answer means for the object and for the call's credentials, with the number's health."""
+    renew = token_to_renew(outcome, call.resolved)
+    if renew:  # RRSA's token is ours to renew: exchange again and try again, no refusal to show
+        outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+    decided = replace(
+        _after_call(state, call, outcome, facts, settings, outage),
+        renew_credentials=renew,
+        reread_secret=key_to_reread(outcome, call.resolved),
+        let_go=outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
+    )
     return with_number_health(state, decided, facts.now)
 
 

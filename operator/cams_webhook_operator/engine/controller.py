@@ -17,7 +17,7 @@ from typing import Any
 
 from cams_webhook_operator.api.refs import Key, ObjectRef
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
-from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict, no_answer
+from cams_webhook_operator.cams.outcomes import Outcome, no_answer
 from cams_webhook_operator.decisions import reconcile
 from cams_webhook_operator.decisions.reconcile import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import ObjectState, Snapshot, States, status_of
@@ -319,6 +319,8 @@ class Controller:
         """The one place where a plan happens. The bookkeeping comes first: should a write to the API
         server fail below, the next plan must not repeat a call that CAMS already answered."""
         state.apply(plan.update)
+        if ticket is not None:
+            await self._act_on_credentials(state, plan, ticket.call.resolved)
         if plan.hold and ticket is not None:
             state.held_by = ticket.lane
             self._lanes[ticket.lane].hold(state.snapshot.key, ticket.priority)
@@ -363,10 +365,15 @@ class Controller:
         self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, lane=ticket.lane)
         return outcome
 
-    async def _credentials_refused(self, state: ObjectState, resolved: Resolved) -> None:
-        """CAMS refused the credentials themselves (not the request): they prove themselves on the space
-        again before claiming anything in it, and the object lets go of its number at once."""
-        if (claim := state.snapshot.claim) is not None:
+    async def _act_on_credentials(self, state: ObjectState, plan: Plan, resolved: Resolved) -> None:
+        """What CAMS's answer asked of the call's credentials (reconcile.after_call decided it). Refused for
+        good, they prove themselves on the space again before claiming anything in it, and the object lets
+        go of its number at once."""
+        if plan.renew_credentials:
+            self._resolver.renew(resolved)
+        if plan.reread_secret:
+            self._secrets.refused(resolved.source)
+        if plan.let_go and (claim := state.snapshot.claim) is not None:
             self._access.forget(resolved, claim[0])
             await self.ownership.drop(claim, state.snapshot.key)
 
@@ -375,13 +382,6 @@ class Controller:
             state = self._states.get(ticket.key)
             if state is None or state.snapshot.ref.uid != ticket.uid or not self._leading():
                 return  # deleted (and perhaps created again) while the call was out, or no longer leading
-            if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(ticket.call.resolved):
-                # RRSA's credentials are ours to renew: a refused token means exchange again, not stall.
-                outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
-            elif outcome.reason in ("InvalidCredentials", "InvalidSecurityToken"):  # the Secret's key is old?
-                self._secrets.refused(ticket.call.resolved.source)
-            if outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED:
-                await self._credentials_refused(state, ticket.call.resolved)
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.lane].outage
             decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)

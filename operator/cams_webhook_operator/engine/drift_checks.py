@@ -34,7 +34,7 @@ from cams_webhook_operator.decisions.state import (
 from cams_webhook_operator.decisions.status import live_webhook
 from cams_webhook_operator.engine.metrics import Metrics
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
+from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved, token_to_renew
 from cams_webhook_operator.tenancy.resolver import CredentialResolver
 
 logger = logging.getLogger(__name__)
@@ -202,7 +202,8 @@ class DriftChecker:
         A refusal also reaches the objects' status (an observer shows CAMS's code and an Event)."""
         loop_now = asyncio.get_running_loop().time()
         code = outcome.answer.code if outcome.answer else outcome.error
-        if outcome.reason == "InvalidSecurityToken" and self._resolver.renew(resolved):
+        if token_to_renew(outcome, resolved):
+            self._resolver.renew(resolved)
             wait = 0.0  # RRSA's credentials are ours to renew: read again with new ones
         elif outcome.verdict is Verdict.PERMANENT:
             wait = self._permanent_retry

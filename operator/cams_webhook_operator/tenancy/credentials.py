@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cams_webhook_operator.cams.credentials import Credentials
-from cams_webhook_operator.cams.outcomes import Answer
+from cams_webhook_operator.cams.outcomes import Answer, Outcome
 
 ACCESS_KEY_ID_KEY = "accessKeyId"
 ACCESS_KEY_SECRET_KEY = "accessKeySecret"
@@ -111,3 +111,18 @@ class Resolved:
         if self.credentials.is_temporary:
             return f"sts:{self.source}"
         return f"ak:{self.credentials.access_key_id}"
+
+
+KEY_REFUSED = frozenset({"InvalidCredentials", "InvalidSecurityToken"})
+
+
+def token_to_renew(outcome: Outcome, resolved: Resolved) -> bool:
+    """CAMS refused a security token that the operator obtains itself (RRSA): not a refusal of anybody's
+    credentials but a sign to exchange again and try again at once. The one rule for updates, reads and
+    proofs of access alike."""
+    return outcome.reason == "InvalidSecurityToken" and resolved.source.startswith("rrsa:")
+
+
+def key_to_reread(outcome: Outcome, resolved: Resolved) -> bool:
+    """CAMS refused a key or token that came from a Secret: it may have been rotated since it was read."""
+    return outcome.reason in KEY_REFUSED and resolved.source.startswith("secret:")

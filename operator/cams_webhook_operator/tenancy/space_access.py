@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from cams_webhook_operator.api.models import timestamp
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
+from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved, token_to_renew
 from cams_webhook_operator.tenancy.shared_calls import SharedCalls
 
 SpaceReader = Callable[[str, Resolved], Awaitable[tuple[Outcome, object]]]
@@ -79,9 +79,10 @@ class SpaceAccess:
             self._proven.add(proof)
             return None
         said = f"{outcome.answer.code}: {outcome.answer.message}" if outcome.answer else outcome.error
-        if outcome.verdict is not Verdict.PERMANENT or (
-            outcome.reason == "InvalidSecurityToken" and self._renew(resolved)
-        ):
+        renew = token_to_renew(outcome, resolved)
+        if renew:
+            self._renew(resolved)
+        if outcome.verdict is not Verdict.PERMANENT or renew:
             # Not proven, not refused: the object waits with backoff, as for any failed call. (Claiming
             # anyway would let a made-up key take a number whenever CAMS's reads fail.)
             retry_at = self._now() + TRANSIENT_SHARED

@@ -444,3 +444,28 @@ def test_the_plan_itself_carries_the_numbers_health() -> None:
     health = [c for c in decided.status.conditions if c.type == "NumberHealthy"] if decided.status else []
     assert [(c.status, c.reason) for c in health] == [("False", "QualityRed")], decided.status
     assert [event.reason for event in decided.events] == ["QualityDegraded"], decided.events
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "expected"),
+    [
+        # RRSA's token is the operator's to renew: try again, nothing refused, nothing let go.
+        ("rrsa:acs:ram::1:role/r", "InvalidSecurityToken", ("transient", True, False, False)),
+        # A key from a Secret: read the Secret again (rotated?), and let go of the number for now.
+        ("secret:ns/key", "InvalidSecurityToken", ("refused", False, True, True)),
+        ("secret:ns/key", "InvalidAccessKeyId.NotFound", ("refused", False, True, True)),
+        ("operator", "InvalidAccessKeyId.NotFound", ("refused", False, False, True)),
+        ("secret:ns/key", "Ram.PermissionDeny", ("refused", False, False, True)),
+        ("secret:ns/key", "System.LimitControl", ("throttled", False, False, False)),
+    ],
+)
+def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
+    source: str, code: str, expected: tuple[object, ...]
+) -> None:
+    state = _state()
+    call = replace(_call(state), resolved=replace(OPERATOR, source=source))
+    outcome = classify(Answer(400, code))
+    plan = reconcile.after_call(
+        state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
+    )
+    assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.let_go) == expected
