@@ -96,7 +96,6 @@ def build_controller(
         settings=settings,
         metrics=metrics,
         requeue=lambda key: queue.add(key, Priority.ROUTINE),
-        post_event=writer.event,
         wall_clock=wall_clock,
         rng=rng,
         lane_of=account_ids.lane_of,

@@ -7,6 +7,11 @@ from __future__ import annotations
 import math
 
 from cams_webhook_operator.api.models import LiveWebhook
+from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+
+# A read that failed for a reason that passes is tried again after this long (or the drift interval, if
+# shorter).
+FAILED_READ_RETRY_SECONDS = 60.0
 
 
 def drifted_fields(live: LiveWebhook | None) -> list[str]:
@@ -43,3 +48,14 @@ def drift_interval(annotation: str | None, *, default: float, minimum: float = 3
     if not math.isfinite(seconds):
         return default or None
     return max(seconds, minimum) if seconds > 0 else None
+
+
+def read_retry_seconds(outcome: Outcome, *, renewed: bool, interval: float, permanent_retry: float) -> float:
+    """When to read a space again after a failed read: at once when its RRSA token was renewed, after the
+    long retry of a refused update when CAMS refused the read for good, else within a minute (or the
+    drift interval, if shorter)."""
+    if renewed:
+        return 0.0
+    if outcome.verdict is Verdict.PERMANENT:
+        return permanent_retry
+    return min(FAILED_READ_RETRY_SECONDS, interval or math.inf)

@@ -188,6 +188,7 @@ class Plan:
     renew_credentials: bool = False
     reread_secret: bool = False
     let_go: bool = False
+    drift_detected: bool = False  # counted in cams_webhook_operator_drift_detected_total
 
 
 @dataclass(frozen=True)
@@ -244,11 +245,37 @@ def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan
 
 
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
-    """What the object needs now, with the number's health."""
-    return with_number_health(state, _plan(state, facts, settings), facts.now)
+    """What the object needs now, with the number's health; and, the first time a plan sees a read of
+    CAMS, whether it shows drift (a DriftDetected Warning and a call, for a managed spec)."""
+    drift = _unexamined_drift(state)
+    decided = _plan(state, facts, settings, drifted=state.drifted or bool(drift))
+    if drift is not None:
+        decided = _examined(state, decided, drift)
+    return with_number_health(state, decided, facts.now)
 
 
-def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
+def _unexamined_drift(state: ObjectState) -> list[str] | None:
+    """The fields a read no plan has looked at yet shows drifted (only a managed spec drifts); None when
+    every read has been looked at. Once per read: a later spec change makes a read stale, not drifted."""
+    read, snapshot = state.last_read, state.snapshot
+    if read is None or read.checked_at == state.read_examined:
+        return None
+    if snapshot.spec is None or snapshot.spec.management_mode != "Manage" or snapshot.paused:
+        return []
+    return drifted_fields(st.live_webhook(read.live, wanted_urls(state)))
+
+
+def _examined(state: ObjectState, decided: Plan, drift: list[str]) -> Plan:
+    assert state.last_read is not None
+    update = replace(decided.update, read_examined=state.last_read.checked_at, drifted=bool(drift))
+    if not drift:
+        return replace(decided, update=update)
+    message = f"CAMS no longer holds this spec ({', '.join(drift)} changed outside Kubernetes); re-applying"
+    event = Event("Warning", "DriftDetected", message)
+    return replace(decided, update=update, events=(event, *decided.events), drift_detected=True)
+
+
+def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings, *, drifted: bool) -> Plan:
     snapshot, spec = state.snapshot, state.snapshot.spec
     if spec is None:
         reason, problem = snapshot.spec_problem or ("InvalidSpec", "")
@@ -294,7 +321,7 @@ def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
         decided = _stall(state, facts, facts.urls.reason, facts.urls.message)
     else:
         assert facts.credentials is not None
-        decided = _apply_or_not(state, spec, facts, facts.credentials, settings)
+        decided = _apply_or_not(state, spec, facts, facts.credentials, settings, drifted=drifted)
     # Held exactly while deletionPolicy is Clear: a Retain object never waits on the operator.
     decided = replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
     return _warn_of_credentials_in_urls(state, decided)
@@ -468,6 +495,8 @@ def _apply_or_not(
     facts: Facts,
     credentials: Resolved,
     settings: OperatorSettings,
+    *,
+    drifted: bool,
 ) -> Plan:
     snapshot, previous = state.snapshot, previous_status(state)
     request = snapshot.reconcile_request
@@ -481,7 +510,7 @@ def _apply_or_not(
         now=facts.now,
         permanent_retry=timedelta(seconds=settings.permanent_retry_seconds),
         secret_changed=state.secret_changed,
-        reconcile_requested=request is not None or state.drifted,
+        reconcile_requested=request is not None or drifted,
     )
     if decision.action is Action.IN_SYNC:
         status = st.status_in_sync(previous=previous, generation=snapshot.generation, now=facts.now)

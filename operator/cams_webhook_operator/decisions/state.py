@@ -183,6 +183,8 @@ class StateUpdate:
     settle_forced: bool = False  # why a call was forced (Secret changed, drift) is answered for good
     unavailable_episode: int | None = None  # the CAMS outage the object has now been told about
     warned: bool = False  # warned of credentials in a literal URL, for the current generation
+    read_examined: datetime | None = None  # the read of CAMS this plan was the first to look at
+    drifted: bool = False  # that read found a managed spec no longer held: a call is due
 
 
 NO_UPDATE = StateUpdate()
@@ -203,7 +205,8 @@ class ObjectState:
     attempts: int = 0  # failed tries in a row, for backoff
     # Why a call is due although CAMS last accepted this very fingerprint; settled by an answer for good.
     secret_changed: bool = False  # the credentials' Secret changed: a refusal may turn into success
-    drifted: bool = False  # a drift check found CAMS no longer holds the spec
+    drifted: bool = False  # a plan found in a read that CAMS no longer holds the spec
+    read_examined: datetime | None = None  # the last read a plan looked at for drift (once per read)
     drift_due: float | None = None  # loop time of the next drift check; None: none scheduled
     last_read: DriftReport | None = None  # merged into the status by every plan
     read_refusal: ReadRefusal | None = None  # the last read of the space was refused
@@ -224,6 +227,10 @@ class ObjectState:
             self.unavailable_episode = update.unavailable_episode
         if update.warned:
             self.warned_generation = self.snapshot.generation
+        if update.read_examined is not None:
+            self.read_examined = update.read_examined
+        if update.drifted:
+            self.drifted = True
 
     def seen_again(self, snapshot: Snapshot, status: PhoneWebhookStatus) -> tuple[Claim | None, bool]:
         """A newer version of the object, from the watch: the claim it let go of (switched to Observe, it

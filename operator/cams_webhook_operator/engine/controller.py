@@ -332,6 +332,8 @@ class Controller:
             self._queue.add_after(state.snapshot.key, plan.requeue_after, plan.requeue_priority)
         if plan.result is not None:
             self.metrics.reconciles.labels(plan.result).inc()
+        if plan.drift_detected:
+            self.metrics.drift_detected.inc()
         if plan.finalizer is not None:
             await self._write.finalizer(state, plan.finalizer)
         await self._write.status(state, plan.status or state.status)

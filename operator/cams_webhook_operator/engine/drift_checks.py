@@ -22,16 +22,13 @@ from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import QUERY_PHONE_NUMBERS, LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
-from cams_webhook_operator.decisions.drift import drift_interval, drifted_fields
+from cams_webhook_operator.decisions.drift import drift_interval, read_retry_seconds
 from cams_webhook_operator.decisions.pacing import AdaptiveRate
 from cams_webhook_operator.decisions.state import (
     DriftReport,
-    Event,
     ObjectState,
     ReadRefusal,
-    wanted_urls,
 )
-from cams_webhook_operator.decisions.status import live_webhook
 from cams_webhook_operator.engine.metrics import Metrics
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved, token_to_renew
@@ -39,8 +36,6 @@ from cams_webhook_operator.tenancy.resolver import CredentialResolver
 
 logger = logging.getLogger(__name__)
 
-# A failed read is tried again after this long (or the drift interval, if shorter).
-FAILED_READ_RETRY_SECONDS = 60.0
 # A read pacer unused this long is dropped (pacers are per Alibaba account, and per key whose account is
 # unknown: without this every key ever named would keep one).
 PACER_IDLE = 600.0
@@ -66,7 +61,6 @@ class DriftChecker:
         settings: OperatorSettings,
         metrics: Metrics,
         requeue: Callable[[Key], None],
-        post_event: Callable[[ObjectState, Event], Awaitable[None]],
         wall_clock: Callable[[], datetime],
         rng: random.Random,
         lane_of: Callable[[Resolved], Awaitable[str]],
@@ -85,7 +79,6 @@ class DriftChecker:
         self._rate = settings.qps  # reads have a quota of their own, of the same size
         self._metrics = metrics
         self._requeue = requeue  # queue the object for a routine reconcile
-        self._post_event = post_event  # tell people a managed object drifted
         self._now = wall_clock
         self._rng = rng
         self._tick = tick
@@ -167,7 +160,7 @@ class DriftChecker:
         checked_at = self._now()
         for member in members:
             member.read_refusal = None
-            await self._compare(member, live, checked_at)
+            self._compare(member, live, checked_at)
 
     def _pacer(self, lane: str) -> AdaptiveRate:
         pacer = self._pacers.get(lane)
@@ -202,13 +195,12 @@ class DriftChecker:
         A refusal also reaches the objects' status (an observer shows CAMS's code and an Event)."""
         loop_now = asyncio.get_running_loop().time()
         code = outcome.answer.code if outcome.answer else outcome.error
-        if token_to_renew(outcome, resolved):
-            self._resolver.renew(resolved)
-            wait = 0.0  # RRSA's credentials are ours to renew: read again with new ones
-        elif outcome.verdict is Verdict.PERMANENT:
-            wait = self._permanent_retry
-        else:
-            wait = min(FAILED_READ_RETRY_SECONDS, self._default or math.inf)
+        renewed = token_to_renew(outcome, resolved)
+        if renewed:
+            self._resolver.renew(resolved)  # RRSA's credentials are ours to renew: read again with new ones
+        wait = read_retry_seconds(
+            outcome, renewed=renewed, interval=self._default, permanent_retry=self._permanent_retry
+        )
         logger.warning("Reading space %s failed (%s); reading it again in %.0f s", space, code, wait)
         refused = outcome.verdict is Verdict.PERMANENT and wait > 0
         retry_at = self._now() + timedelta(seconds=wait)
@@ -219,21 +211,12 @@ class DriftChecker:
                 self._requeue(member.snapshot.key)
         self._next_due = min(self._next_due, loop_now + wait)
 
-    async def _compare(
-        self, state: ObjectState, live: Mapping[str, LiveNumber], checked_at: datetime
-    ) -> None:
+    def _compare(self, state: ObjectState, live: Mapping[str, LiveNumber], checked_at: datetime) -> None:
         snapshot = state.snapshot
         if self._states.get(snapshot.key) is not state or snapshot.spec is None:
             return  # forgotten, or replaced, while the space was read
         spec = snapshot.spec
         state.last_read = DriftReport(checked_at, live.get(spec.phone_number))
         self.schedule(state)
-        drifted = drifted_fields(live_webhook(state.last_read.live, wanted_urls(state)))
-        if drifted and spec.management_mode == "Manage":
-            state.drifted = True
-            self._metrics.drift_detected.inc()
-            changed = ", ".join(drifted)
-            message = f"CAMS no longer holds this spec ({changed} changed outside Kubernetes); re-applying"
-            await self._post_event(state, Event("Warning", "DriftDetected", message))
-        # Re-applied behind users' changes; either way the check reaches the status.
+        # The plan decides what the read means (drift, a Warning, a call); either way it reaches the status.
         self._requeue(snapshot.key)

@@ -6,7 +6,8 @@ import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.cams.messages import LiveNumber
-from cams_webhook_operator.decisions.drift import drift_interval, drifted_fields
+from cams_webhook_operator.cams.outcomes import Answer, classify
+from cams_webhook_operator.decisions.drift import drift_interval, drifted_fields, read_retry_seconds
 from cams_webhook_operator.decisions.status import live_webhook
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
 
@@ -87,3 +88,14 @@ def test_drift_interval_annotation(annotation: str | None, seconds: float | None
 
 def test_drift_checks_off_by_default_setting() -> None:
     assert drift_interval(None, default=0) is None
+
+
+def test_when_a_failed_read_is_tried_again() -> None:
+    refused = classify(Answer(403, "Forbidden.NoPermission"))
+    down = classify(Answer(503, "ServiceUnavailable"))
+    token = classify(Answer(400, "InvalidSecurityToken"))
+    assert read_retry_seconds(token, renewed=True, interval=3600, permanent_retry=7200) == 0.0
+    assert read_retry_seconds(refused, renewed=False, interval=3600, permanent_retry=7200) == 7200
+    assert read_retry_seconds(down, renewed=False, interval=3600, permanent_retry=7200) == 60.0
+    assert read_retry_seconds(down, renewed=False, interval=30, permanent_retry=7200) == 30
+    assert read_retry_seconds(down, renewed=False, interval=0, permanent_retry=7200) == 60.0, "checks off"

@@ -469,3 +469,28 @@ def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
         state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
     )
     assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.let_go) == expected
+
+
+def test_a_read_is_examined_for_drift_once_by_the_plan() -> None:
+    """The drift loop only reads; the first plan to see a read decides what it means: a DriftDetected
+    Warning, the metric and a call for a managed spec CAMS no longer holds. The same read never warns
+    twice, and a spec changed after it makes it stale, not drifted."""
+    state = _state(status=IN_SYNC)
+    state.last_read = DriftReport(NOW, LiveNumber("8613800001234", "https://changed.example/z", ""))
+    facts = Facts(now=NOW, priority=Priority.ROUTINE, credentials=OPERATOR)
+    first = reconcile.plan(state, facts, SETTINGS)
+    assert [event.reason for event in first.events] == ["DriftDetected"]
+    assert (first.drift_detected, first.call is not None) == (True, True)
+    assert (first.update.drifted, first.update.read_examined) == (True, NOW)
+    state.apply(first.update)
+    again = reconcile.plan(state, facts, SETTINGS)
+    assert (again.events, again.drift_detected, again.call is not None) == ((), False, True), "still due"
+
+    fresh = _read_here(_state(status=IN_SYNC))  # a read that matches the spec
+    seen = reconcile.plan(fresh, facts, SETTINGS)
+    assert (seen.events, seen.drift_detected, seen.call) == ((), False, None)
+    fresh.apply(seen.update)
+    fresh.seen_again(_state(status=IN_SYNC, statusCallbackUrl="https://b.example/y").snapshot, IN_SYNC)
+    changed = reconcile.plan(fresh, facts, SETTINGS)
+    assert "DriftDetected" not in {event.reason for event in changed.events}, "the read is stale, not drift"
+    assert changed.call is not None, "the new spec is applied as a change"
