@@ -28,7 +28,7 @@ from cams_webhook_operator.api.models import (
 from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.client import CamsClient
 from cams_webhook_operator.cams.sts import RrsaProvider
-from cams_webhook_operator.decisions.reconcile import Priority
+from cams_webhook_operator.decisions.plans import Priority
 from cams_webhook_operator.decisions.state import States
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
 from cams_webhook_operator.engine.background import Background

@@ -14,11 +14,10 @@ from cams_webhook_operator.api.models import (
     SHORT_NAME,
     SINGULAR,
     VERSION,
-    Condition,
     PhoneWebhookSpec,
-    PhoneWebhookStatus,
     SecretReference,
 )
+from cams_webhook_operator.api.status_models import Condition, PhoneWebhookStatus
 
 __all__ = [
     "API_VERSION",

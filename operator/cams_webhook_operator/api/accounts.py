@@ -13,13 +13,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from cams_webhook_operator.api.models import (
-    CUST_SPACE_ID_PATTERN,
-    CamelModel,
-    Condition,
-    SecretReference,
-)
+from cams_webhook_operator.api.models import CUST_SPACE_ID_PATTERN, CamelModel, SecretReference
 from cams_webhook_operator.api.names import NamespaceName, SecretName
+from cams_webhook_operator.api.status_models import Condition
 
 SPACE_ITEM_MESSAGE = "spaces lists CAMS space IDs (CustSpaceId): letters, digits, '.', '_' or '-' only"
 SPACES_EMPTY_MESSAGE = (

@@ -32,8 +32,8 @@ from cams_webhook_operator.api.models import (
     SHORT_NAME,
     VERSION,
     PhoneWebhookSpec,
-    PhoneWebhookStatus,
 )
+from cams_webhook_operator.api.status_models import PhoneWebhookStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "helm" / "cams-webhook-operator" / "crds")

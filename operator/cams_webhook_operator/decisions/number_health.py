@@ -9,11 +9,13 @@ with it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
-from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookStatus
-from cams_webhook_operator.decisions.state import Event
+from cams_webhook_operator.api.status_models import LiveWebhook, PhoneWebhookStatus
+from cams_webhook_operator.decisions.plans import Plan
+from cams_webhook_operator.decisions.state import Event, ObjectState
 from cams_webhook_operator.decisions.status import condition
 
 CONDITION: Final = "NumberHealthy"
@@ -86,3 +88,18 @@ def with_health_condition(
         before.conditions, CONDITION, healthy, reason=reason, message=message, now=now, generation=generation
     )
     return status.model_copy(update={"conditions": [*others, judged]})
+
+
+def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan:
+    """A plan's status with the number's health from the last read, and an Event for a change of rating or
+    status since the status last decided. Every plan gets it: `plan`, `after_call` and
+    `unavailable` end with it."""
+    status = decided.status
+    if status is None or status.live is None:
+        return decided
+    before = state.status
+    judged = with_health_condition(before, status, now=now, generation=state.snapshot.generation)
+    changed = changes(
+        before.live, status.live, state.snapshot.spec.phone_number if state.snapshot.spec else ""
+    )
+    return replace(decided, status=judged, events=(*decided.events, *changed))

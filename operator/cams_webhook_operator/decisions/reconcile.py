@@ -1,19 +1,17 @@
 """Decisions: what one PhoneWebhook needs, as a plan. Pure.
 
 `plan` decides every branch (invalid spec, deleting, paused, observe, conflict, credentials, in sync,
-apply) from the object's state and the facts gathered for it; `after_call` decides what CAMS's answer
-means; `unavailable` what an object is told while CAMS is out. A plan says everything that is to happen:
-the call to make (if any), the status, the Events, the finalizer change, when to look again and how
-urgently, and the bookkeeping. The controller carries it out and decides nothing itself.
+apply) from the object's state and the facts gathered for it; answers.py decides what CAMS's answer
+means and what an object is told while CAMS is out; plans.py holds what a plan may say. A plan says
+everything that is to happen: the call to make (if any), the status, the Events, the finalizer change,
+when to look again and how urgently, and the bookkeeping. The controller carries it out and decides
+nothing itself.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import json
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Literal
 
 from cams_webhook_operator.api.models import (
@@ -21,19 +19,29 @@ from cams_webhook_operator.api.models import (
     PAUSED_ANNOTATION,
     RELEASE_ANNOTATION,
     PhoneWebhookSpec,
-    PhoneWebhookStatus,
     timestamp,
     userinfo_message,
 )
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
-from cams_webhook_operator.cams.messages import WebhookUpdate
-from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Answer, Outcome, Verdict
+from cams_webhook_operator.api.status_models import PhoneWebhookStatus
+from cams_webhook_operator.cams.outcomes import Answer
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
-from cams_webhook_operator.decisions.drift import drifted_fields
-from cams_webhook_operator.decisions.pacing import Outage, backoff_delay
+from cams_webhook_operator.decisions.drift import drifted_fields, live_webhook, redacted
+from cams_webhook_operator.decisions.pacing import backoff_delay
+from cams_webhook_operator.decisions.plans import (
+    Action,
+    Call,
+    DriftAction,
+    Facts,
+    Plan,
+    Priority,
+    clearing_update,
+    fingerprint,
+    webhook_update,
+    whether_to_call,
+)
 from cams_webhook_operator.decisions.state import (
-    NO_UPDATE,
     Claimant,
     Event,
     ObjectState,
@@ -43,53 +51,11 @@ from cams_webhook_operator.decisions.state import (
 )
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.accounts import REFUSALS
-from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
+from cams_webhook_operator.tenancy.callback_urls import CallbackUrls
 from cams_webhook_operator.tenancy.credentials import (
     CredentialProblem,
     Resolved,
-    key_to_reread,
-    token_to_renew,
 )
-
-
-class Priority(enum.IntEnum):
-    """Work queue and lane order: lower goes first."""
-
-    CHANGE = 0  # a new object, a new generation, a changed Secret: what a person just did
-    RETRY = 1  # a change that failed for a reason that passes (throttled, transient), tried again
-    ROUTINE = 2  # the long retry after a refusal, drift re-applies, periodic re-checks
-
-
-def webhook_update(spec: PhoneWebhookSpec, urls: CallbackUrls | None = None) -> WebhookUpdate:
-    """What a call sends: the spec, with `urls` (those read from Secrets) in place of its URL fields."""
-    urls = urls or literal(spec)
-    return WebhookUpdate(
-        cust_space_id=spec.cust_space_id,
-        phone_number=spec.phone_number,
-        status_callback_url=urls.status_callback_url,
-        up_callback_url=urls.up_callback_url,
-        http_flag=spec.http_flag,
-        queue_flag=spec.queue_flag,
-    )
-
-
-def clearing_update(spec: PhoneWebhookSpec) -> WebhookUpdate:
-    """What deletionPolicy Clear sends when the object goes: no callback URLs, no delivery."""
-    return WebhookUpdate(
-        cust_space_id=spec.cust_space_id,
-        phone_number=spec.phone_number,
-        status_callback_url="",
-        up_callback_url="",
-        http_flag=False,
-        queue_flag=False,
-    )
-
-
-def fingerprint(update: WebhookUpdate, *, account: str) -> str:
-    """A digest of what would be sent, and as whom; equal digests mean a call would change nothing. It
-    covers URLs read from Secrets too (a new value is a new digest) without showing them."""
-    canonical = json.dumps({"update": asdict(update), "account": account}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
@@ -111,107 +77,14 @@ def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespa
     )
 
 
-class Action(enum.Enum):
-    IN_SYNC = "in-sync"  # CAMS already has this spec for this account: no call
-    APPLY = "apply"  # call UpdatePhoneWebhook
-    WAIT = "wait"  # CAMS refused this exact request for good; wait for a change or the long retry
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    not_before: datetime | None = None
-
-
-def whether_to_call(
-    *,
-    fingerprint: str,
-    status: PhoneWebhookStatus,
-    now: datetime,
-    permanent_retry: timedelta,
-    secret_changed: bool = False,
-    reconcile_requested: bool = False,
-) -> Decision:
-    """`secret_changed`: the credentials' Secret changed since the last attempt. A fixed secret or newly
-    granted permissions can turn a refusal into success under the same AccessKey ID, so it is retried.
-    `reconcile_requested`: a person asked for one call now, in sync or not (or a drift check did)."""
-    if reconcile_requested:
-        return Decision(Action.APPLY)
-    if status.applied_fingerprint == fingerprint:
-        return Decision(Action.IN_SYNC)
-    if secret_changed:
-        return Decision(Action.APPLY)
-    if status.failed_fingerprint == fingerprint and status.last_attempt_time is not None:
-        retry_at = status.last_attempt_time + permanent_retry
-        if now < retry_at:
-            return Decision(Action.WAIT, not_before=retry_at)
-    return Decision(Action.APPLY)
-
-
-# --- plans ----------------------------------------------------------------------------------------------
-
-
-class DriftAction(enum.Enum):
-    KEEP = "keep"  # leave the next drift check where it is
-    SCHEDULE = "schedule"  # one interval from now (or never, if the object's interval is off)
-    NOW = "now"  # at the next tick (an observer that has never read CAMS)
-    STOP = "stop"  # none while this lasts (paused)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One UpdatePhoneWebhook to make, and what its answer is to be recorded against."""
-
-    update: WebhookUpdate
-    resolved: Resolved
-    fingerprint: str
-    generation: int
-    priority: Priority
-    clearing: bool = False  # deletionPolicy Clear, on the way out
-    reconcile_request: str | None = None  # the annotation value this call answers
-
-
-@dataclass(frozen=True)
-class Plan:
-    result: str | None  # counted in cams_webhook_operator_reconciles_total; None while a call is pending
-    status: PhoneWebhookStatus | None = None  # None: as it is
-    call: Call | None = None
-    events: tuple[Event, ...] = ()
-    finalizer: Literal["add", "remove"] | None = None
-    requeue_after: float | None = None  # seconds
-    requeue_priority: Priority = Priority.ROUTINE
-    update: StateUpdate = NO_UPDATE  # the object's own bookkeeping (ObjectState.apply)
-    drift: DriftAction = DriftAction.KEEP
-    hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
-    # What CAMS's answer asks of the call's credentials (after_call): obtain a new RRSA token; read the
-    # Secret again (rotated?); prove them on the space again and let go of the number (refused for good).
-    renew_credentials: bool = False
-    reread_secret: bool = False
-    let_go: bool = False
-    drift_detected: bool = False  # counted in cams_webhook_operator_drift_detected_total
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the controller gathered for one decision."""
-
-    now: datetime
-    priority: Priority  # how urgently the object was queued
-    owner: Claimant | None = None  # who manages the number (None: no one claims it)
-    credentials: Resolved | CredentialProblem | None = None  # None: not needed (see needs_credentials)
-    # The URLs from the Secrets the spec names, or why they cannot be read; None: the spec names none.
-    urls: CallbackUrls | CredentialProblem | None = None
-    jitter: float = 1.0  # in [0, 1): spreads retries of objects that failed together
-
-
 def previous_status(state: ObjectState) -> PhoneWebhookStatus:
     """The status decided so far, with what the last read of CAMS showed."""
     read, status = state.last_read, state.status
     if read is None:  # not read by this process yet: what an earlier one wrote, redacted as now
-        if status.live is not None and (shown := st.redacted(status.live)) is not status.live:
+        if status.live is not None and (shown := redacted(status.live)) is not status.live:
             return status.model_copy(update={"live": shown})
         return status
-    live = st.live_webhook(read.live, wanted_urls(state))
+    live = live_webhook(read.live, wanted_urls(state))
     if status.last_drift_check_time == read.checked_at and status.live in (None, live):
         # Merged already (or taken out after a refusal); otherwise the wanted URLs changed since.
         return status
@@ -229,21 +102,6 @@ def needs_credentials(snapshot: Snapshot) -> bool:
     return True
 
 
-def with_number_health(state: ObjectState, decided: Plan, now: datetime) -> Plan:
-    """A plan's status with the number's health from the last read, and an Event for a change of rating or
-    status since the status last decided (number_health.py). Every plan gets it: `plan`, `after_call` and
-    `unavailable` end with it."""
-    status = decided.status
-    if status is None or status.live is None:
-        return decided
-    before = state.status
-    judged = nh.with_health_condition(before, status, now=now, generation=state.snapshot.generation)
-    changed = nh.changes(
-        before.live, status.live, state.snapshot.spec.phone_number if state.snapshot.spec else ""
-    )
-    return replace(decided, status=judged, events=(*decided.events, *changed))
-
-
 def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
     """What the object needs now, with the number's health; and, the first time a plan sees a read of
     CAMS, whether it shows drift (a DriftDetected Warning and a call, for a managed spec)."""
@@ -251,7 +109,7 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
     decided = _plan(state, facts, settings, drifted=state.drifted or bool(drift))
     if drift is not None:
         decided = _examined(state, decided, drift)
-    return with_number_health(state, decided, facts.now)
+    return nh.with_number_health(state, decided, facts.now)
 
 
 def _unexamined_drift(state: ObjectState) -> list[str] | None:
@@ -262,7 +120,7 @@ def _unexamined_drift(state: ObjectState) -> list[str] | None:
         return None
     if snapshot.spec is None or snapshot.spec.management_mode != "Manage" or snapshot.paused:
         return []
-    return drifted_fields(st.live_webhook(read.live, wanted_urls(state)))
+    return drifted_fields(live_webhook(read.live, wanted_urls(state)))
 
 
 def _examined(state: ObjectState, decided: Plan, drift: list[str]) -> Plan:
@@ -280,7 +138,7 @@ def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings, *, drift
     if spec is None:
         reason, problem = snapshot.spec_problem or ("InvalidSpec", "")
         if snapshot.deleting:
-            return _release(
+            return released(
                 snapshot, "NotCleared", f"Deleted without clearing CAMS: invalid spec ({problem})"
             )
         return _stall(state, facts, reason, f"{INVALID_SPEC_MESSAGES[reason]}: {problem}")
@@ -366,7 +224,7 @@ def _stall(state: ObjectState, facts: Facts, reason: str, message: str, answer: 
     return Plan("stalled", status=status, events=() if already else (Event("Warning", reason, message),))
 
 
-def _release(snapshot: Snapshot, reason: str, message: str) -> Plan:
+def released(snapshot: Snapshot, reason: str, message: str) -> Plan:
     """Let a deleted object go: drop the finalizer, if held, and say why."""
     if CLEAR_FINALIZER not in snapshot.finalizers:
         return Plan("deleted")
@@ -379,17 +237,17 @@ def _finalize(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
     if CLEAR_FINALIZER not in snapshot.finalizers:
         return Plan("deleted")  # Retain, or released already: Kubernetes deletes it without us
     if snapshot.released:
-        return _release(
+        return released(
             snapshot,
             "Released",
             f"Deleted without clearing CAMS, as the annotation {RELEASE_ANNOTATION} asks",
         )
     if _another_owns(snapshot, facts.owner):
-        return _release(
+        return released(
             snapshot, "NotCleared", "Deleted without clearing CAMS: another object manages the number"
         )
     if previous_status(state).applied_fingerprint is None:
-        return _release(snapshot, "NotCleared", "Deleted without clearing CAMS: it never held this spec")
+        return released(snapshot, "NotCleared", "Deleted without clearing CAMS: it never held this spec")
     credentials = facts.credentials
     if isinstance(credentials, CredentialProblem) or credentials is None:
         problem = credentials.message if credentials else "no credentials"
@@ -443,7 +301,7 @@ def _keep_checking(state: ObjectState) -> DriftAction:
     return DriftAction.SCHEDULE if state.drift_due is None else DriftAction.KEEP
 
 
-def _retry_priority(priority: Priority) -> Priority:
+def retry_priority(priority: Priority) -> Priority:
     return max(priority, Priority.RETRY)
 
 
@@ -475,7 +333,7 @@ def _without_credentials(
             events=events,
             update=StateUpdate(attempts=attempts),
             requeue_after=delay,
-            requeue_priority=_retry_priority(facts.priority),
+            requeue_priority=retry_priority(facts.priority),
         )
     stalled = _stall(state, facts, problem.reason, problem.message, problem.answer)
     if problem.reason in REFUSALS and stalled.status is not None and stalled.status.live is not None:
@@ -530,101 +388,3 @@ def _apply_or_not(
         )
     call = Call(update, credentials, digest, snapshot.generation, facts.priority, reconcile_request=request)
     return Plan(None, call=call)
-
-
-_RESULTS = {
-    Verdict.OK: "applied",
-    Verdict.THROTTLED: "throttled",
-    Verdict.TRANSIENT: "transient",
-    Verdict.PERMANENT: "refused",
-}
-
-
-def after_call(
-    state: ObjectState,
-    call: Call,
-    outcome: Outcome,
-    facts: Facts,
-    settings: OperatorSettings,
-    outage: Outage | None,
-) -> Plan:
-    """What CAMS's answer means for the object and for the call's credentials, with the number's health."""
-    renew = token_to_renew(outcome, call.resolved)
-    if renew:  # RRSA's token is ours to renew: exchange again and try again, no refusal to show
-        outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
-    decided = replace(
-        _after_call(state, call, outcome, facts, settings, outage),
-        renew_credentials=renew,
-        reread_secret=key_to_reread(outcome, call.resolved),
-        let_go=outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
-    )
-    return with_number_health(state, decided, facts.now)
-
-
-def _after_call(
-    state: ObjectState,
-    call: Call,
-    outcome: Outcome,
-    facts: Facts,
-    settings: OperatorSettings,
-    outage: Outage | None,
-) -> Plan:
-    """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
-    snapshot, verdict = state.snapshot, outcome.verdict
-    if call.clearing and verdict is Verdict.OK:
-        phone_number = call.update.phone_number
-        return _release(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
-    if verdict is Verdict.TRANSIENT and outage is not None:
-        return unavailable(state, facts, outage)
-    attempts, retry_at = 0, None
-    if verdict is Verdict.PERMANENT:
-        retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
-    elif verdict is not Verdict.OK:
-        attempts = state.attempts + 1
-        retry_at = facts.now + timedelta(
-            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
-        )
-    status = st.status_after_outcome(
-        previous=previous_status(state),
-        generation=call.generation,
-        phone_number=call.update.phone_number,
-        fingerprint=call.fingerprint,
-        outcome=outcome,
-        now=facts.now,
-        retry_at=retry_at,
-        reconcile_request=call.reconcile_request,
-        clearing=call.clearing,
-    )
-    ready = status.conditions[0]
-    if verdict is Verdict.OK:
-        events: tuple[Event, ...] = (Event("Normal", "Applied", ready.message),)
-    elif verdict is Verdict.THROTTLED and attempts > 1:
-        events = ()  # throttling is told once per episode: one Event per retry would flood the API
-    else:
-        events = (Event("Warning", ready.reason, ready.message),)
-    return Plan(
-        _RESULTS[verdict],
-        status=status,
-        events=events,
-        # Only an answer for good settles why the call was forced; a throttled one must try again.
-        update=StateUpdate(attempts=attempts, settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT)),
-        requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
-        requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else _retry_priority(call.priority),
-        drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
-    )
-
-
-def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
-    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
-    status = st.status_unavailable(
-        previous=previous_status(state),
-        generation=state.snapshot.generation,
-        now=facts.now,
-        cause=outage.cause,
-        probe_interval=outage.probe_interval,
-    )
-    told = state.unavailable_episode == outage.episode
-    events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
-    update = StateUpdate(attempts=0, unavailable_episode=outage.episode)
-    decided = Plan("unavailable", status=status, events=events, update=update, hold=True)
-    return with_number_health(state, decided, facts.now)

@@ -16,12 +16,11 @@ from cams_webhook_operator.api.models import (
     PAUSED_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
     RELEASE_ANNOTATION,
-    LiveWebhook,
     PhoneWebhookSpec,
-    PhoneWebhookStatus,
 )
 from cams_webhook_operator.api.names import problem_of
 from cams_webhook_operator.api.refs import Claim, Key, ObjectRef
+from cams_webhook_operator.api.status_models import LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Outcome
 from cams_webhook_operator.tenancy import callback_urls
@@ -151,7 +150,7 @@ class ReadRefusal:
 @dataclass(frozen=True, slots=True)
 class DriftReport:
     """What the last read of the space showed for an object's number (None: not listed). Kept as CAMS
-    said it, URLs unredacted, in memory only: status shows it through status.live_webhook."""
+    said it, URLs unredacted, in memory only: status shows it through drift.live_webhook."""
 
     checked_at: datetime
     live: LiveNumber | None

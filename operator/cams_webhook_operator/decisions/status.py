@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 from datetime import datetime
 from typing import Any
 
 from cams_webhook_operator.api.accounts import AccountStatus
-from cams_webhook_operator.api.models import (
-    RELEASE_ANNOTATION,
-    Condition,
-    ConditionType,
-    LiveWebhook,
-    PhoneWebhookStatus,
-    shared,
-    timestamp,
-)
-from cams_webhook_operator.cams.messages import LiveNumber
+from cams_webhook_operator.api.models import RELEASE_ANNOTATION, timestamp
+from cams_webhook_operator.api.status_models import Condition, ConditionType, PhoneWebhookStatus, shared
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
-from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, redact
 from cams_webhook_operator.tenancy.credentials import AccountVerdict
 
 RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
@@ -270,47 +259,6 @@ def status_retrying(
         message=f"{message}; retrying at {timestamp(retry_at)}",
         fields={"next_attempt_time": retry_at},
     )
-
-
-def _matches(wanted: str | None, held: str) -> bool | None:
-    """Whether CAMS holds the wanted URL, compared as digests in constant time: how long the comparison
-    took tells nothing of how much of a guessed URL (and its token) was right."""
-    if wanted is None:
-        return None
-    return hmac.compare_digest(
-        hashlib.sha256(wanted.encode()).digest(), hashlib.sha256(held.encode()).digest()
-    )
-
-
-def live_webhook(live: LiveNumber | None, wanted: CallbackUrls | None) -> LiveWebhook:
-    """What a read showed, as status shows it: URLs redacted (they may carry tokens), and whether each is
-    the one `wanted` (the spec's, or its Secret's; None: not known yet)."""
-    if live is None:
-        return LiveWebhook(found=False)
-    wanted = wanted or CallbackUrls(None, None)
-    return LiveWebhook(
-        status_callback_url=redact(live.status_callback_url),
-        up_callback_url=redact(live.up_callback_url),
-        status_callback_url_matches=_matches(wanted.status_callback_url, live.status_callback_url),
-        up_callback_url_matches=_matches(wanted.up_callback_url, live.up_callback_url),
-        number_status=live.status,
-        quality_rating=live.quality_rating,
-        messaging_limit_tier=live.messaging_limit_tier,
-        name_status=live.name_status,
-        code_verification_status=live.code_verification_status,
-        verified_name=live.verified_name,
-        is_official=live.is_official,
-    )
-
-
-def redacted(live: LiveWebhook) -> LiveWebhook:
-    """A status.live written by an earlier version, which showed URLs whole: redacted as now."""
-    shown = {
-        "status_callback_url": redact(live.status_callback_url),
-        "up_callback_url": redact(live.up_callback_url),
-    }
-    same = (live.status_callback_url, live.up_callback_url) == tuple(shown.values())
-    return live if same else live.model_copy(update=shown)
 
 
 def status_read_refused(

@@ -18,8 +18,8 @@ from typing import Any
 from cams_webhook_operator.api.refs import Key, ObjectRef
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, no_answer
-from cams_webhook_operator.decisions import reconcile
-from cams_webhook_operator.decisions.reconcile import DriftAction, Facts, Plan, Priority
+from cams_webhook_operator.decisions import answers, reconcile
+from cams_webhook_operator.decisions.plans import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import ObjectState, Snapshot, States, status_of
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
@@ -282,7 +282,7 @@ class Controller:
             return True
         outage = lane.outage
         assert outage is not None
-        await self._carry_out(state, reconcile.unavailable(state, facts, outage), ticket=ticket)
+        await self._carry_out(state, answers.unavailable(state, facts, outage), ticket=ticket)
         return False
 
     async def _facts(self, state: ObjectState, priority: Priority, *, with_credentials: bool = True) -> Facts:
@@ -368,7 +368,7 @@ class Controller:
         return outcome
 
     async def _act_on_credentials(self, state: ObjectState, plan: Plan, resolved: Resolved) -> None:
-        """What CAMS's answer asked of the call's credentials (reconcile.after_call decided it). Refused for
+        """What CAMS's answer asked of the call's credentials (answers.after_call decided it). Refused for
         good, they prove themselves on the space again before claiming anything in it, and the object lets
         go of its number at once."""
         if plan.renew_credentials:
@@ -386,7 +386,7 @@ class Controller:
                 return  # deleted (and perhaps created again) while the call was out, or no longer leading
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.lane].outage
-            decided = reconcile.after_call(state, ticket.call, outcome, facts, self._settings, outage)
+            decided = answers.after_call(state, ticket.call, outcome, facts, self._settings, outage)
             await self._carry_out(state, decided, ticket=ticket)
         except Exception:
             self._retry_after_error(ticket.key, Priority(ticket.priority), "Recording CAMS's answer")

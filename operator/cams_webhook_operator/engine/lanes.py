@@ -28,7 +28,7 @@ from cams_webhook_operator.decisions.pacing import (
     TokenBucket,
     Transition,
 )
-from cams_webhook_operator.decisions.reconcile import Call
+from cams_webhook_operator.decisions.plans import Call
 from cams_webhook_operator.decisions.state import ObjectState
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.account_ids import lane_label

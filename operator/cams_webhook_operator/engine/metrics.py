@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from cams_webhook_operator.api.models import CONDITION_TYPES, LiveWebhook, PhoneWebhookStatus
+from cams_webhook_operator.api.status_models import CONDITION_TYPES, LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.cams.outcomes import Outcome, Verdict
 from cams_webhook_operator.tenancy.account_ids import lane_label
 

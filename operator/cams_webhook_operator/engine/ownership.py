@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from cams_webhook_operator.api.refs import Claim, Key
-from cams_webhook_operator.decisions.reconcile import Priority
+from cams_webhook_operator.decisions.plans import Priority
 from cams_webhook_operator.decisions.state import (
     Claimant,
     ObjectState,

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from cams_webhook_operator.api.accounts import AccountStatus
-from cams_webhook_operator.api.models import CLEAR_FINALIZER, PhoneWebhookStatus
+from cams_webhook_operator.api.models import CLEAR_FINALIZER
 from cams_webhook_operator.api.refs import ObjectRef
+from cams_webhook_operator.api.status_models import PhoneWebhookStatus
 from cams_webhook_operator.decisions.state import Event, ObjectState
 from cams_webhook_operator.tenancy.claims import ClaimApi
 from cams_webhook_operator.tenancy.credentials import SecretData

@@ -20,8 +20,9 @@ from typing import Any, Literal
 from kubernetes.aio import client
 
 from cams_webhook_operator.api.accounts import AccountStatus
-from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION, PhoneWebhookStatus
+from cams_webhook_operator.api.models import GROUP, KIND, PLURAL, VERSION
 from cams_webhook_operator.api.refs import Claim, ObjectRef
+from cams_webhook_operator.api.status_models import PhoneWebhookStatus
 from cams_webhook_operator.kube.client import (
     REQUEST_TIMEOUT,
     ApiException,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.api.crd import KINDS, build_crd, main, rendered
-from cams_webhook_operator.api.models import Condition, PhoneWebhookStatus
+from cams_webhook_operator.api.status_models import Condition, PhoneWebhookStatus
 
 VALID = {"custSpaceId": "space-1", "phoneNumber": "8613800001234"}
 

@@ -7,8 +7,12 @@ import pytest
 from cams_webhook_operator.api import PhoneWebhookSpec
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Answer, classify
-from cams_webhook_operator.decisions.drift import drift_interval, drifted_fields, read_retry_seconds
-from cams_webhook_operator.decisions.status import live_webhook
+from cams_webhook_operator.decisions.drift import (
+    drift_interval,
+    drifted_fields,
+    live_webhook,
+    read_retry_seconds,
+)
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
 
 SPEC = PhoneWebhookSpec.model_validate(

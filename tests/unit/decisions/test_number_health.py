@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cams_webhook_operator.api.models import LiveWebhook, PhoneWebhookStatus
+from cams_webhook_operator.api.status_models import LiveWebhook, PhoneWebhookStatus
 from cams_webhook_operator.decisions.number_health import changes, judge, with_health_condition
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

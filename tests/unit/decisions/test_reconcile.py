@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
-from cams_webhook_operator.api.models import LiveWebhook
+from cams_webhook_operator.api.status_models import LiveWebhook
 from cams_webhook_operator.cams.credentials import Credentials
 from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Answer, classify
-from cams_webhook_operator.decisions import reconcile
+from cams_webhook_operator.decisions import answers, plans, reconcile
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.pacing import Outage
-from cams_webhook_operator.decisions.reconcile import Facts, Priority
+from cams_webhook_operator.decisions.plans import Facts, Priority
 from cams_webhook_operator.decisions.state import Claimant, DriftReport, ObjectState, Snapshot
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
@@ -29,7 +29,7 @@ SPEC = PhoneWebhookSpec.model_validate(
 
 
 def _fingerprint(spec: PhoneWebhookSpec = SPEC, account: str = "ak:A") -> str:
-    return reconcile.fingerprint(reconcile.webhook_update(spec), account=account)
+    return plans.fingerprint(plans.webhook_update(spec), account=account)
 
 
 def test_fingerprint_changes_with_spec_and_account_only() -> None:
@@ -49,46 +49,45 @@ def test_sts_credentials_are_identified_by_their_source_not_their_rotating_key()
 @pytest.mark.parametrize(
     ("status", "action"),
     [
-        (PhoneWebhookStatus(), reconcile.Action.APPLY),
-        (PhoneWebhookStatus(applied_fingerprint="F"), reconcile.Action.IN_SYNC),
-        (PhoneWebhookStatus(applied_fingerprint="OLD"), reconcile.Action.APPLY),
+        (PhoneWebhookStatus(), plans.Action.APPLY),
+        (PhoneWebhookStatus(applied_fingerprint="F"), plans.Action.IN_SYNC),
+        (PhoneWebhookStatus(applied_fingerprint="OLD"), plans.Action.APPLY),
         (
             PhoneWebhookStatus(failed_fingerprint="F", last_attempt_time=NOW - timedelta(minutes=5)),
-            reconcile.Action.WAIT,
+            plans.Action.WAIT,
         ),
         (
             PhoneWebhookStatus(failed_fingerprint="F", last_attempt_time=NOW - 2 * HOUR),
-            reconcile.Action.APPLY,
+            plans.Action.APPLY,
         ),
-        (PhoneWebhookStatus(failed_fingerprint="OTHER", last_attempt_time=NOW), reconcile.Action.APPLY),
+        (PhoneWebhookStatus(failed_fingerprint="OTHER", last_attempt_time=NOW), plans.Action.APPLY),
     ],
     ids=["new", "in-sync", "spec-changed", "refused-recently", "refused-long-ago", "refused-other-spec"],
 )
-def test_whether_to_call(status: PhoneWebhookStatus, action: reconcile.Action) -> None:
+def test_whether_to_call(status: PhoneWebhookStatus, action: plans.Action) -> None:
     assert (
-        reconcile.whether_to_call(fingerprint="F", status=status, now=NOW, permanent_retry=HOUR).action
-        is action
+        plans.whether_to_call(fingerprint="F", status=status, now=NOW, permanent_retry=HOUR).action is action
     )
 
 
 def test_a_changed_secret_retries_a_recent_refusal_but_not_an_in_sync_object() -> None:
     refused = PhoneWebhookStatus(failed_fingerprint="F", last_attempt_time=NOW)
     in_sync = PhoneWebhookStatus(applied_fingerprint="F")
-    whether_to_call = reconcile.whether_to_call
+    whether_to_call = plans.whether_to_call
     assert whether_to_call(
         fingerprint="F", status=refused, now=NOW, permanent_retry=HOUR, secret_changed=True
-    ).action is (reconcile.Action.APPLY)
+    ).action is (plans.Action.APPLY)
     assert whether_to_call(
         fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, secret_changed=True
-    ).action is (reconcile.Action.IN_SYNC)
+    ).action is (plans.Action.IN_SYNC)
 
 
 def test_a_reconcile_request_applies_even_in_sync() -> None:
     in_sync = PhoneWebhookStatus(applied_fingerprint="F")
-    decision = reconcile.whether_to_call(
+    decision = plans.whether_to_call(
         fingerprint="F", status=in_sync, now=NOW, permanent_retry=HOUR, reconcile_requested=True
     )
-    assert decision.action is reconcile.Action.APPLY
+    assert decision.action is plans.Action.APPLY
 
 
 # --- plans: every branch of the one decision, as a table -------------------------------------------------
@@ -96,7 +95,7 @@ def test_a_reconcile_request_applies_even_in_sync() -> None:
 OPERATOR = Resolved(Credentials("LTAI-op", "secret"), "operator")
 SETTINGS = OperatorSettings(retry_base_seconds=1, retry_max_seconds=300, permanent_retry_seconds=3600)
 OTHER = Claimant("2026-11-27T09:00:00Z", "other-team", "first")
-APPLIED = reconcile.fingerprint(reconcile.webhook_update(SPEC), account=OPERATOR.account)
+APPLIED = plans.fingerprint(plans.webhook_update(SPEC), account=OPERATOR.account)
 FINALIZER = "camswebhook.io/clear-webhook"
 
 
@@ -125,7 +124,7 @@ def _state(
     return ObjectState(Snapshot.of(body), status or PhoneWebhookStatus())
 
 
-def _summary(plan: reconcile.Plan) -> tuple[object, ...]:
+def _summary(plan: plans.Plan) -> tuple[object, ...]:
     ready = plan.status.conditions[0] if plan.status and plan.status.conditions else None
     return (
         plan.result,
@@ -311,7 +310,7 @@ def test_a_refused_rrsa_token_is_looked_at_again_after_the_longest_retry() -> No
     assert plan.requeue_after == 300
 
 
-def _call(state: ObjectState, *, clearing: bool = False) -> reconcile.Call:
+def _call(state: ObjectState, *, clearing: bool = False) -> plans.Call:
     plan = reconcile.plan(state, Facts(now=NOW, priority=Priority.CHANGE, credentials=OPERATOR), SETTINGS)
     assert plan.call is not None
     return replace(plan.call, clearing=clearing)
@@ -348,7 +347,7 @@ def test_after_call(code: str, attempts: int, expected: tuple[object, ...]) -> N
     state = _state()
     state.attempts = attempts
     outcome = classify(Answer(200 if code == "OK" else 400 if code != "ServiceUnavailable" else 503, code))
-    plan = reconcile.after_call(
+    plan = answers.after_call(
         state, _call(state), outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
     )
     assert plan.status is not None
@@ -368,20 +367,20 @@ def test_a_failure_during_an_outage_holds_the_object_and_tells_it_once_per_outag
     outage = Outage(episode=1, since=0.0, cause="ServiceUnavailable (HTTP 503)", probe_interval=2.0)
     failure = classify(Answer(503, "ServiceUnavailable"))
     facts = Facts(now=NOW, priority=Priority.CHANGE)
-    plan = reconcile.after_call(state, _call(state), failure, facts, SETTINGS, outage)
+    plan = answers.after_call(state, _call(state), failure, facts, SETTINGS, outage)
     assert (plan.result, plan.hold, plan.requeue_after) == ("unavailable", True, None)
     assert plan.status is not None
     assert plan.status.conditions[1].reason == "CamsUnavailable"
     assert "every 2 s" in plan.status.conditions[0].message
     assert [e.reason for e in plan.events] == ["CamsUnavailable"]
     state.unavailable_episode = 1
-    assert reconcile.unavailable(state, facts, outage).events == ()
-    assert reconcile.unavailable(state, facts, replace(outage, episode=2)).events != ()
+    assert answers.unavailable(state, facts, outage).events == ()
+    assert answers.unavailable(state, facts, replace(outage, episode=2)).events != ()
 
 
 def test_a_cleared_object_is_released() -> None:
     state = _state(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,))
-    plan = reconcile.after_call(
+    plan = answers.after_call(
         state,
         _call(state, clearing=True),
         classify(Answer(200, "OK")),
@@ -423,7 +422,7 @@ def test_after_a_restart_an_observer_keeps_its_verdict_shows_urls_redacted_and_i
     )
     state = _state(status=earlier, managementMode="Observe")
     decided = reconcile.plan(state, Facts(now=NOW, priority=Priority.CHANGE, credentials=OPERATOR), SETTINGS)
-    assert decided.drift is reconcile.DriftAction.NOW
+    assert decided.drift is plans.DriftAction.NOW
     assert decided.status is not None
     assert decided.status.live is not None
     assert decided.status.live.status_callback_url == "https://a.example/redacted?redacted"
@@ -465,9 +464,7 @@ def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
     state = _state()
     call = replace(_call(state), resolved=replace(OPERATOR, source=source))
     outcome = classify(Answer(400, code))
-    plan = reconcile.after_call(
-        state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
-    )
+    plan = answers.after_call(state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None)
     assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.let_go) == expected
 
 

@@ -20,7 +20,7 @@ from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.cams.sts import RrsaProvider
-from cams_webhook_operator.decisions.reconcile import fingerprint, webhook_update
+from cams_webhook_operator.decisions.plans import fingerprint, webhook_update
 from cams_webhook_operator.decisions.state import Claimant
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.settings import OperatorSettings

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookStatus
-from cams_webhook_operator.decisions.reconcile import fingerprint, webhook_update
+from cams_webhook_operator.decisions.plans import fingerprint, webhook_update
 from cams_webhook_operator.decisions.state import Snapshot
 from tests.unit.engine.test_controller import FakeCams, FakeKube, _body, _controller, _settings, _settle
 

@@ -1,0 +1,127 @@
+"""What CAMS's answer means for an object (`after_call`), and what an object is told while CAMS is out
+(`unavailable`), as plans. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict
+from cams_webhook_operator.decisions import number_health as nh
+from cams_webhook_operator.decisions import status as st
+from cams_webhook_operator.decisions.pacing import Outage
+from cams_webhook_operator.decisions.plans import Call, DriftAction, Facts, Plan, Priority
+from cams_webhook_operator.decisions.reconcile import (
+    previous_status,
+    released,
+    retry_delay,
+    retry_priority,
+)
+from cams_webhook_operator.decisions.state import (
+    Event,
+    ObjectState,
+    StateUpdate,
+)
+from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.credentials import (
+    key_to_reread,
+    token_to_renew,
+)
+
+_RESULTS = {
+    Verdict.OK: "applied",
+    Verdict.THROTTLED: "throttled",
+    Verdict.TRANSIENT: "transient",
+    Verdict.PERMANENT: "refused",
+}
+
+
+def after_call(
+    state: ObjectState,
+    call: Call,
+    outcome: Outcome,
+    facts: Facts,
+    settings: OperatorSettings,
+    outage: Outage | None,
+) -> Plan:
+    """What CAMS's answer means for the object and for the call's credentials, with the number's health."""
+    renew = token_to_renew(outcome, call.resolved)
+    if renew:  # RRSA's token is ours to renew: exchange again and try again, no refusal to show
+        outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+    decided = replace(
+        _after_call(state, call, outcome, facts, settings, outage),
+        renew_credentials=renew,
+        reread_secret=key_to_reread(outcome, call.resolved),
+        let_go=outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
+    )
+    return nh.with_number_health(state, decided, facts.now)
+
+
+def _after_call(
+    state: ObjectState,
+    call: Call,
+    outcome: Outcome,
+    facts: Facts,
+    settings: OperatorSettings,
+    outage: Outage | None,
+) -> Plan:
+    """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
+    snapshot, verdict = state.snapshot, outcome.verdict
+    if call.clearing and verdict is Verdict.OK:
+        phone_number = call.update.phone_number
+        return released(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
+    if verdict is Verdict.TRANSIENT and outage is not None:
+        return unavailable(state, facts, outage)
+    attempts, retry_at = 0, None
+    if verdict is Verdict.PERMANENT:
+        retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
+    elif verdict is not Verdict.OK:
+        attempts = state.attempts + 1
+        retry_at = facts.now + timedelta(
+            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
+        )
+    status = st.status_after_outcome(
+        previous=previous_status(state),
+        generation=call.generation,
+        phone_number=call.update.phone_number,
+        fingerprint=call.fingerprint,
+        outcome=outcome,
+        now=facts.now,
+        retry_at=retry_at,
+        reconcile_request=call.reconcile_request,
+        clearing=call.clearing,
+    )
+    ready = status.conditions[0]
+    if verdict is Verdict.OK:
+        events: tuple[Event, ...] = (Event("Normal", "Applied", ready.message),)
+    elif verdict is Verdict.THROTTLED and attempts > 1:
+        events = ()  # throttling is told once per episode: one Event per retry would flood the API
+    else:
+        events = (Event("Warning", ready.reason, ready.message),)
+    return Plan(
+        _RESULTS[verdict],
+        status=status,
+        events=events,
+        # Only an answer for good settles why the call was forced; a throttled one must try again.
+        update=StateUpdate(attempts=attempts, settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT)),
+        requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
+        requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else retry_priority(call.priority),
+        drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
+    )
+
+
+def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
+    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
+    status = st.status_unavailable(
+        previous=previous_status(state),
+        generation=state.snapshot.generation,
+        now=facts.now,
+        cause=outage.cause,
+        probe_interval=outage.probe_interval,
+    )
+    told = state.unavailable_episode == outage.episode
+    events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
+    update = StateUpdate(attempts=0, unavailable_episode=outage.episode)
+    decided = Plan("unavailable", status=status, events=events, update=update, hold=True)
+    return nh.with_number_health(state, decided, facts.now)
