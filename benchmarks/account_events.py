@@ -51,13 +51,13 @@ async def measure(n: int, repeat: int) -> tuple[float, float, float]:
             accountRef={"kind": "ClusterCamsAccount", "name": "platform"},
         )
         body["metadata"]["namespace"] = f"ns{i % 100}"
-        controller.observe(body)
+        controller.intake.observe(body)
     states = controller._states
     assert states.referring(PLATFORM, default=False) == _scan(states, PLATFORM)
     indexed = _timed(lambda: states.referring(PLATFORM, default=False), repeat)
     scanned = _timed(lambda: _scan(states, PLATFORM), repeat)
     account = {**TEAM_ACCOUNT, "metadata": {**TEAM_ACCOUNT["metadata"], "namespace": "ns7"}}
-    event = _timed(lambda: controller.observe_account(account, "CamsAccount"), repeat)
+    event = _timed(lambda: controller.intake.observe_account(account, "CamsAccount"), repeat)
     return indexed, scanned, event
 
 

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from cams_webhook_operator.api.models import (
@@ -34,6 +35,7 @@ from cams_webhook_operator.engine.account_status import AccountStatusWriter
 from cams_webhook_operator.engine.background import Background
 from cams_webhook_operator.engine.controller import Controller, Parts, credentials_named
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
+from cams_webhook_operator.engine.intake import Intake
 from cams_webhook_operator.engine.lanes import Lanes, OwnShares
 from cams_webhook_operator.engine.metrics import Metrics, objects_by_condition
 from cams_webhook_operator.engine.ownership import Ownership
@@ -67,90 +69,177 @@ def build_controller(
     metrics: Metrics | None = None,
 ) -> Controller:
     """A controller and its parts. `leading`: the leader election's verdict, asked before every call and
-    write. The parts that call the controller back (a write that finds its object gone, a changed Secret,
-    STS answering again, a lane's answer) look it up when they call, once it exists."""
-    controller: Controller
-    rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
-    metrics = metrics or Metrics()
-    states = States()
-    # Namespaces take turns; within a namespace's turns, the credentials its objects name.
-    queue: WorkQueue[Key] = WorkQueue(
-        flow=lambda key: key[0], within=lambda key: credentials_named(states, key)
-    )
-    writer = ObjectWriter(kube, gone=lambda ref: controller.gone(ref))
-    resolver = CredentialResolver.of(settings, rrsa=rrsa, read_secret=kube.read_secret)
-    account_ids = AccountIds(ask=cams.caller_identity)
-    background = Background()
-    ownership = Ownership(
-        ClaimStore(kube, grace=timedelta(seconds=settings.claim_grace_seconds), now=wall_clock),
-        states=states,
-        recheck_after=queue.add_after,
-        may_write=lambda: controller.acting and leading(),  # only the leader's workers write claims
-        background=background,
-        wall_clock=wall_clock,
-    )
-    drift = DriftChecker(
-        states=states,
-        cams=cams,
-        resolver=resolver,
-        settings=settings,
-        metrics=metrics,
-        requeue=lambda key: queue.add(key, Priority.ROUTINE),
-        wall_clock=wall_clock,
-        rng=rng,
-        lane_of=account_ids.lane_of,
-        leading=leading,
-    )
-    lanes = Lanes(settings)
-    controller = Controller(
-        Parts(
-            settings=settings,
-            cams=cams,
-            states=states,
-            queue=queue,
-            writer=writer,
-            lanes=lanes,
+    write."""
+    return _Assembly(
+        settings,
+        cams,
+        kube,
+        rrsa,
+        leading,
+        wall_clock,
+        rng or random.Random(),  # noqa: S311 -- jitter, not cryptography
+        metrics or Metrics(),
+    ).controller()
+
+
+@dataclass
+class _Assembly:
+    """Each part made once, when first asked for, from the parts it needs: the order of construction
+    follows from the dependencies instead of being written out."""
+
+    settings: OperatorSettings
+    cams: CamsApi
+    kube: Kube
+    rrsa: TemporaryCredentialSource | None
+    leading: Callable[[], bool]
+    wall_clock: Callable[[], datetime]
+    rng: random.Random
+    metrics: Metrics
+    built: Controller | None = None  # the parts that ask whether it acts look it up once it exists
+
+    def controller(self) -> Controller:
+        self.built = controller = Controller(self.parts)
+        self.lanes.owner = controller
+        if self.rrsa is not None:
+            self.rrsa.on_recovered = self.intake.rrsa_recovered
+        self._watch_metrics()
+        return controller
+
+    def acting(self) -> bool:
+        """Whether this replica's workers run and it still leads: only then are claims written."""
+        return self.built is not None and self.built.acting and self.leading()
+
+    @cached_property
+    def parts(self) -> Parts:
+        return Parts(
+            settings=self.settings,
+            cams=self.cams,
+            states=self.states,
+            queue=self.queue,
+            writer=self.writer,
+            lanes=self.lanes,
             shares=OwnShares(),
-            account_ids=account_ids,
-            resolver=resolver,
-            ownership=ownership,
-            secrets=SecretRefresh(
-                read_secret=kube.read_secret,
-                to_refresh=resolver.secrets_to_refresh,
-                changed=lambda *secret: controller.secret_changed(*secret),
-                every=settings.secret_refresh_seconds,
-                background=background,
-            ),
-            account_status=AccountStatusWriter(
-                resolver=resolver, kube=kube, wall_clock=wall_clock, leading=leading
-            ),
-            drift=drift,
-            access=SpaceAccess(
-                read=drift.read_space,
-                renew=resolver.renew,
-                now=wall_clock,
-                refusal_seconds=settings.permanent_retry_seconds,
-            ),
-            metrics=metrics,
-            leading=leading,
-            wall_clock=wall_clock,
-            rng=rng,
+            account_ids=self.account_ids,
+            resolver=self.resolver,
+            ownership=self.ownership,
+            secrets=self.secrets,
+            account_status=self.account_status,
+            drift=self.drift,
+            access=self.access,
+            intake=self.intake,
+            metrics=self.metrics,
+            leading=self.leading,
+            wall_clock=self.wall_clock,
+            rng=self.rng,
         )
-    )
-    lanes.owner = controller
-    if rrsa is not None:
-        rrsa.on_recovered = controller.rrsa_recovered
-    # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
-    metrics.watch_state(
-        objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(states.values())),
-        queue_depth=lambda: len(queue),
-        calls_waiting=lanes.waiting,
-        accounts_unavailable=lanes.unavailable,
-        leading=lambda: controller.acting and leading(),
-        rrsa_failing=lambda: rrsa is not None and rrsa.failing,
-        numbers=states.numbers,
-    )
-    return controller
+
+    @cached_property
+    def states(self) -> States:
+        return States()
+
+    @cached_property
+    def queue(self) -> WorkQueue[Key]:
+        # Namespaces take turns; within a namespace's turns, the credentials its objects name.
+        states = self.states
+        return WorkQueue(flow=lambda key: key[0], within=lambda key: credentials_named(states, key))
+
+    @cached_property
+    def writer(self) -> ObjectWriter:
+        return ObjectWriter(self.kube, gone=self.intake.gone)
+
+    @cached_property
+    def lanes(self) -> Lanes:
+        return Lanes(self.settings)
+
+    @cached_property
+    def account_ids(self) -> AccountIds:
+        return AccountIds(ask=self.cams.caller_identity)
+
+    @cached_property
+    def resolver(self) -> CredentialResolver:
+        return CredentialResolver.of(self.settings, rrsa=self.rrsa, read_secret=self.kube.read_secret)
+
+    @cached_property
+    def background(self) -> Background:
+        return Background()
+
+    @cached_property
+    def ownership(self) -> Ownership:
+        grace = timedelta(seconds=self.settings.claim_grace_seconds)
+        return Ownership(
+            ClaimStore(self.kube, grace=grace, now=self.wall_clock),
+            states=self.states,
+            recheck_after=self.queue.add_after,
+            may_write=self.acting,
+            background=self.background,
+            wall_clock=self.wall_clock,
+        )
+
+    @cached_property
+    def secrets(self) -> SecretRefresh:
+        return SecretRefresh(
+            read_secret=self.kube.read_secret,
+            to_refresh=self.resolver.secrets_to_refresh,
+            changed=self.intake.secret_changed,
+            every=self.settings.secret_refresh_seconds,
+            background=self.background,
+        )
+
+    @cached_property
+    def account_status(self) -> AccountStatusWriter:
+        return AccountStatusWriter(
+            resolver=self.resolver, kube=self.kube, wall_clock=self.wall_clock, leading=self.leading
+        )
+
+    @cached_property
+    def drift(self) -> DriftChecker:
+        queue = self.queue
+        return DriftChecker(
+            states=self.states,
+            cams=self.cams,
+            resolver=self.resolver,
+            settings=self.settings,
+            metrics=self.metrics,
+            requeue=lambda key: queue.add(key, Priority.ROUTINE),
+            wall_clock=self.wall_clock,
+            rng=self.rng,
+            lane_of=self.account_ids.lane_of,
+            leading=self.leading,
+        )
+
+    @cached_property
+    def access(self) -> SpaceAccess:
+        return SpaceAccess(
+            read=self.drift.read_space,
+            renew=self.resolver.renew,
+            now=self.wall_clock,
+            refusal_seconds=self.settings.permanent_retry_seconds,
+        )
+
+    @cached_property
+    def intake(self) -> Intake:
+        return Intake(
+            states=self.states,
+            queue=self.queue,
+            resolver=self.resolver,
+            ownership=self.ownership,
+            lanes=self.lanes,
+            drift=self.drift,
+            account_status=self.account_status,
+        )
+
+    def _watch_metrics(self) -> None:
+        states, queue, lanes, rrsa = self.states, self.queue, self.lanes, self.rrsa
+        # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
+        self.metrics.watch_state(
+            objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(states.values())),
+            queue_depth=lambda: len(queue),
+            calls_waiting=lanes.waiting,
+            accounts_unavailable=lanes.unavailable,
+            leading=self.acting,
+            rrsa_failing=lambda: rrsa is not None and rrsa.failing,
+            numbers=states.numbers,
+        )
 
 
 @dataclass
@@ -188,7 +277,7 @@ def build(settings: OperatorSettings, api: Any, *, namespaces: list[str], identi
         leading=elector.leading if elector else lambda: True,
     )
     following = Following(api, namespaces=namespaces)
-    return Wiring(controller, following, followed(controller), api, cams, rrsa, elector)
+    return Wiring(controller, following, followed(controller.intake), api, cams, rrsa, elector)
 
 
 def _rrsa_provider(settings: OperatorSettings) -> RrsaProvider | None:
@@ -214,8 +303,8 @@ def _elector(settings: OperatorSettings, api_client: Any, identity: str) -> Lead
     )
 
 
-def followed(controller: Controller) -> dict[str, Followed]:
-    """The four resources the operator follows, by plural, with what the controller does with them."""
+def followed(intake: Intake) -> dict[str, Followed]:
+    """The four resources the operator follows, by plural, with what the intake does with them."""
 
     def accounts(plural: str, kind: str) -> Followed:
         return Followed(
@@ -223,9 +312,9 @@ def followed(controller: Controller) -> dict[str, Followed]:
             VERSION,
             plural,
             namespaced=kind == ACCOUNT_KIND,
-            seen=lambda body: controller.observe_account(body, kind),
-            gone=lambda namespace, name: controller.forget_account(kind, namespace, name),
-            known=lambda: controller.known_accounts(kind),
+            seen=lambda body: intake.observe_account(body, kind),
+            gone=lambda namespace, name: intake.forget_account(kind, namespace, name),
+            known=lambda: intake.known_accounts(kind),
         )
 
     return {
@@ -234,9 +323,9 @@ def followed(controller: Controller) -> dict[str, Followed]:
             VERSION,
             PLURAL,
             namespaced=True,
-            seen=controller.observe,
-            gone=controller.forget,
-            known=controller.known,
+            seen=intake.observe,
+            gone=intake.forget,
+            known=intake.known,
         ),
         ACCOUNT_PLURAL: accounts(ACCOUNT_PLURAL, ACCOUNT_KIND),
         CLUSTER_ACCOUNT_PLURAL: accounts(CLUSTER_ACCOUNT_PLURAL, CLUSTER_ACCOUNT_KIND),
@@ -246,12 +335,12 @@ def followed(controller: Controller) -> dict[str, Followed]:
             "v1",
             "namespaces",
             namespaced=False,
-            seen=lambda body: controller.namespace_changed(
+            seen=lambda body: intake.namespace_changed(
                 body["metadata"]["name"],
                 body["metadata"].get("labels") or {},
                 terminating=body["metadata"].get("deletionTimestamp") is not None,
             ),
-            gone=lambda _, name: controller.namespace_changed(name, None),
-            known=controller.known_namespaces,
+            gone=lambda _, name: intake.namespace_changed(name, None),
+            known=intake.known_namespaces,
         ),
     }

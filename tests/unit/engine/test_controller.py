@@ -178,9 +178,9 @@ def _controller(*, listed: bool = True, **kwargs: Any) -> Controller:
     controller = build_controller(**{"wall_clock": _loop_clock, **kwargs})
     if listed:
         controller.listed.set()
-    controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
+    controller.intake.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
     for namespace in NAMESPACES:  # as the namespaces' watch shows them before any decision
-        controller.namespace_changed(namespace, {})
+        controller.intake.namespace_changed(namespace, {})
     return controller
 
 
@@ -241,7 +241,7 @@ def _ready(kube: FakeKube, name: str = "pwh") -> str | None:
 async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
+    controller.intake.observe(_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 1
     update, credentials = cams.calls[0]
@@ -257,7 +257,7 @@ async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> 
     decides nothing on half a listing."""
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube, listed=False)
-    controller.observe(_body(statusCallbackUrl="https://a.example/s"))
+    controller.intake.observe(_body(statusCallbackUrl="https://a.example/s"))
     task = asyncio.create_task(controller.run())
     await asyncio.sleep(60)
     assert (cams.calls, kube.statuses) == ([], {})
@@ -272,14 +272,14 @@ def test_the_claimants_of_a_number_follow_objects_added_switched_and_forgotten()
     controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
     states = controller._states
     claim = ("space", "8613800001234")
-    controller.observe(_body(name="one", created="2026-11-27T10:00:00Z"))
-    controller.observe(_body(name="two", created="2026-11-27T11:00:00Z"))
+    controller.intake.observe(_body(name="one", created="2026-11-27T10:00:00Z"))
+    controller.intake.observe(_body(name="two", created="2026-11-27T11:00:00Z"))
     assert sorted(c.name for c in states.claimants(claim)) == ["one", "two"]
-    controller.observe(_body(name="two", generation=2, managementMode="Observe"))
+    controller.intake.observe(_body(name="two", generation=2, managementMode="Observe"))
     assert [c.name for c in states.claimants(claim)] == ["one"]
-    controller.forget("ns", "one")
+    controller.intake.forget("ns", "one")
     assert states.claimants(claim) == []
-    controller.observe(_body(name="two", generation=3))
+    controller.intake.observe(_body(name="two", generation=3))
     assert [(c.name, c.applied) for c in states.claimants(claim)] == [("two", False)]
 
 
@@ -288,7 +288,7 @@ async def test_workers_let_the_event_loop_run_between_objects_that_need_no_await
     run between them, or a restart over tens of thousands of objects loses the lease."""
     controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
     for i in range(200):
-        controller.observe(_body(name=f"pwh-{i}", annotations=PAUSED))
+        controller.intake.observe(_body(name=f"pwh-{i}", annotations=PAUSED))
     ticks_at_write: list[int] = []
     ticks = 0
     patch = kube.patch_status
@@ -314,13 +314,13 @@ async def test_workers_let_the_event_loop_run_between_objects_that_need_no_await
 async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     written = kube.statuses["pwh"]
-    controller.observe(_body(status=written))  # the watch echoes our status write
+    controller.intake.observe(_body(status=written))  # the watch echoes our status write
     restarted = _controller(settings=_settings(), cams=cams, kube=kube)
     patches_before = kube.patches
-    restarted.observe(_body(status=written))
+    restarted.intake.observe(_body(status=written))
     await _settle(restarted, lambda: True)
     assert len(cams.calls) == 1
     assert kube.patches == patches_before, "an in-sync object needs no status write either"
@@ -331,9 +331,11 @@ async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(k
 async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: len(cams.calls) == 1 and _ready(kube) is not None)
-    controller.observe(_body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u"))
+    controller.intake.observe(
+        _body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u")
+    )
     await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
     assert len(cams.calls) == 2
     assert cams.calls[1][0].up_callback_url == "https://b.example/u"
@@ -342,7 +344,7 @@ async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
 async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "System.LimitControl", "OK")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 3
     assert [r for _, r, _ in kube.events] == ["Throttled", "Applied"], "one Throttled Event per episode"
@@ -351,14 +353,14 @@ async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKu
 async def test_permanent_refusal_stalls_without_a_hot_retry(kube: FakeKube) -> None:
     cams = FakeCams("Ram.PermissionDeny")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     status = kube.statuses["pwh"]
     assert {c.type: c.status for c in status.conditions}["Stalled"] == "True"
     assert status.next_attempt_time is not None
     # A restart over the stalled object waits for the long retry instead of calling again.
     restarted = _controller(settings=_settings(), cams=cams, kube=kube)
-    restarted.observe(_body(status=status))
+    restarted.intake.observe(_body(status=status))
     await _settle(restarted, lambda: True, limit=1)
     assert len(cams.calls) == 1
 
@@ -368,7 +370,7 @@ async def test_a_fixed_secret_is_read_again_within_a_minute_and_retried_at_once(
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     assert kube.statuses["pwh"].conditions[0].reason == "InvalidCredentials"
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
@@ -388,7 +390,7 @@ async def test_a_key_cams_refuses_makes_its_secret_be_read_again_at_once(kube: F
 
     cams = RotatedWhileCalling("InvalidAccessKeyId.NotFound")
     controller = _controller(settings=_settings(secret_refresh_seconds=3600), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["old", "new"]
     assert cams.call_times[1] - cams.call_times[0] < 5, "no refresh interval waited"
@@ -397,7 +399,7 @@ async def test_a_key_cams_refuses_makes_its_secret_be_read_again_at_once(kube: F
 async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "cams-creds"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "cams-creds"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     stalled = kube.statuses["pwh"]
     assert [(c.type, c.reason) for c in stalled.conditions if c.status == "True"] == [
@@ -418,7 +420,7 @@ async def test_reading_an_unchanged_secret_again_changes_nothing(kube: FakeKube)
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     reads, patches = kube.secret_reads, kube.patches
     running = asyncio.create_task(controller.run())
@@ -432,7 +434,7 @@ async def test_reading_an_unchanged_secret_again_changes_nothing(kube: FakeKube)
 async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeKube) -> None:
     settings = OperatorSettings(qps=1000.0)
     controller = _controller(settings=settings, cams=FakeCams(), kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
     assert ready.reason == "NoCredentials"
@@ -443,9 +445,9 @@ async def test_deleted_object_is_forgotten(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl")
     settings = _settings(retry_base_seconds=30, retry_max_seconds=60)
     controller = _controller(settings=settings, cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: len(cams.calls) == 1)  # its retry is due 15-30 s later
-    controller.forget("ns", "pwh")
+    controller.intake.forget("ns", "pwh")
     await _settle(controller, lambda: True, limit=1)
     await asyncio.sleep(60)
     assert len(cams.calls) == 1
@@ -459,7 +461,7 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
     }
     cams = FakeCams("Ram.PermissionDeny")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     written = json.dumps([s.model_dump(mode="json") for s in kube.statuses.values()]) + json.dumps(
         kube.events
@@ -473,7 +475,7 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
 async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "OK")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     registry = controller.metrics.registry
 
@@ -499,11 +501,13 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
 async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
     controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     reads = kube.secret_reads
-    controller.forget("ns", "pwh")
-    controller.observe(_body(name="other", phoneNumber="8613800004321", credentialsSecretRef={"name": "c"}))
+    controller.intake.forget("ns", "pwh")
+    controller.intake.observe(
+        _body(name="other", phoneNumber="8613800004321", credentialsSecretRef={"name": "c"})
+    )
     await _settle(controller, lambda: _ready(kube, "other") == "Applied")
     assert kube.secret_reads == reads + 1, "the cached data went with the last object that named it"
 
@@ -511,8 +515,8 @@ async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) ->
 async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_deleted(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(name="first", created="2026-11-27T10:00:00Z"))
-    controller.observe(
+    controller.intake.observe(_body(name="first", created="2026-11-27T10:00:00Z"))
+    controller.intake.observe(
         _body(name="second", created="2026-11-27T10:05:00Z", statusCallbackUrl="https://b.example/s")
     )
     await _settle(controller, lambda: _ready(kube, "first") == "Applied" and "second" in kube.statuses)
@@ -522,7 +526,7 @@ async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_de
     assert len(cams.calls) == 1
     assert ("Warning", "Conflict") in [(t, r) for t, r, _ in kube.events]
 
-    controller.forget("ns", "first")
+    controller.intake.forget("ns", "first")
     deleted = asyncio.get_running_loop().time()
     await _settle(controller, lambda: _ready(kube, "second") == "Applied")
     assert [update.status_callback_url for update, _ in cams.calls] == [None, "https://b.example/s"]
@@ -539,7 +543,7 @@ async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_fir
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     controller.ownership.claimants_of = lambda claim: [newcomer, holder]
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: "pwh" in kube.statuses)
     conflict = kube.statuses["pwh"].conditions[0]
     assert conflict.reason == "Conflict"
@@ -550,10 +554,12 @@ async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_fir
 async def test_switching_an_older_observer_to_manage_never_takes_the_number(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(name="observer", created="2026-11-27T09:00:00Z", managementMode="Observe"))
-    controller.observe(_body(name="owner", created="2026-11-27T10:00:00Z"))
+    controller.intake.observe(
+        _body(name="observer", created="2026-11-27T09:00:00Z", managementMode="Observe")
+    )
+    controller.intake.observe(_body(name="owner", created="2026-11-27T10:00:00Z"))
     await _settle(controller, lambda: _ready(kube, "owner") == "Applied" and "observer" in kube.statuses)
-    controller.observe(
+    controller.intake.observe(
         _body(name="observer", generation=2, created="2026-11-27T09:00:00Z", statusCallbackUrl="https://x")
     )
     await _settle(controller, lambda: _reason(kube, "observer") == "Conflict")
@@ -566,14 +572,14 @@ async def test_an_owner_created_again_under_its_name_keeps_its_number(kube: Fake
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     running = asyncio.create_task(controller.run())
     try:
-        controller.observe(_body(name="owner"))
+        controller.intake.observe(_body(name="owner"))
         await _until(lambda: _ready(kube, "owner") == "Applied")
-        controller.observe(_body(name="waiter", statusCallbackUrl="https://waiter.example"))
+        controller.intake.observe(_body(name="waiter", statusCallbackUrl="https://waiter.example"))
         await _until(lambda: _reason(kube, "waiter") == "Conflict")
-        controller.forget("ns", "owner")  # an Argo CD Replace: deleted ...
+        controller.intake.forget("ns", "owner")  # an Argo CD Replace: deleted ...
         recreated = _body(name="owner")
         recreated["metadata"]["uid"] = "uid-owner-2"
-        controller.observe(recreated)  # ... and created again at once,
+        controller.intake.observe(recreated)  # ... and created again at once,
         # Decided at once; whether this runs before or after the release of the old claim, the re-created
         # owner ends up holding it (the release checks that the object is not back; a later reconcile
         # would reclaim it anyway), so this test pins the policy, not that ordering.
@@ -594,13 +600,13 @@ PAUSED = {"camswebhook.io/paused": "true"}
 async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(annotations=PAUSED))
+    controller.intake.observe(_body(annotations=PAUSED))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
     assert (ready.status, ready.reason) == ("False", "Paused")
     assert "not applied" in ready.message
     assert cams.calls == []
-    controller.observe(_body(status=kube.statuses["pwh"]))  # the annotation is removed
+    controller.intake.observe(_body(status=kube.statuses["pwh"]))  # the annotation is removed
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 1
 
@@ -608,9 +614,9 @@ async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> N
 async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
-    controller.observe(_body(status=kube.statuses["pwh"], annotations=PAUSED))
+    controller.intake.observe(_body(status=kube.statuses["pwh"], annotations=PAUSED))
     await _settle(controller, lambda: _ready(kube) == "Paused")
     assert "CAMS holds this spec" in kube.statuses["pwh"].conditions[0].message
     assert len(cams.calls) == 1
@@ -619,16 +625,16 @@ async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
 async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     request = {"camswebhook.io/reconcile-requested-at": "2026-11-27T12:00:00Z"}
-    controller.observe(_body(status=kube.statuses["pwh"], annotations=request))
+    controller.intake.observe(_body(status=kube.statuses["pwh"], annotations=request))
     await _settle(
         controller, lambda: kube.statuses["pwh"].last_handled_reconcile_at == "2026-11-27T12:00:00Z"
     )
     assert len(cams.calls) == 2
     restarted = _controller(settings=_settings(), cams=cams, kube=kube)
-    restarted.observe(_body(status=kube.statuses["pwh"], annotations=request))
+    restarted.intake.observe(_body(status=kube.statuses["pwh"], annotations=request))
     await _settle(restarted, lambda: True)
     assert len(cams.calls) == 2, "a request already handled is not handled again"
 
@@ -638,10 +644,10 @@ FINALIZER = "camswebhook.io/clear-webhook"
 
 async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube) -> None:
     controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
-    controller.observe(_body(deletionPolicy="Clear"))
+    controller.intake.observe(_body(deletionPolicy="Clear"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert kube.finalizers["pwh"] == [FINALIZER]
-    controller.observe(_body(generation=2, status=kube.statuses["pwh"], finalizers=[FINALIZER]))
+    controller.intake.observe(_body(generation=2, status=kube.statuses["pwh"], finalizers=[FINALIZER]))
     await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
     assert kube.finalizers["pwh"] == []
 
@@ -649,9 +655,11 @@ async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube
 async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True))
+    controller.intake.observe(
+        _body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True)
+    )
     await _settle(controller, lambda: _ready(kube) == "Applied")
-    controller.observe(
+    controller.intake.observe(
         _body(
             status=kube.statuses["pwh"],
             finalizers=[FINALIZER],
@@ -675,7 +683,7 @@ async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKu
 async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kube: FakeKube) -> None:
     cams = FakeCams("OK", "Ram.PermissionDeny")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(deletionPolicy="Clear"))
+    controller.intake.observe(_body(deletionPolicy="Clear"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
 
     def deleting(**extra: Any) -> dict[str, Any]:
@@ -687,13 +695,13 @@ async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kub
             **extra,
         )
 
-    controller.observe(deleting())
+    controller.intake.observe(deleting())
     await _settle(controller, lambda: kube.statuses["pwh"].conditions[2].status == "True")
     stalled = kube.statuses["pwh"].conditions[2]
     assert stalled.reason == "PermissionDenied"
     assert "camswebhook.io/release-without-clearing=true" in stalled.message
     assert kube.finalizers["pwh"] == [FINALIZER]
-    controller.observe(deleting(annotations={"camswebhook.io/release-without-clearing": "true"}))
+    controller.intake.observe(deleting(annotations={"camswebhook.io/release-without-clearing": "true"}))
     await _settle(controller, lambda: kube.finalizers["pwh"] == [])
     assert len(cams.calls) == 2, "released without another call"
 
@@ -702,7 +710,7 @@ async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: Fak
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.finalizers["pwh"] = [FINALIZER]
-    controller.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
+    controller.intake.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
     await _settle(controller, lambda: kube.finalizers["pwh"] == [])
     assert cams.calls == []
 
@@ -712,7 +720,7 @@ async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: Fa
     settings = _settings(drift_interval_seconds=60)
     controller = _controller(settings=settings, cams=cams, kube=kube)
     for i in range(5):
-        controller.observe(
+        controller.intake.observe(
             _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
         )
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(5)))
@@ -731,8 +739,8 @@ async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None
     cams = FakeCams()
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     off = {"camswebhook.io/drift-check-interval": "off"}
-    controller.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
-    controller.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
+    controller.intake.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
+    controller.intake.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
     # Runs until the object with checks on has been read several times: the other one never is.
     await _settle(controller, lambda: cams.queries.count("other-space") >= 3)
     assert cams.queries.count("space") == 1, "read once, to prove the key before claiming: never checked"
@@ -789,7 +797,7 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
     rrsa = FakeRrsa()
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=0.01, retry_max_seconds=0.05)
     controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]
 
@@ -798,7 +806,7 @@ async def test_an_observed_object_reads_but_never_updates_until_switched_to_mana
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    controller.intake.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     status = kube.statuses["pwh"]
     in_sync = next(c for c in status.conditions if c.type == "InSync")
@@ -811,7 +819,7 @@ async def test_an_observed_object_reads_but_never_updates_until_switched_to_mana
     assert cams.calls == []
     assert cams.queries == ["space"]
 
-    controller.observe(
+    controller.intake.observe(
         _body(generation=2, status=status, managementMode="Manage", statusCallbackUrl="https://ours.example")
     )
     await _settle(controller, lambda: _ready(kube) == "Applied")
@@ -826,10 +834,10 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://ours.example", "", "VERIFIED")
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    controller.intake.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     assert any(c.type == "InSync" and c.status == "True" for c in kube.statuses["pwh"].conditions)
-    controller.observe(_body(status=kube.statuses["pwh"], managementMode="Observe"))
+    controller.intake.observe(_body(status=kube.statuses["pwh"], managementMode="Observe"))
     text = generate_latest(controller.metrics.registry).decode()
     assert 'cams_webhook_operator_objects{condition="InSync"} 1.0' in text
     assert 'cams_webhook_operator_objects{condition="Ready"} 1.0' in text
@@ -839,8 +847,8 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
-    controller.observe(
+    controller.intake.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
+    controller.intake.observe(
         _body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
     )
     await _settle(controller, lambda: _ready(kube, "manager") == "Applied")
@@ -850,7 +858,7 @@ async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKu
 async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
     cams.codes = ["System.LimitControl"]  # the correcting call is throttled once
@@ -866,7 +874,7 @@ async def test_a_fixed_secret_whose_retry_is_throttled_is_still_applied(kube: Fa
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch", "System.LimitControl")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(credentialsSecretRef={"name": "c"}))
+    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
     await _settle(controller, lambda: _ready(kube) == "Applied")
@@ -877,7 +885,7 @@ async def test_a_failed_status_patch_is_written_later_without_calling_cams_again
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.fail_patches = 2  # the patches after the accepted call fail
-    controller.observe(_body())
+    controller.intake.observe(_body())
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert len(cams.calls) == 1, "CAMS's answer was kept; only the status write was repeated"
     assert kube.statuses["pwh"].code == "OK"
@@ -888,8 +896,8 @@ async def test_one_accounts_backlog_never_delays_another_account(kube: FakeKube)
     cams = FakeCams()
     controller = _controller(settings=_settings(qps=1.0), cams=cams, kube=kube)
     for i in range(40):  # 40 s of account A's quota, more than there are workers
-        controller.observe(_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
-    controller.observe(_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"}))
+        controller.intake.observe(_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
+    controller.intake.observe(_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"}))
     started = asyncio.get_running_loop().time()
     await _settle(controller, lambda: _ready(kube, "b") == "Applied", limit=30)
     applied_b = next(
@@ -909,7 +917,7 @@ async def test_an_outage_holds_objects_probes_slowly_and_releases_them_when_cams
     running = asyncio.create_task(controller.run())
     try:
         for i in range(30):
-            controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+            controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
         await _until(lambda: all(_reason(kube, f"o{i}") == "CamsUnavailable" for i in range(30)))
         before = len(cams.calls)
         await asyncio.sleep(120)
@@ -942,12 +950,12 @@ async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_
 ) -> None:
     leader_kube = FakeKube()
     leader = _controller(settings=_settings(), cams=FakeCams(), kube=leader_kube)
-    leader.observe(_body())
+    leader.intake.observe(_body())
     await _settle(leader, lambda: _ready(leader_kube) == "Applied")
     follower_cams = FakeCams()
     follower = _controller(settings=_settings(), cams=follower_cams, kube=kube)
-    follower.observe(_body())  # listed before the leader's status write ...
-    follower.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
+    follower.intake.observe(_body())  # listed before the leader's status write ...
+    follower.intake.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
     await _settle(follower, lambda: True)  # the leader dies; the follower's workers start
     assert follower_cams.calls == []
 
@@ -956,9 +964,9 @@ async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeK
     """The annotation promises no CAMS call for the object: no update and no drift read for it."""
     cams = FakeCams()
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
     await _settle(controller, lambda: _ready(kube) == "Applied")
-    controller.observe(
+    controller.intake.observe(
         _body(status=kube.statuses["pwh"], annotations=PAUSED, statusCallbackUrl="https://ours.example")
     )
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
@@ -988,14 +996,14 @@ async def test_a_refused_account_route_makes_no_call_and_is_decided_again_when_t
         "metadata": TEAM_ACCOUNT["metadata"],
         "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["elsewhere"]},
     }
-    controller.observe_account(other_space, "CamsAccount")
-    controller.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
+    controller.intake.observe_account(other_space, "CamsAccount")
+    controller.intake.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     stalled = kube.statuses["pwh"].conditions[2]
     assert (stalled.status, stalled.reason) == ("True", "SpaceNotAllowed")
     assert cams.calls == []
     assert [r for _, r, _ in kube.events] == ["SpaceNotAllowed"]
-    controller.observe_account(
+    controller.intake.observe_account(
         {**TEAM_ACCOUNT, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
     )
     await _settle(controller, lambda: _ready(kube) == "Applied")
@@ -1004,7 +1012,7 @@ async def test_a_refused_account_route_makes_no_call_and_is_decided_again_when_t
 
 async def test_accounts_report_whether_their_credentials_can_be_used(kube: FakeKube) -> None:
     controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
     team = ("CamsAccount", "ns", "team")
     await _settle(controller, lambda: team in kube.account_statuses)
     assert kube.account_statuses[team].conditions[0].reason == "SecretNotFound"
@@ -1024,12 +1032,12 @@ async def test_an_observer_of_a_space_its_account_does_not_allow_reads_nothing(k
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://other-team.example/?token=t", "")
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
     ref = {"kind": "CamsAccount", "name": "team"}
-    controller.observe(_body(managementMode="Observe", accountRef=ref, custSpaceId="space"))
+    controller.intake.observe(_body(managementMode="Observe", accountRef=ref, custSpaceId="space"))
     await _settle(controller, lambda: kube.statuses.get("pwh") and kube.statuses["pwh"].live is not None)
     # The platform team takes the space away from the account: what was read goes with it.
-    controller.observe_account(
+    controller.intake.observe_account(
         {
             "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2},
             "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["x"]},
@@ -1057,12 +1065,12 @@ async def test_a_namespaced_accounts_quota_paces_only_its_own_objects(kube: Fake
         "metadata": {**TEAM_ACCOUNT["metadata"], "name": "fast", "uid": "uid-fast"},
         "spec": {"credentials": {"secretRef": {"name": "same-key"}}},
     }
-    controller.observe_account(slow, "CamsAccount")
-    controller.observe_account(fast, "CamsAccount")
+    controller.intake.observe_account(slow, "CamsAccount")
+    controller.intake.observe_account(fast, "CamsAccount")
     for i in range(10):
         account = "team" if i % 2 else "fast"
         ref = {"kind": "CamsAccount", "name": account}
-        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
+        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
     times = {u.phone_number: t for (u, _), t in zip(cams.calls, cams.call_times, strict=True)}
     slow_times = sorted(times[f"861380000{i:04d}"] for i in range(1, 10, 2))
@@ -1079,7 +1087,7 @@ async def test_two_cluster_accounts_on_one_secret_pace_the_lane_at_the_smaller_q
     cams = FakeCams()
     controller = _controller(settings=_settings(qps=50.0), cams=cams, kube=kube)
     for name, qps in (("slow", 2), ("fast", 40)):  # the fast one changed last
-        controller.observe_account(
+        controller.intake.observe_account(
             {
                 "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1},
                 "spec": {
@@ -1092,7 +1100,7 @@ async def test_two_cluster_accounts_on_one_secret_pace_the_lane_at_the_smaller_q
         )
     for i in range(10):
         ref = {"kind": "ClusterCamsAccount", "name": "slow" if i % 2 else "fast"}
-        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
+        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
     assert span >= 9 / 2 - 1.5, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces the lane"
@@ -1107,7 +1115,9 @@ async def test_two_keys_of_one_alibaba_account_share_one_lane(kube: FakeKube) ->
     controller = _controller(settings=_settings(qps=2.0, burst=1), cams=cams, kube=kube)
     for i in range(10):
         secret = {"name": f"key-{1 + i % 2}"}
-        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", credentialsSecretRef=secret))
+        controller.intake.observe(
+            _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", credentialsSecretRef=secret)
+        )
     await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
     assert span >= 9 / 2 - 0.5, f"10 calls in {span:.1f} s: one lane at 2/s, not two"
@@ -1142,7 +1152,7 @@ async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_throug
     written_by_0_1_0 = _applied_by_0_1_0(spec)
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(status=written_by_0_1_0))
+    controller.intake.observe(_body(status=written_by_0_1_0))
     await _settle(controller, lambda: bool(kube.records))
     assert cams.calls == []
     assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
@@ -1160,15 +1170,15 @@ async def test_a_url_with_a_password_stored_by_0_1_0_stays_applied_with_one_warn
     applied = _applied_by_0_1_0(spec)
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(status=applied, upCallbackUrl=url))
+    controller.intake.observe(_body(status=applied, upCallbackUrl=url))
     await _settle(controller, lambda: bool(kube.events))
-    controller.observe(_body(status=applied, upCallbackUrl=url, annotations={"note": "re-checked"}))
+    controller.intake.observe(_body(status=applied, upCallbackUrl=url, annotations={"note": "re-checked"}))
     await controller.reconcile(("ns", "pwh"))
     assert cams.calls == []
     assert [(type_, reason) for type_, reason, _ in kube.events] == [("Warning", "CredentialsInUrl")]
     assert "upCallbackUrlFrom.secretKeyRef" in kube.events[0][2]
     assert "s3cret" not in kube.events[0][2]
-    controller.observe(_body(generation=2, status=applied, upCallbackUrl=url, httpFlag=True))
+    controller.intake.observe(_body(generation=2, status=applied, upCallbackUrl=url, httpFlag=True))
     await _settle(controller, lambda: len(cams.calls) == 1)
     warned = [reason for _, reason, _ in kube.events if reason == "CredentialsInUrl"]
     assert warned == ["CredentialsInUrl"] * 2, "once more for the new generation, which is applied"
@@ -1180,7 +1190,7 @@ async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refuse
     cams = FakeCams()
     cams.query_codes = ["Ram.PermissionDeny"]
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(managementMode="Observe"))
+    controller.intake.observe(_body(managementMode="Observe"))
     await _settle(controller, lambda: _reason(kube, "pwh") == "PermissionDenied")
     status = kube.statuses["pwh"]
     assert (status.code, status.request_id) == ("Ram.PermissionDeny", "rq")
@@ -1189,7 +1199,7 @@ async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refuse
     await asyncio.sleep(3000)  # less than CAMS_PERMANENT_RETRY_SECONDS
     assert len(cams.queries) == 1, "not read again every minute"
     # The spec changes: read again at once, and the refusal is over.
-    controller.observe(
+    controller.intake.observe(
         _body(generation=2, status=kube.statuses["pwh"], managementMode="Observe", httpFlag=True)
     )
     await _until(lambda: _ready(kube) == "Observed")
@@ -1204,7 +1214,7 @@ async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_on
     cams.query_codes = ["InvalidSecurityToken.Expired"]
     settings = OperatorSettings(qps=1000.0)  # no AccessKey of its own: the operator's identity is RRSA
     controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=FakeRrsa())
-    controller.observe(_body(managementMode="Observe"))
+    controller.intake.observe(_body(managementMode="Observe"))
     await _settle(controller, lambda: _ready(kube) == "Observed")
     assert [credentials.access_key_id for credentials in cams.query_credentials] == ["STS.1", "STS.2"]
 
@@ -1215,7 +1225,7 @@ async def test_an_observer_without_credentials_waits_instead_of_reading_every_se
         settings=OperatorSettings(qps=1000.0), cams=cams, kube=kube, wall_clock=_loop_clock
     )  # no account at all: the object is refused before any read
     controller.listed.set()
-    controller.observe(_body(managementMode="Observe"))
+    controller.intake.observe(_body(managementMode="Observe"))
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(600)
     running.cancel()
@@ -1229,12 +1239,14 @@ async def test_a_replica_that_may_no_longer_lead_neither_calls_nor_writes(kube: 
     cams = FakeCams()
     leading = True
     controller = _controller(settings=_settings(), cams=cams, kube=kube, leading=lambda: leading)
-    controller.observe(_body(name="before"))
+    controller.intake.observe(_body(name="before"))
     await _settle(controller, lambda: _ready(kube, "before") == "Applied")
     patches, claims = kube.patches, dict(kube.records)
     leading = False  # the lease may have run out: a paused process resumes, or the network healed
-    controller.observe(_body(name="after", phoneNumber="8613800009876"))
-    controller.observe(_body(name="before", generation=2, status=kube.statuses["before"], httpFlag=True))
+    controller.intake.observe(_body(name="after", phoneNumber="8613800009876"))
+    controller.intake.observe(
+        _body(name="before", generation=2, status=kube.statuses["before"], httpFlag=True)
+    )
     await _settle(controller, lambda: True, limit=60)
     assert len(cams.calls) == 1
     assert (kube.patches, kube.records) == (patches, claims)
@@ -1250,8 +1262,8 @@ async def _applied_clear_object(kube: FakeKube, cams: FakeCams) -> Controller:
     """A Clear object applied with the team's CamsAccount."""
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
-    controller.observe(_body(**CLEAR_SPEC))
+    controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    controller.intake.observe(_body(**CLEAR_SPEC))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     return controller
 
@@ -1263,11 +1275,11 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
     clears its webhook with the credentials it was using, and its deletion completes."""
     cams = FakeCams()
     controller = await _applied_clear_object(kube, cams)
-    controller.namespace_changed("ns", {}, terminating=True)  # the namespace is being deleted:
+    controller.intake.namespace_changed("ns", {}, terminating=True)  # the namespace is being deleted:
     del kube.secrets[("ns", "team-key")]  # its deletion removes the Secret ...
-    controller.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
+    controller.intake.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
     await _settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
-    controller.observe(  # ... and marks the PhoneWebhook deleted
+    controller.intake.observe(  # ... and marks the PhoneWebhook deleted
         _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
     )
     await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
@@ -1281,10 +1293,10 @@ async def test_a_clear_object_whose_account_was_revoked_makes_no_call_when_delet
     cams = FakeCams()
     controller = await _applied_clear_object(kube, cams)
     revoked = {**TEAM_ACCOUNT, "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["another-space"]}}
-    controller.observe_account(
+    controller.intake.observe_account(
         {**revoked, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
     )
-    controller.observe(
+    controller.intake.observe(
         _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
     )
     await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
@@ -1329,7 +1341,7 @@ async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_aga
     cams = FakeCams()
     controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
     for i in range(40):
-        controller.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
     running = asyncio.create_task(controller.run())
     try:
         await asyncio.sleep(600)  # ten minutes of STS down
@@ -1352,7 +1364,7 @@ async def test_a_quality_drop_read_with_the_drift_check_is_one_warning_and_never
     number = "8613800001234"
     cams.live[number] = LiveNumber(number, "https://ours.example", "", "CONNECTED", "GREEN", "TIER_1000")
     controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.observe(_body(statusCallbackUrl="https://ours.example"))
+    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
     task = asyncio.create_task(controller.run())
     try:
         await asyncio.sleep(130)  # applied, then two drift reads
@@ -1391,7 +1403,7 @@ async def test_a_url_from_a_secret_is_applied_and_its_rotation_reaches_cams_with
     kube.secrets[("ns", "hooks")] = {"inbound": f"https://hooks.example/in?token={URL_TOKEN}-1"}
     cams = FakeCams()
     controller = _controller(settings=_settings(secret_refresh_seconds=30), cams=cams, kube=kube)
-    controller.observe(_body(upCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "inbound"}}))
+    controller.intake.observe(_body(upCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "inbound"}}))
     await _settle(controller, lambda: _ready(kube) == "Applied")
     assert [update.up_callback_url for update, _ in cams.calls] == [
         f"https://hooks.example/in?token={URL_TOKEN}-1"
@@ -1411,7 +1423,9 @@ async def test_a_url_from_a_secret_is_applied_and_its_rotation_reaches_cams_with
 async def test_a_missing_url_secret_or_key_stalls_without_a_call_and_says_which(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}}))
+    controller.intake.observe(
+        _body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}})
+    )
     await _settle(controller, lambda: "pwh" in kube.statuses)
     stalled = next(c for c in kube.statuses["pwh"].conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "CallbackUrlSecretNotFound")
@@ -1432,19 +1446,19 @@ async def test_a_missing_url_secret_or_key_stalls_without_a_call_and_says_which(
 def test_a_change_to_one_account_re_decides_only_the_objects_that_name_it() -> None:
     controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
     team = {"kind": "CamsAccount", "name": "team"}
-    controller.observe(_body(name="names-team", phoneNumber="8613800000001", accountRef=team))
-    controller.observe(
+    controller.intake.observe(_body(name="names-team", phoneNumber="8613800000001", accountRef=team))
+    controller.intake.observe(
         _body(name="own-secret", phoneNumber="8613800000002", credentialsSecretRef={"name": "s"})
     )
-    controller.observe(_body(name="names-none", phoneNumber="8613800000003"))
+    controller.intake.observe(_body(name="names-none", phoneNumber="8613800000003"))
     queue = controller._queue
     while len(queue):
         queue._queued.popitem()  # as if every object had been decided
-    controller.observe_account(TEAM_ACCOUNT, "CamsAccount")
+    controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
     assert set(queue._queued) == {("ns", "names-team")}
     while len(queue):
         queue._queued.popitem()
-    controller.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")  # the default: those naming none
+    controller.intake.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")  # the default: those naming none
     assert set(queue._queued) == {("ns", "names-none")}
 
 
@@ -1462,7 +1476,7 @@ async def test_objects_applied_account_by_account_are_decided_by_turns_of_their_
     controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
     for account in range(3):
         for i in range(4):
-            controller.observe(
+            controller.intake.observe(
                 _body(
                     f"a{account}-{i}",
                     credentialsSecretRef={"name": f"acct-{account}"},
@@ -1488,9 +1502,9 @@ async def test_an_object_whose_status_write_finds_it_deleted_is_forgotten(
     kube.patch_status = patch_unless_deleted  # type: ignore[method-assign]
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body("first"))
+    controller.intake.observe(_body("first"))
     await _settle(controller, lambda: _ready(kube, "first") == "Applied")
     deleted.add("first")
-    controller.observe(_body("first", generation=2, statusCallbackUrl="https://changed"))
-    await _settle(controller, lambda: ("ns", "first") not in controller.known(), limit=60)
-    assert ("ns", "first") not in controller.known()
+    controller.intake.observe(_body("first", generation=2, statusCallbackUrl="https://changed"))
+    await _settle(controller, lambda: ("ns", "first") not in controller.intake.known(), limit=60)
+    assert ("ns", "first") not in controller.intake.known()

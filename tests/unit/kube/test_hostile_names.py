@@ -192,7 +192,7 @@ async def test_an_object_stored_with_a_hostile_name_is_refused_without_reading_o
     kube.secrets[("victim", "shared-key")] = {"accessKeyId": "LTAI-victim", "accessKeySecret": "S"}
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_body(**SPEC_ROUTES[route](name)))
+    controller.intake.observe(_body(**SPEC_ROUTES[route](name)))
     await _settle(controller, lambda: "pwh" in kube.statuses)
     reason, message = _stalled(kube, "pwh")
     assert reason == "InvalidName"
@@ -211,8 +211,8 @@ async def test_an_account_stored_with_a_hostile_secret_name_refuses_its_objects_
         "metadata": {"name": "team", "namespace": "ns", "uid": "uid-team", "generation": 1},
         "spec": {"credentials": {"secretRef": {"name": "../../victim/secrets/shared-key"}}},
     }
-    controller.observe_account(hostile, "CamsAccount")
-    controller.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
+    controller.intake.observe_account(hostile, "CamsAccount")
+    controller.intake.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
     account_key = ("CamsAccount", "ns", "team")
     await _settle(controller, lambda: "pwh" in kube.statuses and account_key in kube.account_statuses)
     reason, message = _stalled(kube, "pwh")

@@ -77,9 +77,9 @@ async def test_a_squatter_whose_key_does_not_reach_the_space_never_holds_the_num
     cams = FakeCams()
     cams.refused_keys["LTAI-made-up"] = code
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.observe(_team_b(statusCallbackUrl="https://attacker.example/s"))  # first, and older
+    controller.intake.observe(_team_b(statusCallbackUrl="https://attacker.example/s"))  # first, and older
     await _settle(controller, lambda: "squat" in kube.statuses)
-    controller.observe(_team_a(statusCallbackUrl="https://a.example/s"))
+    controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
     await _settle(controller, lambda: _ready(kube, "a-line"))
 
     assert [(u.status_callback_url, c.access_key_id) for u, c in cams.calls] == [
@@ -98,13 +98,15 @@ async def test_an_owner_whose_key_is_refused_later_lets_go_of_the_number_at_once
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.secrets[("team-b", "key")] = {"accessKeyId": "LTAI-team-b", "accessKeySecret": "b-secret"}
-    controller.observe(_team_b(statusCallbackUrl="https://b.example/s"))
+    controller.intake.observe(_team_b(statusCallbackUrl="https://b.example/s"))
     await _settle(controller, lambda: _ready(kube, "squat"))
-    controller.observe(_team_a(statusCallbackUrl="https://a.example/s"))
+    controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
     await _settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
 
     cams.refused_keys["LTAI-team-b"] = "Ram.PermissionDeny"
-    controller.observe(_team_b(generation=2, status=kube.statuses["squat"], statusCallbackUrl="https://b2"))
+    controller.intake.observe(
+        _team_b(generation=2, status=kube.statuses["squat"], statusCallbackUrl="https://b2")
+    )
     refused_at = asyncio.get_running_loop().time()
     await _settle(controller, lambda: _ready(kube, "a-line"))
     assert cams.call_times[-1] - refused_at < 60, "no grace period for a number its holder may not have"
@@ -130,9 +132,9 @@ async def test_a_refused_leftover_that_cams_held_does_not_keep_the_number_when_n
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     leftover = _team_b(accountRef={"kind": "CamsAccount", "name": "gone"}, credentialsSecretRef=None)
-    controller.observe({**leftover, "status": _applied_status(leftover)})
+    controller.intake.observe({**leftover, "status": _applied_status(leftover)})
     await _settle(controller, lambda: _stalled(kube, "squat") == "AccountNotFound")
-    controller.observe(_team_a(statusCallbackUrl="https://a.example/s"))
+    controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
     await _settle(controller, lambda: _ready(kube, "a-line"))
     assert [c.access_key_id for _, c in cams.calls] == ["LTAI-team-a"]
 
@@ -144,10 +146,10 @@ async def test_a_tenant_without_credentials_cannot_tell_whether_a_number_is_clai
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     if claimed:
-        controller.observe(_team_a(statusCallbackUrl="https://a.example/s"))
+        controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
         await _settle(controller, lambda: _ready(kube, "a-line"))
     del kube.secrets[("team-b", "key")]
-    controller.observe(_team_b())
+    controller.intake.observe(_team_b())
     await _settle(controller, lambda: "squat" in kube.statuses)
     assert _condition(kube, "squat", "Stalled") == (
         "True",
@@ -163,10 +165,10 @@ async def test_a_number_held_by_a_released_claim_is_described_as_reserved_until_
     cams = FakeCams()
     controller = _controller(settings=_settings(), cams=cams, kube=kube)
     kube.secrets[("team-b", "key")] = {"accessKeyId": "LTAI-team-b", "accessKeySecret": "b-secret"}
-    controller.observe(_team_b())
+    controller.intake.observe(_team_b())
     await _settle(controller, lambda: _ready(kube, "squat"))
-    controller.forget("team-b", "squat")
-    controller.observe(_team_a())
+    controller.intake.forget("team-b", "squat")
+    controller.intake.observe(_team_a())
     await _settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
     message = _condition(kube, "a-line", "Stalled")[2]
     assert "is reserved for a deleted PhoneWebhook of another namespace" in message
