@@ -7,8 +7,13 @@ import asyncio
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from cams_webhook_operator import __version__
+
+if TYPE_CHECKING:  # imported late at run time: `--help` and `--version` load nothing else
+    from cams_webhook_operator.settings import OperatorSettings
+    from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,14 +124,27 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
     return verdict.message if isinstance(verdict, CredentialProblem) else None
 
 
+async def _operator_identity(settings: OperatorSettings) -> Resolved | CredentialProblem:
+    """The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it: one
+    exchange and done, no retry policy (the operator's own provider is built in wiring.py)."""
+    from cams_webhook_operator.cams.sts import RrsaProvider
+    from cams_webhook_operator.tenancy.resolver import CredentialResolver
+
+    rrsa_config = settings.rrsa_config()
+    rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
+    try:
+        return await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).operator()
+    finally:
+        if rrsa is not None:
+            await rrsa.aclose()
+
+
 async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
-    from cams_webhook_operator.cams.sts import RrsaProvider
     from cams_webhook_operator.importer import manifests, render
     from cams_webhook_operator.settings import OperatorSettings
     from cams_webhook_operator.tenancy.credentials import CredentialProblem
-    from cams_webhook_operator.tenancy.resolver import CredentialResolver
 
     if args.account is not None:
         if not args.namespace:
@@ -137,15 +155,7 @@ async def _import(args: argparse.Namespace) -> int:
             print(f"import: the operator would refuse these objects: {refusal}", file=sys.stderr)
             return 1
     settings = OperatorSettings()
-    rrsa_config = settings.rrsa_config()
-    # One exchange and done: no retry policy to set (the operator's own provider is built in handlers.py).
-    rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
-    try:
-        # The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it.
-        resolved = await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).operator()
-    finally:
-        if rrsa is not None:
-            await rrsa.aclose()
+    resolved = await _operator_identity(settings)
     if isinstance(resolved, CredentialProblem):
         print(f"import: {resolved.message}", file=sys.stderr)
         return 1

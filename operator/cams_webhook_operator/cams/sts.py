@@ -193,23 +193,7 @@ class RrsaProvider:
             raise RrsaError(
                 f"could not reach STS at {config.sts_endpoint} ({type(exc).__name__})", transient=True
             ) from None
-        body: Any
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        issued = body.get("Credentials")
-        if response.status_code != 200 or not isinstance(issued, dict):
-            code = str(body.get("Code") or f"HTTP {response.status_code}")
-            message = body.get("Message", "")
-            raise RrsaError(
-                f"STS refused AssumeRoleWithOIDC for {config.role_arn}: {code} {message}".strip(),
-                transient=response.status_code >= 500
-                or response.status_code == 429
-                or code in _TRANSIENT_STS_CODES,
-            )
+        issued = _issued(response, config.role_arn)
         try:
             remaining = (_expiration(str(issued["Expiration"])) - datetime.now(UTC)).total_seconds()
             credentials = Credentials(
@@ -223,3 +207,25 @@ class RrsaProvider:
             ) from None
         lifetime = max(remaining, 1.0)
         return TemporaryCredentials(credentials, expires_at=started + lifetime, lifetime=lifetime)
+
+
+def _issued(response: httpx.Response, role_arn: str) -> dict[str, Any]:
+    """The Credentials of STS's answer, or the refusal it says (transient when STS may say yes later)."""
+    body: Any
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    issued = body.get("Credentials")
+    if response.status_code != 200 or not isinstance(issued, dict):
+        code = str(body.get("Code") or f"HTTP {response.status_code}")
+        message = body.get("Message", "")
+        raise RrsaError(
+            f"STS refused AssumeRoleWithOIDC for {role_arn}: {code} {message}".strip(),
+            transient=response.status_code >= 500
+            or response.status_code == 429
+            or code in _TRANSIENT_STS_CODES,
+        )
+    return issued

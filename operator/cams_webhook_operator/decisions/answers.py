@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from cams_webhook_operator.api.status_models import Condition
 from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
@@ -73,14 +74,7 @@ def _after_call(
         return released(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
     if verdict is Verdict.TRANSIENT and outage is not None:
         return unavailable(state, facts, outage)
-    attempts, retry_at = 0, None
-    if verdict is Verdict.PERMANENT:
-        retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
-    elif verdict is not Verdict.OK:
-        attempts = state.attempts + 1
-        retry_at = facts.now + timedelta(
-            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
-        )
+    attempts, retry_at = _next_try(state, verdict, facts, settings)
     status = st.status_after_outcome(
         previous=previous_status(state),
         generation=call.generation,
@@ -92,23 +86,38 @@ def _after_call(
         reconcile_request=call.reconcile_request,
         clearing=call.clearing,
     )
-    ready = status.conditions[0]
-    if verdict is Verdict.OK:
-        events: tuple[Event, ...] = (Event("Normal", "Applied", ready.message),)
-    elif verdict is Verdict.THROTTLED and attempts > 1:
-        events = ()  # throttling is told once per episode: one Event per retry would flood the API
-    else:
-        events = (Event("Warning", ready.reason, ready.message),)
     return Plan(
         _RESULTS[verdict],
         status=status,
-        events=events,
+        events=_told(verdict, status.conditions[0], attempts),
         # Only an answer for good settles why the call was forced; a throttled one must try again.
         update=StateUpdate(attempts=attempts, settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT)),
         requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
         requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else retry_priority(call.priority),
         drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
     )
+
+
+def _next_try(
+    state: ObjectState, verdict: Verdict, facts: Facts, settings: OperatorSettings
+) -> tuple[int, datetime | None]:
+    """Failed tries in a row after this answer, and when to try again (None: no need)."""
+    if verdict is Verdict.OK:
+        return 0, None
+    if verdict is Verdict.PERMANENT:
+        return 0, facts.now + timedelta(seconds=settings.permanent_retry_seconds)
+    attempts = state.attempts + 1
+    return attempts, facts.now + timedelta(
+        seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
+    )
+
+
+def _told(verdict: Verdict, ready: Condition, attempts: int) -> tuple[Event, ...]:
+    if verdict is Verdict.OK:
+        return (Event("Normal", "Applied", ready.message),)
+    if verdict is Verdict.THROTTLED and attempts > 1:
+        return ()  # throttling is told once per episode: one Event per retry would flood the API
+    return (Event("Warning", ready.reason, ready.message),)
 
 
 def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:

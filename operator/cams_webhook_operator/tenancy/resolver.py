@@ -52,6 +52,39 @@ class TemporaryCredentialSource(Protocol):
     def invalidate(self) -> None: ...
 
 
+class Uses:
+    """Which keys each object uses and which objects use each key, both ways: a key that no object uses
+    any more is known at once, and forgotten with everything cached for it."""
+
+    def __init__(self) -> None:
+        self._of: dict[Key, frozenset[Key]] = {}
+        self._users: dict[Key, set[Key]] = defaultdict(set)
+
+    def use(self, obj: Key, keys: frozenset[Key]) -> frozenset[Key]:
+        """`obj` uses `keys` now; returns those of its former keys that no object uses any more."""
+        old = self._of.pop(obj, frozenset())
+        for key in keys - old:
+            self._users[key].add(obj)
+        unused: set[Key] = set()
+        for key in old - keys:
+            self._users[key].discard(obj)
+            if not self._users[key]:
+                del self._users[key]
+                unused.add(key)
+        if keys:
+            self._of[obj] = keys
+        return frozenset(unused)
+
+    def users(self, key: Key) -> set[Key]:
+        return set(self._users.get(key, ()))
+
+    def used(self) -> set[Key]:
+        return set(self._users)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._users
+
+
 class CredentialResolver:
     def __init__(
         self,
@@ -73,9 +106,7 @@ class CredentialResolver:
         self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
         self._used: dict[Key, tuple[Key | None, AccountKey | None]] = {}  # object -> (Secret, account)
         self._kept: dict[Key, Resolved] = {}  # Clear objects: the credentials to clear with when deleted
-        # Secrets that objects take callback URLs from, both ways (an object may name two).
-        self._url_secrets: dict[Key, frozenset[Key]] = {}
-        self._url_secret_users: dict[Key, set[Key]] = defaultdict(set)
+        self._url_secrets = Uses()  # the Secrets objects take callback URLs from (an object may name two)
 
     @classmethod
     def of(
@@ -267,26 +298,18 @@ class CredentialResolver:
             self._forget_if_unused(secret)
 
     def _use_for_urls(self, obj: Key, secrets: frozenset[Key]) -> None:
-        old = self._url_secrets.pop(obj, frozenset())
-        for secret in old - secrets:
-            self._url_secret_users[secret].discard(obj)
-            if not self._url_secret_users[secret]:
-                del self._url_secret_users[secret]
-                self._forget_if_unused(secret)
-        for secret in secrets - old:
-            self._url_secret_users[secret].add(obj)
-        if secrets:
-            self._url_secrets[obj] = secrets
+        for secret in self._url_secrets.use(obj, secrets):
+            self._forget_if_unused(secret)
 
     def _forget_if_unused(self, secret: Key) -> None:
         """No object uses this Secret any more: forget it, and its data, entirely."""
-        if secret not in self._secret_users and secret not in self._url_secret_users:
+        if secret not in self._secret_users and secret not in self._url_secrets:
             self._secrets.pop(secret, None)
 
     def secrets_to_refresh(self) -> list[Key]:
         """The Secrets read so far that an object or an account still names; the others are forgotten."""
         named = {choice_of(a).secret for a in self.accounts.values() if a.spec is not None}
-        used = self._secret_users.keys() | self._url_secret_users.keys() | named
+        used = self._secret_users.keys() | self._url_secrets.used() | named
         for key in [k for k in self._secrets if k not in used]:
             del self._secrets[key]
         return list(self._secrets)
@@ -303,7 +326,7 @@ class CredentialResolver:
         """A Secret was read again (resource_version None: it does not exist). Returns the objects to
         reconcile again, and whether the data they used changed (False when it was never read)."""
         key = (namespace, name)
-        users = set(self._secret_users.get(key, ())) | set(self._url_secret_users.get(key, ()))
+        users = set(self._secret_users.get(key, ())) | self._url_secrets.users(key)
         if key not in self._secrets:
             return users, False
         cached = self._secrets[key]
