@@ -6,53 +6,26 @@ control, then the business rules of the action.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from cams_simulator.config import AccountConfig, SimulatorConfig
+from cams_simulator.config import AccountConfig, RoleConfig, SimulatorConfig
+from cams_simulator.gateway import GET_CALLER_IDENTITY, Gateway
+from cams_simulator.wire import CamsError, Request
 from cams_webhook_operator.cams.signing import (
-    ALGORITHM,
     DATE_FORMAT,
-    canonical_request,
-    parse_authorization,
-    signature,
 )
 from cams_webhook_operator.decisions.pacing import TokenBucket
 
-API_VERSION = "2020-06-06"
 UPDATE_PHONE_WEBHOOK = "UpdatePhoneWebhook"
 QUERY_PHONE_NUMBERS = "QueryChatappPhoneNumbers"
 ACTIONS = (UPDATE_PHONE_WEBHOOK, QUERY_PHONE_NUMBERS)
-# STS's: which Alibaba Cloud account credentials belong to. Signed like any call; needs no permission.
-GET_CALLER_IDENTITY = "GetCallerIdentity"
-STS_VERSION = "2015-04-01"
-NONCE_MEMORY = timedelta(minutes=15)
 JsonBody = dict[str, Any]
-
-
-class CamsError(Exception):
-    def __init__(self, http_status: int, code: str, message: str, **extra: str) -> None:
-        super().__init__(code)
-        self.http_status = http_status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -107,11 +80,8 @@ class Simulator:
         self.webhooks: dict[tuple[str, str], Webhook] = {}
         self.calls: list[CallRecord] = []
         self.codes: Counter[tuple[str, str]] = Counter()
-        self._nonces: dict[str, datetime] = {}
-        self._nonce_order: deque[tuple[datetime, str]] = deque()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
-        self._accounts = {account.access_key_id: account for account in self.config.accounts}
-        self._expires: dict[str, datetime] = {}  # STS-issued key -> when it stops working
+        self.gateway = Gateway(list(self.config.accounts), clock_skew_seconds=self.config.clock_skew_seconds)
 
     # --- inspection, for tests -------------------------------------------------------------------------
 
@@ -164,7 +134,7 @@ class Simulator:
         action = request.headers.get("x-acs-action", "")
         access_key_id: str | None = None
         try:
-            account = self._authenticate(request, now=now)
+            account = self.gateway.authenticate(request, now=now)
             access_key_id = account.access_key_id
             self._flow_control(account, action, monotonic)
             if self.rng.random() < self.config.fail_rate:
@@ -189,65 +159,6 @@ class Simulator:
         self.codes[(action, code)] += 1
         self.calls.append(CallRecord(monotonic, action, access_key_id, code, dict(request.query)))
         return status, body
-
-    def _authenticate(self, request: Request, *, now: datetime) -> AccountConfig:
-        headers = request.headers
-        authorization = parse_authorization(headers.get("authorization", ""))
-        if authorization is None:
-            raise CamsError(
-                400, "IncompleteSignature", f"The request must carry an {ALGORITHM} Authorization header."
-            )
-        account = self._accounts.get(authorization.access_key_id)
-        if account is None:
-            raise CamsError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        sent_acs = {name for name in headers if name.startswith("x-acs-")}
-        required = {
-            "host",
-            "x-acs-action",
-            "x-acs-version",
-            "x-acs-date",
-            "x-acs-signature-nonce",
-            "x-acs-content-sha256",
-        }
-        signed = set(authorization.signed_headers)
-        missing = sorted((required | sent_acs) - signed)
-        if missing or not signed <= set(headers):
-            raise CamsError(
-                400, "IncompleteSignature", f"The request signature does not sign: {', '.join(missing)}"
-            )
-        payload_sha256 = hashlib.sha256(request.body).hexdigest()
-        if headers["x-acs-content-sha256"] != payload_sha256:
-            raise CamsError(400, "SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body.")
-        canonical = canonical_request(
-            method=request.method,
-            path=request.path,
-            query=request.query,
-            headers=headers,
-            signed_headers=authorization.signed_headers,
-            payload_sha256=payload_sha256,
-        )
-        expected = signature(secret=account.access_key_secret, canonical=canonical)
-        if not hmac.compare_digest(expected, authorization.signature):
-            raise CamsError(
-                400, "SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards."
-            )
-        self._check_date(headers["x-acs-date"], now)
-        self._check_nonce(headers["x-acs-signature-nonce"], now)
-        if account.security_token is not None:
-            token = headers.get("x-acs-security-token")
-            if token is None:
-                raise CamsError(400, "InvalidSecurityToken.Missing", "The security token is missing.")
-            if not hmac.compare_digest(token, account.security_token):
-                raise CamsError(
-                    400, "InvalidSecurityToken.MismatchWithAccessKey", "The security token is wrong."
-                )
-        expires = self._expires.get(account.access_key_id)
-        if expires is not None and now >= expires:
-            raise CamsError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
-        version = STS_VERSION if headers.get("x-acs-action") == GET_CALLER_IDENTITY else API_VERSION
-        if headers.get("x-acs-version") != version:
-            raise CamsError(400, "InvalidVersion", f"Specified API version is not valid; use {version}.")
-        return account
 
     def assume_role_with_oidc(
         self, form: Mapping[str, str], *, now: datetime, monotonic: float
@@ -274,26 +185,7 @@ class Simulator:
                     "DurationSeconds is out of range.",
                 )
             else:
-                key = f"STS.{self.rng.getrandbits(64):016x}"
-                account = AccountConfig(
-                    access_key_id=key,
-                    access_key_secret=f"{self.rng.getrandbits(128):032x}",
-                    security_token=f"{self.rng.getrandbits(256):064x}",
-                    uid=role.uid,
-                    spaces=role.spaces,
-                )
-                self._accounts[key] = account
-                lifetime = role.issued_lifetime_seconds or duration
-                self._expires[key] = now + timedelta(seconds=lifetime)
-                body = {
-                    "Credentials": {
-                        "AccessKeyId": key,
-                        "AccessKeySecret": account.access_key_secret,
-                        "SecurityToken": account.security_token,
-                        "Expiration": self._expires[key].strftime(DATE_FORMAT),
-                    },
-                    "AssumedRoleUser": {"Arn": f"{role.role_arn}/{form.get('RoleSessionName', '')}"},
-                }
+                body = self._issue(role, form.get("RoleSessionName", ""), duration, now)
         if code != "OK":
             body = {"Code": code, "Message": message, "HostId": "sts.simulator.local"}
         self.codes[("AssumeRoleWithOIDC", code)] += 1
@@ -303,26 +195,29 @@ class Simulator:
         )
         return status, {"RequestId": request_id, **body}
 
-    def _check_date(self, value: str, now: datetime) -> None:
-        try:
-            sent = datetime.strptime(value, DATE_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            raise CamsError(
-                400, "InvalidTimeStamp.Format", f"x-acs-date must look like {DATE_FORMAT}."
-            ) from None
-        if abs((now - sent).total_seconds()) > self.config.clock_skew_seconds:
-            raise CamsError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
-
-    def _check_nonce(self, nonce: str, now: datetime) -> None:
-        while self._nonce_order and self._nonce_order[0][0] < now - NONCE_MEMORY:
-            _, old = self._nonce_order.popleft()
-            self._nonces.pop(old, None)
-        if not nonce:
-            raise CamsError(400, "MissingSignatureNonce", "x-acs-signature-nonce is required.")
-        if nonce in self._nonces:
-            raise CamsError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-        self._nonces[nonce] = now
-        self._nonce_order.append((now, nonce))
+    def _issue(self, role: RoleConfig, session: str, duration: int, now: datetime) -> JsonBody:
+        """Temporary credentials for `role`: a key the gateway knows from now on, until they expire."""
+        key = f"STS.{self.rng.getrandbits(64):016x}"
+        account = AccountConfig(
+            access_key_id=key,
+            access_key_secret=f"{self.rng.getrandbits(128):032x}",
+            security_token=f"{self.rng.getrandbits(256):064x}",
+            uid=role.uid,
+            spaces=role.spaces,
+        )
+        self.gateway.accounts[key] = account
+        expires = self.gateway.expires[key] = now + timedelta(
+            seconds=role.issued_lifetime_seconds or duration
+        )
+        return {
+            "Credentials": {
+                "AccessKeyId": key,
+                "AccessKeySecret": account.access_key_secret,
+                "SecurityToken": account.security_token,
+                "Expiration": expires.strftime(DATE_FORMAT),
+            },
+            "AssumedRoleUser": {"Arn": f"{role.role_arn}/{session}"},
+        }
 
     def _flow_control(self, account: AccountConfig, action: str, monotonic: float) -> None:
         key = (account.uid, action)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from cams_simulator.core import Request, Simulator
+from cams_simulator.core import Simulator
+from cams_simulator.wire import Request
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
 

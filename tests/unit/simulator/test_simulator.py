@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cams_simulator.config import AccountConfig, SimulatorConfig, SpaceConfig
-from cams_simulator.core import Request, Simulator
+from cams_simulator.core import Simulator
+from cams_simulator.wire import Request
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.signing import DATE_FORMAT, RequestToSign, sign_headers
 
