@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.engine.test_controller import TEAM_ACCOUNT, FakeCams, FakeKube, _body, _controller, _settings
+from tests.unit.fakes import TEAM_ACCOUNT, FakeCams, FakeKube, make_controller, make_settings, pwh_body
 
 from cams_webhook_operator.decisions.state import States
 from cams_webhook_operator.tenancy.accounts import AccountKey, named_account
@@ -43,9 +43,9 @@ def _timed(call: object, repeat: int) -> float:
 
 
 async def measure(n: int, repeat: int) -> tuple[float, float, float]:
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=FakeKube())
     for i in range(n):
-        body = _body(
+        body = pwh_body(
             name=f"o{i}",
             phoneNumber=f"86138{i:08d}",
             accountRef={"kind": "ClusterCamsAccount", "name": "platform"},

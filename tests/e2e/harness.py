@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,6 +194,14 @@ def start_simulator(config: Path, log: Path) -> SimulatorProcess:
     simulator.start()
     wait_for(lambda: "listening" in simulator.output(), timeout=20, what="the simulator to listen")
     return simulator
+
+
+def simulator_in(directory: Path, config: Mapping[str, Any]) -> SimulatorProcess:
+    """The simulator serving `config` (accounts, spaces, quota, faults), its YAML and log in `directory`:
+    the set-up every e2e test shares."""
+    path = directory / "simulator.yaml"
+    path.write_text(yaml.safe_dump(dict(config)))
+    return start_simulator(path, directory / "simulator.log")
 
 
 @dataclass

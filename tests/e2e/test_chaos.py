@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import REPO, Kubectl, OperatorProcess, start_operator, start_simulator, wait_for
+from .harness import REPO, Kubectl, OperatorProcess, simulator_in, start_operator, wait_for
 
 N = 200
 KILLS = 10
@@ -56,24 +56,21 @@ def _apply_until_accepted(kubectl: Kubectl, manifests: str) -> None:
 def test_nothing_is_lost_under_kills_an_api_server_restart_and_failing_cams(
     kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "simulator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "qps": 10,
-                "failRate": 0.2,
-                "accounts": [
-                    {
-                        "accessKeyId": "chaos-key",
-                        "accessKeySecret": SECRET,
-                        "uid": "1",
-                        "spaces": [{"id": "chaos"}],
-                    }
-                ],
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "qps": 10,
+            "failRate": 0.2,
+            "accounts": [
+                {
+                    "accessKeyId": "chaos-key",
+                    "accessKeySecret": SECRET,
+                    "uid": "1",
+                    "spaces": [{"id": "chaos"}],
+                }
+            ],
+        },
     )
-    simulator = start_simulator(config, tmp_path / "simulator.log")
     log = tmp_path / "operator.log"
     operator: list[OperatorProcess] = [
         start_operator(

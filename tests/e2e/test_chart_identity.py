@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import Kubectl, start_operator, start_simulator, wait_for
+from .harness import Kubectl, simulator_in, start_operator, wait_for
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "cams-webhook-operator"
 SECRET = "chart-identity-secret-Jx81"
@@ -76,22 +76,19 @@ def test_the_operator_works_with_only_the_charts_rbac(
     ).stdout.strip()
     kubeconfig = _kubeconfig_with_token(kubectl, token, tmp_path / "kubeconfig")
 
-    config = tmp_path / "simulator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [
-                    {
-                        "accessKeyId": "LTAI-chart",
-                        "accessKeySecret": SECRET,
-                        "uid": "5",
-                        "spaces": [{"id": SPACE}],
-                    }
-                ]
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "accounts": [
+                {
+                    "accessKeyId": "LTAI-chart",
+                    "accessKeySecret": SECRET,
+                    "uid": "5",
+                    "spaces": [{"id": SPACE}],
+                }
+            ]
+        },
     )
-    simulator = start_simulator(config, tmp_path / "simulator.log")
     operator = start_operator(
         kubeconfig=kubeconfig,
         endpoint=simulator.endpoint,

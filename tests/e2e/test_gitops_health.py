@@ -11,7 +11,7 @@ import yaml
 
 from tests.argocd import argocd_health
 
-from .harness import Kubectl, kstatus, start_operator, start_simulator, wait_for
+from .harness import Kubectl, kstatus, simulator_in, start_operator, wait_for
 
 ACCOUNTS = [
     {
@@ -74,10 +74,7 @@ def test_kstatus_and_argocd_read_every_state_right(kubectl: Kubectl, namespace: 
     # Right after creation, before any operator has seen them: never healthy.
     assert {health(o["metadata"]["name"]) for o in objects} == {("InProgress", "Progressing")}
 
-    config = tmp_path / "simulator.yaml"
-    # One call per account every 20 s: the second "slow" object is throttled for a while.
-    config.write_text(yaml.safe_dump({"qps": 0.05, "accounts": ACCOUNTS}))
-    simulator = start_simulator(config, tmp_path / "simulator.log")
+    simulator = simulator_in(tmp_path, {"qps": 0.05, "accounts": ACCOUNTS})
     operator = start_operator(
         kubeconfig=kubectl.kubeconfig,
         endpoint=simulator.endpoint,

@@ -17,7 +17,7 @@ import yaml
 
 from tests.releases import current_version, install_like_the_image, run
 
-from .harness import REPO, Kubectl, OperatorProcess, free_port, start_simulator, wait_for
+from .harness import REPO, Kubectl, OperatorProcess, free_port, simulator_in, wait_for
 
 IMAGE_USER = "65532"
 
@@ -58,22 +58,19 @@ def test_locked_install_runs_as_non_root_without_writing(
     for path in (kube, kube / "ca.crt", kube / "config"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
-    sim_config = tmp_path / "simulator.yaml"
-    sim_config.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [
-                    {
-                        "accessKeyId": "img-key",
-                        "accessKeySecret": "img-secret",
-                        "uid": "1",
-                        "spaces": [{"id": "img"}],
-                    }
-                ]
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "accounts": [
+                {
+                    "accessKeyId": "img-key",
+                    "accessKeySecret": "img-secret",
+                    "uid": "1",
+                    "spaces": [{"id": "img"}],
+                }
+            ]
+        },
     )
-    simulator = start_simulator(sim_config, tmp_path / "simulator.log")
     marker = time.time()
     port = free_port()
     operator = OperatorProcess(

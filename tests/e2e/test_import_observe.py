@@ -10,7 +10,14 @@ from typing import Any
 
 import yaml
 
-from .harness import BIN, DEFAULT_ACCOUNT_NAME, Kubectl, start_operator, start_simulator, wait_for
+from .harness import (
+    BIN,
+    DEFAULT_ACCOUNT_NAME,
+    Kubectl,
+    simulator_in,
+    start_operator,
+    wait_for,
+)
 
 SECRET = "import-secret"
 URL_TOKEN = "legacy-url-token-Hd24"  # the last number's inbound URL carries it
@@ -18,22 +25,19 @@ NUMBERS = ["8613800001111", "8613800002222", "8613800003333"]
 
 
 def test_import_observe_then_manage(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
-    config = tmp_path / "simulator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [
-                    {
-                        "accessKeyId": "import-key",
-                        "accessKeySecret": SECRET,
-                        "uid": "1",
-                        "spaces": [{"id": "legacy"}],
-                    }
-                ]
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "accounts": [
+                {
+                    "accessKeyId": "import-key",
+                    "accessKeySecret": SECRET,
+                    "uid": "1",
+                    "spaces": [{"id": "legacy"}],
+                }
+            ]
+        },
     )
-    simulator = start_simulator(config, tmp_path / "simulator.log")
     for i, number in enumerate(NUMBERS):  # configured in the console long ago
         simulator.post(
             "/_simulator/webhooks",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .harness import Kubectl, OperatorProcess, start_operator, start_simulator, wait_for
+from .harness import Kubectl, OperatorProcess, simulator_in, start_operator, wait_for
 from .proxy import Forwarded, Proxy, kube_proxy
 
 N = 240  # 24 s of calls at the account's 10 calls/s: the handover happens in the middle
@@ -55,18 +55,15 @@ def _writes(proxy: Proxy, leader_lease: str) -> list[Forwarded]:
 def test_a_leader_whose_lease_requests_hang_stops_before_its_successor_acts(
     kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "simulator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "qps": 10,
-                "accounts": [
-                    {"accessKeyId": KEY, "accessKeySecret": SECRET, "uid": "1", "spaces": [{"id": "stall"}]}
-                ],
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "qps": 10,
+            "accounts": [
+                {"accessKeyId": KEY, "accessKeySecret": SECRET, "uid": "1", "spaces": [{"id": "stall"}]}
+            ],
+        },
     )
-    simulator = start_simulator(config, tmp_path / "simulator.log")
     lease_name = f"cams-webhook-operator-{namespace}"
     kube = [kube_proxy(kubectl.kubeconfig, tmp_path / f"kubeconfig-{i}") for i in range(2)]
     cams = [Proxy(simulator.endpoint, keep_host=True).start() for _ in range(2)]

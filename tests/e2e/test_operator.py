@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import Kubectl, OperatorProcess, SimulatorProcess, start_operator, start_simulator, wait_for
+from .harness import (
+    Kubectl,
+    OperatorProcess,
+    SimulatorProcess,
+    simulator_in,
+    start_operator,
+    wait_for,
+)
 
 OPERATOR_SECRET = "e2e-operator-secret-Zq81"
 STS_SECRET = "e2e-sts-secret-Pw42"
@@ -136,9 +143,7 @@ class System:
 
 @pytest.fixture
 def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]:
-    config = tmp_path / "simulator.yaml"
-    config.write_text(yaml.safe_dump(SIMULATOR_CONFIG))
-    simulator = start_simulator(config, tmp_path / "simulator.log")
+    simulator = simulator_in(tmp_path, SIMULATOR_CONFIG)
     operator = start_operator(
         kubeconfig=kubectl.kubeconfig,
         endpoint=simulator.endpoint,

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .harness import Kubectl, start_operator, start_simulator, wait_for
+from .harness import Kubectl, simulator_in, start_operator, wait_for
 
 ROLE = "acs:ram::1000:role/cams-webhook-operator"
 PROVIDER = "acs:ram::1000:oidc-provider/ack-rrsa-test"
@@ -28,26 +28,23 @@ def test_rrsa_credentials_are_used_refreshed_and_refusals_shown(
 ) -> None:
     token = tmp_path / "token"
     token.write_text(OIDC_TOKEN)
-    config = tmp_path / "simulator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "accounts": [],
-                "roles": [
-                    {
-                        "roleArn": ROLE,
-                        "oidcProviderArn": PROVIDER,
-                        "oidcTokens": [OIDC_TOKEN],
-                        "uid": "1000",
-                        "spaces": [{"id": "rrsa"}],
-                        # The operator asks for an hour (STS's minimum is 900 s); these live 4 s.
-                        "issuedLifetimeSeconds": 4,
-                    }
-                ],
-            }
-        )
+    simulator = simulator_in(
+        tmp_path,
+        {
+            "accounts": [],
+            "roles": [
+                {
+                    "roleArn": ROLE,
+                    "oidcProviderArn": PROVIDER,
+                    "oidcTokens": [OIDC_TOKEN],
+                    "uid": "1000",
+                    "spaces": [{"id": "rrsa"}],
+                    # The operator asks for an hour (STS's minimum is 900 s); these live 4 s.
+                    "issuedLifetimeSeconds": 4,
+                }
+            ],
+        },
     )
-    simulator = start_simulator(config, tmp_path / "simulator.log")
     try:
         operator = start_operator(
             kubeconfig=kubectl.kubeconfig,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cams_webhook_operator.kube import client as kube_client
 from cams_webhook_operator.kube.api import KubeApi
@@ -24,8 +23,8 @@ from .harness import (
     Kubectl,
     OperatorProcess,
     SimulatorProcess,
+    simulator_in,
     start_operator,
-    start_simulator,
     wait_for,
 )
 
@@ -132,9 +131,7 @@ def teams(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[Teams]:
     kubectl.run("create", "namespace", team_a)
     kubectl.run("create", "namespace", team_b)
     kubectl.run("label", "namespace", team_a, f"tenant=a-{suffix}")
-    config = tmp_path / "simulator.yaml"
-    config.write_text(yaml.safe_dump(SIMULATOR_CONFIG))
-    simulator = start_simulator(config, tmp_path / "simulator.log")
+    simulator = simulator_in(tmp_path, SIMULATOR_CONFIG)
     # For this run there is no default account: objects that name none must be refused.
     kubectl.run("annotate", "clustercamsaccount", DEFAULT_ACCOUNT_NAME, f"{DEFAULT_MARK}-")
     operator = start_operator(

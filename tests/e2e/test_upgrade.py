@@ -25,7 +25,16 @@ import yaml
 from tests.argocd import argocd_health
 from tests.releases import Release, current_version, file_at, installed, previous_release
 
-from .harness import BIN, REPO, Kubectl, control_plane, kstatus, start_operator, start_simulator, wait_for
+from .harness import (
+    BIN,
+    REPO,
+    Kubectl,
+    control_plane,
+    kstatus,
+    simulator_in,
+    start_operator,
+    wait_for,
+)
 
 UPGRADING = REPO / "docs" / "upgrading.md"
 TEAM = "team-a"
@@ -201,9 +210,7 @@ def test_an_upgrade_keeps_every_object_ready_without_a_call(
     )
     kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io")
 
-    config = tmp_path / "simulator.yaml"
-    config.write_text(yaml.safe_dump({"accounts": ACCOUNTS}))
-    simulator = start_simulator(config, tmp_path / "simulator.log")
+    simulator = simulator_in(tmp_path, {"accounts": ACCOUNTS})
     simulator.post(  # what the observed number holds, set in the console long ago
         "/_simulator/webhooks",
         {

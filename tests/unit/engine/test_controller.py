@@ -4,7 +4,6 @@ writes, what it retries. Waiting a minute for a retry costs no real time, so not
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,200 +13,32 @@ import httpx
 import pytest
 
 from cams_webhook_operator.api import PhoneWebhookSpec, PhoneWebhookStatus
-from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.refs import ObjectRef
 from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
-from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
+from cams_webhook_operator.cams.outcomes import Outcome
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.decisions.plans import fingerprint, webhook_update
 from cams_webhook_operator.decisions.state import Claimant
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.settings import OperatorSettings
-from cams_webhook_operator.tenancy.credentials import SecretData
 from cams_webhook_operator.wiring import build_controller
-from tests.unit.tenancy.test_claims import FakeClaimApi
+from tests.unit.fakes import (
+    DEFAULT_ACCOUNT,
+    SECRET_VALUE,
+    TEAM_ACCOUNT,
+    TOKEN_VALUE,
+    FakeCams,
+    FakeKube,
+    loop_clock,
+    make_controller,
+    make_settings,
+    pwh_body,
+    ready_reason,
+    settle,
+)
 
 pytestmark = pytest.mark.looptime
-
-SECRET_VALUE = "very-secret-value-123"
-TOKEN_VALUE = "sts-token-value-456"
-
-
-class FakeKube(FakeClaimApi):
-    def __init__(self) -> None:
-        super().__init__()
-        self.statuses: dict[str, PhoneWebhookStatus] = {}
-        self.patches = 0
-        self.events: list[tuple[str, str, str]] = []
-        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
-        self.secret_reads = 0
-        self.finalizers: dict[str, list[str]] = {}
-        self.account_statuses: dict[tuple[str, str, str], AccountStatus] = {}
-
-    fail_patches = 0  # how many of the next status patches fail, as an API server that is restarting
-
-    async def patch_status(self, ref: ObjectRef, status: PhoneWebhookStatus) -> bool:
-        if self.fail_patches:
-            self.fail_patches -= 1
-            raise ConnectionError("the API server is restarting")
-        self.statuses[ref.name] = status
-        self.patches += 1
-        return True
-
-    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        self.secret_reads += 1
-        data = self.secrets.get((namespace, name))
-        # A version that changes with the content, as the API server's does with every write.
-        version = str(abs(hash(frozenset(data.items())))) if data is not None else None
-        return None if data is None else SecretData(resource_version=version, data=data)
-
-    async def post_event(self, ref: ObjectRef, *, type_: Any, reason: str, message: str) -> None:
-        self.events.append((type_, reason, message))
-
-    async def add_finalizer(
-        self, ref: ObjectRef, *, finalizer: str, current: list[str], resource_version: str
-    ) -> None:
-        self.finalizers[ref.name] = [*current, finalizer]
-
-    async def remove_finalizer(self, ref: ObjectRef, *, finalizer: str, current: list[str]) -> None:
-        self.finalizers[ref.name] = [f for f in current if f != finalizer]
-
-    async def patch_account_status(self, kind: str, namespace: str, name: str, status: AccountStatus) -> None:
-        self.account_statuses[(kind, namespace, name)] = status
-
-
-class FakeCams:
-    """Answers updates with the scripted codes (then OK), and reads with what the updates set."""
-
-    down = False  # an outage: every call is answered 503
-
-    def __init__(self, *codes: str) -> None:
-        self.codes = list(codes)
-        self.calls: list[tuple[WebhookUpdate, Credentials]] = []
-        self.call_times: list[float] = []
-        self.queries: list[str] = []
-        self.query_codes = []
-        self.query_credentials: list[Credentials] = []
-        self.reads_before_call: list[int] = []  # how many space reads had happened at each update
-        self.live: dict[str, LiveNumber] = {}
-        # AccessKey ID -> the code CAMS refuses every call with it (a made-up key, another account's).
-        self.refused_keys: dict[str, str] = {}
-        # AccessKey ID -> the Alibaba Cloud account STS says it belongs to (by default, one of its own).
-        self.account_of: dict[str, str] = {}
-        self.identity_asked: list[str] = []
-
-    async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]:
-        self.identity_asked.append(credentials.access_key_id)
-        if credentials.access_key_id in self.refused_keys:
-            return classify(Answer(404, "InvalidAccessKeyId.NotFound", "not found", "sts")), None
-        account = self.account_of.get(credentials.access_key_id, f"uid-of-{credentials.access_key_id}")
-        return classify(Answer(200, "OK", None, "sts")), account
-
-    async def update_phone_webhook(self, update: WebhookUpdate, credentials: Credentials) -> Outcome:
-        self.calls.append((update, credentials))
-        self.call_times.append(asyncio.get_running_loop().time())
-        self.reads_before_call.append(len(self.queries))
-        if self.down:
-            return classify(Answer(503, "ServiceUnavailable", "The request has failed", "req"))
-        if (refusal := self.refused_keys.get(credentials.access_key_id)) is not None:
-            return classify(Answer(400, refusal, f"message for {refusal}", "req"))
-        code = self.codes.pop(0) if self.codes else "OK"
-        if code == "OK":
-            old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
-            self.live[update.phone_number] = dataclasses.replace(  # the number's health stays as it is
-                old,
-                status_callback_url=update.status_callback_url
-                if update.status_callback_url is not None
-                else old.status_callback_url,
-                up_callback_url=update.up_callback_url
-                if update.up_callback_url is not None
-                else old.up_callback_url,
-            )
-        return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
-
-    query_codes: list[str]  # the answers to the next reads (then OK)
-
-    async def query_phone_numbers(
-        self, cust_space_id: str, credentials: Credentials
-    ) -> tuple[Outcome, dict[str, LiveNumber]]:
-        self.queries.append(cust_space_id)
-        self.query_credentials.append(credentials)
-        code = self.query_codes.pop(0) if self.query_codes else "OK"
-        code = self.refused_keys.get(credentials.access_key_id, code)
-        if code != "OK":
-            return classify(Answer(400 if code != "Ram.PermissionDeny" else 403, code, "refused", "rq")), {}
-        return classify(Answer(200, "OK")), dict(self.live)
-
-
-def _settings(**overrides: Any) -> OperatorSettings:
-    values: dict[str, Any] = {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-operator",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET_VALUE,
-        "qps": 1000.0,
-        "retry_base_seconds": 0.01,
-        "retry_max_seconds": 0.05,
-    }
-    return OperatorSettings(**{**values, **overrides})
-
-
-DEFAULT_ACCOUNT = {
-    "metadata": {
-        "name": "platform",
-        "uid": "uid-platform",
-        "generation": 1,
-        "annotations": {"camswebhook.io/default-account": "true"},
-    },
-    "spec": {"credentials": {"operatorIdentity": {}}, "namespaceSelector": {}},
-}
-
-
-EPOCH = datetime(2026, 11, 28, tzinfo=UTC)
-NAMESPACES = ("ns", "other-ns", "team-a", "team-b")
-
-
-def _loop_clock() -> datetime:
-    """Wall-clock time that follows the fake loop time, so that waits on timestamps (a claim's grace
-    period, a refusal's long retry) pass as fast as the loop's."""
-    return (EPOCH + timedelta(seconds=asyncio.get_running_loop().time())).replace(microsecond=0)
-
-
-def _controller(*, listed: bool = True, **kwargs: Any) -> Controller:
-    """A controller that knows the default ClusterCamsAccount of these tests: the operator's identity, for
-    every namespace (objects that name no account use it); `listed`: as if the initial listing were over."""
-    controller = build_controller(**{"wall_clock": _loop_clock, **kwargs})
-    if listed:
-        controller.listed.set()
-    controller.intake.observe_account(DEFAULT_ACCOUNT, "ClusterCamsAccount")
-    for namespace in NAMESPACES:  # as the namespaces' watch shows them before any decision
-        controller.intake.namespace_changed(namespace, {})
-    return controller
-
-
-def _body(
-    name: str = "pwh",
-    generation: int = 1,
-    status: PhoneWebhookStatus | None = None,
-    created: str = "2026-11-27T10:00:00Z",
-    annotations: dict[str, str] | None = None,
-    finalizers: list[str] | None = None,
-    deleting: bool = False,
-    **spec: Any,
-) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "annotations": annotations or {},
-            "finalizers": finalizers or [],
-            **({"deletionTimestamp": "2026-11-27T12:00:00Z"} if deleting else {}),
-            "namespace": "ns",
-            "name": name,
-            "uid": f"uid-{name}",
-            "generation": generation,
-            "creationTimestamp": created,
-        },
-        "spec": {"custSpaceId": "space", "phoneNumber": "8613800001234", **spec},
-        "status": status.model_dump(mode="json", by_alias=True) if status else {"observedGeneration": -1},
-    }
 
 
 @pytest.fixture
@@ -215,34 +46,11 @@ def kube() -> FakeKube:
     return FakeKube()
 
 
-async def _settle(controller: Controller, until: Any, limit: float = 600.0) -> None:
-    """Run the workers until `until()` holds, then ten more (fake) seconds for any extra, wrong call to
-    show itself."""
-    task = asyncio.create_task(controller.run())
-    try:
-        async with asyncio.timeout(limit):
-            while not until():  # noqa: ASYNC110 -- polling fakes that have no events to wait on
-                await asyncio.sleep(0.1)
-        await asyncio.sleep(10)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _ready(kube: FakeKube, name: str = "pwh") -> str | None:
-    status = kube.statuses.get(name)
-    return (
-        next((c.reason for c in status.conditions if c.type == "Ready" and c.status == "True"), None)
-        if status
-        else None
-    )
-
-
 async def test_new_object_is_applied_once_and_reported_ready(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(statusCallbackUrl="https://a.example/s", httpFlag=True))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert len(cams.calls) == 1
     update, credentials = cams.calls[0]
     assert (update.status_callback_url, update.http_flag) == ("https://a.example/s", True)
@@ -256,8 +64,8 @@ async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> 
     """Who manages a number is decided only once every object that may claim it is known: a restart
     decides nothing on half a listing."""
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube, listed=False)
-    controller.intake.observe(_body(statusCallbackUrl="https://a.example/s"))
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube, listed=False)
+    controller.intake.observe(pwh_body(statusCallbackUrl="https://a.example/s"))
     task = asyncio.create_task(controller.run())
     await asyncio.sleep(60)
     assert (cams.calls, kube.statuses) == ([], {})
@@ -265,30 +73,30 @@ async def test_nothing_is_decided_before_the_listing_is_over(kube: FakeKube) -> 
     await asyncio.sleep(10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert (len(cams.calls), _ready(kube)) == (1, "Applied")
+    assert (len(cams.calls), ready_reason(kube)) == (1, "Applied")
 
 
 def test_the_claimants_of_a_number_follow_objects_added_switched_and_forgotten() -> None:
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=FakeKube())
     states = controller._states
     claim = ("space", "8613800001234")
-    controller.intake.observe(_body(name="one", created="2026-11-27T10:00:00Z"))
-    controller.intake.observe(_body(name="two", created="2026-11-27T11:00:00Z"))
+    controller.intake.observe(pwh_body(name="one", created="2026-11-27T10:00:00Z"))
+    controller.intake.observe(pwh_body(name="two", created="2026-11-27T11:00:00Z"))
     assert sorted(c.name for c in states.claimants(claim)) == ["one", "two"]
-    controller.intake.observe(_body(name="two", generation=2, managementMode="Observe"))
+    controller.intake.observe(pwh_body(name="two", generation=2, managementMode="Observe"))
     assert [c.name for c in states.claimants(claim)] == ["one"]
     controller.intake.forget("ns", "one")
     assert states.claimants(claim) == []
-    controller.intake.observe(_body(name="two", generation=3))
+    controller.intake.observe(pwh_body(name="two", generation=3))
     assert [(c.name, c.applied) for c in states.claimants(claim)] == [("two", False)]
 
 
 async def test_workers_let_the_event_loop_run_between_objects_that_need_no_await(kube: FakeKube) -> None:
     """Paused objects are decided from memory alone; the leader's lease renewal (another task) must still
     run between them, or a restart over tens of thousands of objects loses the lease."""
-    controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
+    controller = make_controller(settings=make_settings(workers=1), cams=FakeCams(), kube=kube)
     for i in range(200):
-        controller.intake.observe(_body(name=f"pwh-{i}", annotations=PAUSED))
+        controller.intake.observe(pwh_body(name=f"pwh-{i}", annotations=PAUSED))
     ticks_at_write: list[int] = []
     ticks = 0
     patch = kube.patch_status
@@ -306,22 +114,22 @@ async def test_workers_let_the_event_loop_run_between_objects_that_need_no_await
             await asyncio.sleep(0)
 
     ticker = asyncio.create_task(tick())
-    await _settle(controller, lambda: len(kube.statuses) == 200)
+    await settle(controller, lambda: len(kube.statuses) == 200)
     ticker.cancel()
     assert len(set(ticks_at_write)) >= 150, "the other task ran between the objects"
 
 
 async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     written = kube.statuses["pwh"]
-    controller.intake.observe(_body(status=written))  # the watch echoes our status write
-    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(status=written))  # the watch echoes our status write
+    restarted = make_controller(settings=make_settings(), cams=cams, kube=kube)
     patches_before = kube.patches
-    restarted.intake.observe(_body(status=written))
-    await _settle(restarted, lambda: True)
+    restarted.intake.observe(pwh_body(status=written))
+    await settle(restarted, lambda: True)
     assert len(cams.calls) == 1
     assert kube.patches == patches_before, "an in-sync object needs no status write either"
     assert kube.claim_reads == 0, "the claims were listed once, not read one by one"
@@ -330,38 +138,38 @@ async def test_own_status_events_and_restart_over_in_sync_objects_make_no_call(k
 
 async def test_spec_change_is_applied_again(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: len(cams.calls) == 1 and _ready(kube) is not None)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: len(cams.calls) == 1 and ready_reason(kube) is not None)
     controller.intake.observe(
-        _body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u")
+        pwh_body(generation=2, status=kube.statuses["pwh"], upCallbackUrl="https://b.example/u")
     )
-    await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
+    await settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
     assert len(cams.calls) == 2
     assert cams.calls[1][0].up_callback_url == "https://b.example/u"
 
 
 async def test_throttled_call_is_retried_with_backoff_until_applied(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "System.LimitControl", "OK")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert len(cams.calls) == 3
     assert [r for _, r, _ in kube.events] == ["Throttled", "Applied"], "one Throttled Event per episode"
 
 
 async def test_permanent_refusal_stalls_without_a_hot_retry(kube: FakeKube) -> None:
     cams = FakeCams("Ram.PermissionDeny")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: "pwh" in kube.statuses)
     status = kube.statuses["pwh"]
     assert {c.type: c.status for c in status.conditions}["Stalled"] == "True"
     assert status.next_attempt_time is not None
     # A restart over the stalled object waits for the long retry instead of calling again.
-    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
-    restarted.intake.observe(_body(status=status))
-    await _settle(restarted, lambda: True, limit=1)
+    restarted = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    restarted.intake.observe(pwh_body(status=status))
+    await settle(restarted, lambda: True, limit=1)
     assert len(cams.calls) == 1
 
 
@@ -369,13 +177,13 @@ async def test_a_fixed_secret_is_read_again_within_a_minute_and_retried_at_once(
     """Secrets are got by name, never watched: the refresh reads them again every minute."""
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     assert kube.statuses["pwh"].conditions[0].reason == "InvalidCredentials"
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
     fixed = asyncio.get_running_loop().time()
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right"]
     assert cams.call_times[1] - fixed <= 60, "picked up by the next refresh, not the hour-long retry"
 
@@ -389,18 +197,18 @@ async def test_a_key_cams_refuses_makes_its_secret_be_read_again_at_once(kube: F
             return await super().update_phone_webhook(update, credentials)
 
     cams = RotatedWhileCalling("InvalidAccessKeyId.NotFound")
-    controller = _controller(settings=_settings(secret_refresh_seconds=3600), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(secret_refresh_seconds=3600), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["old", "new"]
     assert cams.call_times[1] - cams.call_times[0] < 5, "no refresh interval waited"
 
 
 async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "cams-creds"}))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "cams-creds"}))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     stalled = kube.statuses["pwh"]
     assert [(c.type, c.reason) for c in stalled.conditions if c.status == "True"] == [
         ("Stalled", "SecretNotFound")
@@ -412,16 +220,16 @@ async def test_missing_secret_stalls_and_its_creation_applies(kube: FakeKube) ->
         "accessKeySecret": SECRET_VALUE,
         "securityToken": TOKEN_VALUE,
     }
-    await _settle(controller, lambda: _ready(kube) == "Applied")  # within the next refresh
+    await settle(controller, lambda: ready_reason(kube) == "Applied")  # within the next refresh
     assert cams.calls[0][1] == Credentials("STS.key", SECRET_VALUE, TOKEN_VALUE)
 
 
 async def test_reading_an_unchanged_secret_again_changes_nothing(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     reads, patches = kube.secret_reads, kube.patches
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(185)
@@ -433,9 +241,9 @@ async def test_reading_an_unchanged_secret_again_changes_nothing(kube: FakeKube)
 
 async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeKube) -> None:
     settings = OperatorSettings(qps=1000.0)
-    controller = _controller(settings=settings, cams=FakeCams(), kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=settings, cams=FakeCams(), kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
     assert ready.reason == "NoCredentials"
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in ready.message
@@ -443,12 +251,12 @@ async def test_no_credentials_anywhere_stalls_with_what_to_configure(kube: FakeK
 
 async def test_deleted_object_is_forgotten(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl")
-    settings = _settings(retry_base_seconds=30, retry_max_seconds=60)
-    controller = _controller(settings=settings, cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: len(cams.calls) == 1)  # its retry is due 15-30 s later
+    settings = make_settings(retry_base_seconds=30, retry_max_seconds=60)
+    controller = make_controller(settings=settings, cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: len(cams.calls) == 1)  # its retry is due 15-30 s later
     controller.intake.forget("ns", "pwh")
-    await _settle(controller, lambda: True, limit=1)
+    await settle(controller, lambda: True, limit=1)
     await asyncio.sleep(60)
     assert len(cams.calls) == 1
 
@@ -460,9 +268,9 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
         "securityToken": TOKEN_VALUE,
     }
     cams = FakeCams("Ram.PermissionDeny")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     written = json.dumps([s.model_dump(mode="json") for s in kube.statuses.values()]) + json.dumps(
         kube.events
     )
@@ -474,9 +282,9 @@ async def test_no_secret_or_token_reaches_status_or_events(kube: FakeKube) -> No
 
 async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKube) -> None:
     cams = FakeCams("System.LimitControl", "OK")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     registry = controller.metrics.registry
 
     def sample(name: str, **labels: str) -> float | None:
@@ -500,26 +308,26 @@ async def test_metrics_count_calls_throttling_waits_and_conditions(kube: FakeKub
 
 async def test_a_secret_no_object_names_any_more_is_forgotten(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "A", "accessKeySecret": "S"}
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     reads = kube.secret_reads
     controller.intake.forget("ns", "pwh")
     controller.intake.observe(
-        _body(name="other", phoneNumber="8613800004321", credentialsSecretRef={"name": "c"})
+        pwh_body(name="other", phoneNumber="8613800004321", credentialsSecretRef={"name": "c"})
     )
-    await _settle(controller, lambda: _ready(kube, "other") == "Applied")
+    await settle(controller, lambda: ready_reason(kube, "other") == "Applied")
     assert kube.secret_reads == reads + 1, "the cached data went with the last object that named it"
 
 
 async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_deleted(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(name="first", created="2026-11-27T10:00:00Z"))
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(name="first", created="2026-11-27T10:00:00Z"))
     controller.intake.observe(
-        _body(name="second", created="2026-11-27T10:05:00Z", statusCallbackUrl="https://b.example/s")
+        pwh_body(name="second", created="2026-11-27T10:05:00Z", statusCallbackUrl="https://b.example/s")
     )
-    await _settle(controller, lambda: _ready(kube, "first") == "Applied" and "second" in kube.statuses)
+    await settle(controller, lambda: ready_reason(kube, "first") == "Applied" and "second" in kube.statuses)
     conflict = kube.statuses["second"].conditions[0]
     assert (conflict.status, conflict.reason) == ("False", "Conflict")
     assert "PhoneWebhook first already manages" in conflict.message
@@ -528,7 +336,7 @@ async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_de
 
     controller.intake.forget("ns", "first")
     deleted = asyncio.get_running_loop().time()
-    await _settle(controller, lambda: _ready(kube, "second") == "Applied")
+    await settle(controller, lambda: ready_reason(kube, "second") == "Applied")
     assert [update.status_callback_url for update, _ in cams.calls] == [None, "https://b.example/s"]
     assert cams.call_times[1] - deleted >= 300, "the number waited out the grace period for a re-creation"
 
@@ -541,10 +349,10 @@ async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_fir
     holder = Claimant("2026-11-27T10:00:00Z", "other-ns", "original", applied=True)
     newcomer = Claimant("2026-11-27T09:00:00Z", "ns", "pwh")  # older, but never applied
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.ownership.claimants_of = lambda claim: [newcomer, holder]
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: "pwh" in kube.statuses)
     conflict = kube.statuses["pwh"].conditions[0]
     assert conflict.reason == "Conflict"
     assert conflict.message.startswith("A PhoneWebhook of another namespace"), "other teams are not named"
@@ -553,31 +361,31 @@ async def test_an_object_cams_already_holds_keeps_its_number_when_claims_are_fir
 
 async def test_switching_an_older_observer_to_manage_never_takes_the_number(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(
-        _body(name="observer", created="2026-11-27T09:00:00Z", managementMode="Observe")
+        pwh_body(name="observer", created="2026-11-27T09:00:00Z", managementMode="Observe")
     )
-    controller.intake.observe(_body(name="owner", created="2026-11-27T10:00:00Z"))
-    await _settle(controller, lambda: _ready(kube, "owner") == "Applied" and "observer" in kube.statuses)
+    controller.intake.observe(pwh_body(name="owner", created="2026-11-27T10:00:00Z"))
+    await settle(controller, lambda: ready_reason(kube, "owner") == "Applied" and "observer" in kube.statuses)
     controller.intake.observe(
-        _body(name="observer", generation=2, created="2026-11-27T09:00:00Z", statusCallbackUrl="https://x")
+        pwh_body(name="observer", generation=2, created="2026-11-27T09:00:00Z", statusCallbackUrl="https://x")
     )
-    await _settle(controller, lambda: _reason(kube, "observer") == "Conflict")
+    await settle(controller, lambda: _reason(kube, "observer") == "Conflict")
     assert len(cams.calls) == 1
     assert [record.holder for record in kube.records.values()] == ["ns/owner"]
 
 
 async def test_an_owner_created_again_under_its_name_keeps_its_number(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     running = asyncio.create_task(controller.run())
     try:
-        controller.intake.observe(_body(name="owner"))
-        await _until(lambda: _ready(kube, "owner") == "Applied")
-        controller.intake.observe(_body(name="waiter", statusCallbackUrl="https://waiter.example"))
+        controller.intake.observe(pwh_body(name="owner"))
+        await _until(lambda: ready_reason(kube, "owner") == "Applied")
+        controller.intake.observe(pwh_body(name="waiter", statusCallbackUrl="https://waiter.example"))
         await _until(lambda: _reason(kube, "waiter") == "Conflict")
         controller.intake.forget("ns", "owner")  # an Argo CD Replace: deleted ...
-        recreated = _body(name="owner")
+        recreated = pwh_body(name="owner")
         recreated["metadata"]["uid"] = "uid-owner-2"
         controller.intake.observe(recreated)  # ... and created again at once,
         # Decided at once; whether this runs before or after the release of the old claim, the re-created
@@ -599,43 +407,41 @@ PAUSED = {"camswebhook.io/paused": "true"}
 
 async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(annotations=PAUSED))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(annotations=PAUSED))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     ready = kube.statuses["pwh"].conditions[0]
     assert (ready.status, ready.reason) == ("False", "Paused")
     assert "not applied" in ready.message
     assert cams.calls == []
-    controller.intake.observe(_body(status=kube.statuses["pwh"]))  # the annotation is removed
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.intake.observe(pwh_body(status=kube.statuses["pwh"]))  # the annotation is removed
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert len(cams.calls) == 1
 
 
 async def test_pausing_an_applied_object_keeps_it_ready(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
-    controller.intake.observe(_body(status=kube.statuses["pwh"], annotations=PAUSED))
-    await _settle(controller, lambda: _ready(kube) == "Paused")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
+    controller.intake.observe(pwh_body(status=kube.statuses["pwh"], annotations=PAUSED))
+    await settle(controller, lambda: ready_reason(kube) == "Paused")
     assert "CAMS holds this spec" in kube.statuses["pwh"].conditions[0].message
     assert len(cams.calls) == 1
 
 
 async def test_a_reconcile_request_forces_one_call_and_is_echoed(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     request = {"camswebhook.io/reconcile-requested-at": "2026-11-27T12:00:00Z"}
-    controller.intake.observe(_body(status=kube.statuses["pwh"], annotations=request))
-    await _settle(
-        controller, lambda: kube.statuses["pwh"].last_handled_reconcile_at == "2026-11-27T12:00:00Z"
-    )
+    controller.intake.observe(pwh_body(status=kube.statuses["pwh"], annotations=request))
+    await settle(controller, lambda: kube.statuses["pwh"].last_handled_reconcile_at == "2026-11-27T12:00:00Z")
     assert len(cams.calls) == 2
-    restarted = _controller(settings=_settings(), cams=cams, kube=kube)
-    restarted.intake.observe(_body(status=kube.statuses["pwh"], annotations=request))
-    await _settle(restarted, lambda: True)
+    restarted = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    restarted.intake.observe(pwh_body(status=kube.statuses["pwh"], annotations=request))
+    await settle(restarted, lambda: True)
     assert len(cams.calls) == 2, "a request already handled is not handled again"
 
 
@@ -643,24 +449,24 @@ FINALIZER = "camswebhook.io/clear-webhook"
 
 
 async def test_clear_policy_holds_a_finalizer_and_retain_drops_it(kube: FakeKube) -> None:
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
-    controller.intake.observe(_body(deletionPolicy="Clear"))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=kube)
+    controller.intake.observe(pwh_body(deletionPolicy="Clear"))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert kube.finalizers["pwh"] == [FINALIZER]
-    controller.intake.observe(_body(generation=2, status=kube.statuses["pwh"], finalizers=[FINALIZER]))
-    await _settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
+    controller.intake.observe(pwh_body(generation=2, status=kube.statuses["pwh"], finalizers=[FINALIZER]))
+    await settle(controller, lambda: kube.statuses["pwh"].observed_generation == 2)
     assert kube.finalizers["pwh"] == []
 
 
 async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(
-        _body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True)
+        pwh_body(deletionPolicy="Clear", statusCallbackUrl="https://a.example/s", httpFlag=True)
     )
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     controller.intake.observe(
-        _body(
+        pwh_body(
             status=kube.statuses["pwh"],
             finalizers=[FINALIZER],
             deleting=True,
@@ -669,7 +475,7 @@ async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKu
             httpFlag=True,
         )
     )
-    await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
+    await settle(controller, lambda: kube.finalizers.get("pwh") == [])
     cleared = cams.calls[-1][0]
     assert (cleared.status_callback_url, cleared.up_callback_url, cleared.http_flag, cleared.queue_flag) == (
         "",
@@ -682,12 +488,12 @@ async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKu
 
 async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kube: FakeKube) -> None:
     cams = FakeCams("OK", "Ram.PermissionDeny")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(deletionPolicy="Clear"))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(deletionPolicy="Clear"))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
 
     def deleting(**extra: Any) -> dict[str, Any]:
-        return _body(
+        return pwh_body(
             status=kube.statuses["pwh"],
             finalizers=[FINALIZER],
             deleting=True,
@@ -696,53 +502,53 @@ async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kub
         )
 
     controller.intake.observe(deleting())
-    await _settle(controller, lambda: kube.statuses["pwh"].conditions[2].status == "True")
+    await settle(controller, lambda: kube.statuses["pwh"].conditions[2].status == "True")
     stalled = kube.statuses["pwh"].conditions[2]
     assert stalled.reason == "PermissionDenied"
     assert "camswebhook.io/release-without-clearing=true" in stalled.message
     assert kube.finalizers["pwh"] == [FINALIZER]
     controller.intake.observe(deleting(annotations={"camswebhook.io/release-without-clearing": "true"}))
-    await _settle(controller, lambda: kube.finalizers["pwh"] == [])
+    await settle(controller, lambda: kube.finalizers["pwh"] == [])
     assert len(cams.calls) == 2, "released without another call"
 
 
 async def test_an_object_cams_never_accepted_is_deleted_without_a_call(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     kube.finalizers["pwh"] = [FINALIZER]
-    controller.intake.observe(_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
-    await _settle(controller, lambda: kube.finalizers["pwh"] == [])
+    controller.intake.observe(pwh_body(finalizers=[FINALIZER], deleting=True, deletionPolicy="Clear"))
+    await settle(controller, lambda: kube.finalizers["pwh"] == [])
     assert cams.calls == []
 
 
 async def test_drift_is_detected_with_one_read_per_space_and_re_applied(kube: FakeKube) -> None:
     cams = FakeCams()
-    settings = _settings(drift_interval_seconds=60)
-    controller = _controller(settings=settings, cams=cams, kube=kube)
+    settings = make_settings(drift_interval_seconds=60)
+    controller = make_controller(settings=settings, cams=cams, kube=kube)
     for i in range(5):
         controller.intake.observe(
-            _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
+            pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", statusCallbackUrl=f"https://a/{i}")
         )
-    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(5)))
+    await settle(controller, lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(5)))
     assert cams.queries == ["space"], "one read before the first call proved the key: no drift check yet"
     assert cams.reads_before_call[0] == 1
     cams.live["8613800000002"] = LiveNumber("8613800000002", "https://changed-in-console", "")
-    await _settle(controller, lambda: len(cams.calls) == 6)
+    await settle(controller, lambda: len(cams.calls) == 6)
     assert cams.calls[-1][0].status_callback_url == "https://a/2"
     assert cams.queries == ["space", "space"], "one read for the whole space"
     assert ("Warning", "DriftDetected") in [(t, r) for t, r, _ in kube.events]
     assert controller.metrics.registry.get_sample_value("cams_webhook_operator_drift_detected_total") == 1
-    await _settle(controller, lambda: all(kube.statuses[f"o{i}"].last_drift_check_time for i in range(5)))
+    await settle(controller, lambda: all(kube.statuses[f"o{i}"].last_drift_check_time for i in range(5)))
 
 
 async def test_drift_checks_can_be_turned_off_per_object(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     off = {"camswebhook.io/drift-check-interval": "off"}
-    controller.intake.observe(_body(name="off", annotations=off, statusCallbackUrl="https://a"))
-    controller.intake.observe(_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
+    controller.intake.observe(pwh_body(name="off", annotations=off, statusCallbackUrl="https://a"))
+    controller.intake.observe(pwh_body(name="on", custSpaceId="other-space", phoneNumber="6591234567"))
     # Runs until the object with checks on has been read several times: the other one never is.
-    await _settle(controller, lambda: cams.queries.count("other-space") >= 3)
+    await settle(controller, lambda: cams.queries.count("other-space") >= 3)
     assert cams.queries.count("space") == 1, "read once, to prove the key before claiming: never checked"
 
 
@@ -768,8 +574,8 @@ class FakeRrsa:
 async def test_leader_and_rrsa_gauges_say_whether_this_replica_acts_and_sts_answers(kube: FakeKube) -> None:
     rrsa = FakeRrsa()
     leads = True
-    controller = _controller(
-        settings=_settings(ALIBABA_CLOUD_ACCESS_KEY_ID=None, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None),
+    controller = make_controller(
+        settings=make_settings(ALIBABA_CLOUD_ACCESS_KEY_ID=None, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None),
         cams=FakeCams("OK"),
         kube=kube,
         rrsa=rrsa,
@@ -796,18 +602,18 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
     cams = FakeCams("InvalidSecurityToken.Expired")
     rrsa = FakeRrsa()
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=0.01, retry_max_seconds=0.05)
-    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]
 
 
 async def test_an_observed_object_reads_but_never_updates_until_switched_to_manage(kube: FakeKube) -> None:
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.intake.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
-    await _settle(controller, lambda: _ready(kube) == "Observed")
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    await settle(controller, lambda: ready_reason(kube) == "Observed")
     status = kube.statuses["pwh"]
     in_sync = next(c for c in status.conditions if c.type == "InSync")
     assert (in_sync.status, in_sync.reason) == ("False", "Differs")
@@ -820,9 +626,11 @@ async def test_an_observed_object_reads_but_never_updates_until_switched_to_mana
     assert cams.queries == ["space"]
 
     controller.intake.observe(
-        _body(generation=2, status=status, managementMode="Manage", statusCallbackUrl="https://ours.example")
+        pwh_body(
+            generation=2, status=status, managementMode="Manage", statusCallbackUrl="https://ours.example"
+        )
     )
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert len(cams.calls) == 1
     assert "InSync" not in {c.type for c in kube.statuses["pwh"].conditions}
 
@@ -833,11 +641,11 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://ours.example", "", "VERIFIED")
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.intake.observe(_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
-    await _settle(controller, lambda: _ready(kube) == "Observed")
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
+    await settle(controller, lambda: ready_reason(kube) == "Observed")
     assert any(c.type == "InSync" and c.status == "True" for c in kube.statuses["pwh"].conditions)
-    controller.intake.observe(_body(status=kube.statuses["pwh"], managementMode="Observe"))
+    controller.intake.observe(pwh_body(status=kube.statuses["pwh"], managementMode="Observe"))
     text = generate_latest(controller.metrics.registry).decode()
     assert 'cams_webhook_operator_objects{condition="InSync"} 1.0' in text
     assert 'cams_webhook_operator_objects{condition="Ready"} 1.0' in text
@@ -846,25 +654,25 @@ async def test_metrics_scrape_with_an_observed_object_in_sync(kube: FakeKube) ->
 
 async def test_an_observer_does_not_hold_a_number_against_a_manager(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe"))
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(
-        _body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
+        pwh_body(name="watcher", created="2026-11-27T09:00:00Z", managementMode="Observe")
     )
-    await _settle(controller, lambda: _ready(kube, "manager") == "Applied")
+    controller.intake.observe(
+        pwh_body(name="manager", created="2026-11-27T10:00:00Z", statusCallbackUrl="https://m.example")
+    )
+    await settle(controller, lambda: ready_reason(kube, "manager") == "Applied")
     assert len(cams.calls) == 1
 
 
 async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(statusCallbackUrl="https://ours.example"))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
     cams.codes = ["System.LimitControl"]  # the correcting call is throttled once
-    await _settle(
-        controller, lambda: cams.live["8613800001234"].status_callback_url == "https://ours.example"
-    )
+    await settle(controller, lambda: cams.live["8613800001234"].status_callback_url == "https://ours.example")
     assert len(cams.calls) == 3
     # The retry after the throttled correction needed no new read: the drift was not forgotten.
     assert cams.reads_before_call[1] == cams.reads_before_call[2], cams.reads_before_call
@@ -873,20 +681,20 @@ async def test_a_drift_correction_survives_a_throttled_first_try(kube: FakeKube)
 async def test_a_fixed_secret_whose_retry_is_throttled_is_still_applied(kube: FakeKube) -> None:
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "wrong"}
     cams = FakeCams("SignatureDoesNotMatch", "System.LimitControl")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(credentialsSecretRef={"name": "c"}))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(credentialsSecretRef={"name": "c"}))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     kube.secrets[("ns", "c")] = {"accessKeyId": "LTAI-x", "accessKeySecret": "right"}
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_secret for _, credentials in cams.calls] == ["wrong", "right", "right"]
 
 
 async def test_a_failed_status_patch_is_written_later_without_calling_cams_again(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     kube.fail_patches = 2  # the patches after the accepted call fail
-    controller.intake.observe(_body())
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.intake.observe(pwh_body())
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert len(cams.calls) == 1, "CAMS's answer was kept; only the status write was repeated"
     assert kube.statuses["pwh"].code == "OK"
 
@@ -894,12 +702,14 @@ async def test_a_failed_status_patch_is_written_later_without_calling_cams_again
 async def test_one_accounts_backlog_never_delays_another_account(kube: FakeKube) -> None:
     kube.secrets[("ns", "b")] = {"accessKeyId": "LTAI-b", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(qps=1.0), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(qps=1.0), cams=cams, kube=kube)
     for i in range(40):  # 40 s of account A's quota, more than there are workers
-        controller.intake.observe(_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
-    controller.intake.observe(_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"}))
+        controller.intake.observe(pwh_body(name=f"a{i}", phoneNumber=f"861380000{i:04d}"))
+    controller.intake.observe(
+        pwh_body(name="b", phoneNumber="6591234567", credentialsSecretRef={"name": "b"})
+    )
     started = asyncio.get_running_loop().time()
-    await _settle(controller, lambda: _ready(kube, "b") == "Applied", limit=30)
+    await settle(controller, lambda: ready_reason(kube, "b") == "Applied", limit=30)
     applied_b = next(
         t for (u, c), t in zip(cams.calls, cams.call_times, strict=True) if c.access_key_id == "LTAI-b"
     )
@@ -912,12 +722,12 @@ async def test_an_outage_holds_objects_probes_slowly_and_releases_them_when_cams
 ) -> None:
     cams = FakeCams()
     cams.down = True
-    controller = _controller(settings=_settings(qps=10.0), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(qps=10.0), cams=cams, kube=kube)
     loop = asyncio.get_running_loop()
     running = asyncio.create_task(controller.run())
     try:
         for i in range(30):
-            controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+            controller.intake.observe(pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
         await _until(lambda: all(_reason(kube, f"o{i}") == "CamsUnavailable" for i in range(30)))
         before = len(cams.calls)
         await asyncio.sleep(120)
@@ -927,7 +737,7 @@ async def test_an_outage_holds_objects_probes_slowly_and_releases_them_when_cams
         assert len(unavailable) == 30, "one Event per object for the whole outage"
         cams.down = False
         back = loop.time()
-        await _until(lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(30)))
+        await _until(lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(30)))
         assert max(cams.call_times) - back <= 2 + 30 / 10, "one probe interval, then the quota's time"
     finally:
         running.cancel()
@@ -949,28 +759,28 @@ async def test_a_follower_keeps_up_with_the_leaders_status_and_makes_no_call_on_
     kube: FakeKube,
 ) -> None:
     leader_kube = FakeKube()
-    leader = _controller(settings=_settings(), cams=FakeCams(), kube=leader_kube)
-    leader.intake.observe(_body())
-    await _settle(leader, lambda: _ready(leader_kube) == "Applied")
+    leader = make_controller(settings=make_settings(), cams=FakeCams(), kube=leader_kube)
+    leader.intake.observe(pwh_body())
+    await settle(leader, lambda: ready_reason(leader_kube) == "Applied")
     follower_cams = FakeCams()
-    follower = _controller(settings=_settings(), cams=follower_cams, kube=kube)
-    follower.intake.observe(_body())  # listed before the leader's status write ...
-    follower.intake.observe(_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
-    await _settle(follower, lambda: True)  # the leader dies; the follower's workers start
+    follower = make_controller(settings=make_settings(), cams=follower_cams, kube=kube)
+    follower.intake.observe(pwh_body())  # listed before the leader's status write ...
+    follower.intake.observe(pwh_body(status=leader_kube.statuses["pwh"]))  # ... which the watch shows later
+    await settle(follower, lambda: True)  # the leader dies; the follower's workers start
     assert follower_cams.calls == []
 
 
 async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeKube) -> None:
     """The annotation promises no CAMS call for the object: no update and no drift read for it."""
     cams = FakeCams()
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(statusCallbackUrl="https://ours.example"))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     controller.intake.observe(
-        _body(status=kube.statuses["pwh"], annotations=PAUSED, statusCallbackUrl="https://ours.example")
+        pwh_body(status=kube.statuses["pwh"], annotations=PAUSED, statusCallbackUrl="https://ours.example")
     )
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://console.example", "")
-    await _settle(controller, lambda: _ready(kube) == "Paused")
+    await settle(controller, lambda: ready_reason(kube) == "Paused")
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(3600)  # an hour of drift intervals
     running.cancel()
@@ -980,25 +790,19 @@ async def test_a_paused_object_is_never_read_nor_reported_as_drifted(kube: FakeK
     assert "DriftDetected" not in [reason for _, reason, _ in kube.events]
 
 
-TEAM_ACCOUNT: dict[str, Any] = {
-    "metadata": {"name": "team", "namespace": "ns", "uid": "uid-team", "generation": 1},
-    "spec": {"credentials": {"secretRef": {"name": "team-key"}}, "spaces": ["space"]},
-}
-
-
 async def test_a_refused_account_route_makes_no_call_and_is_decided_again_when_the_account_changes(
     kube: FakeKube,
 ) -> None:
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     other_space = {
         "metadata": TEAM_ACCOUNT["metadata"],
         "spec": {**TEAM_ACCOUNT["spec"], "spaces": ["elsewhere"]},
     }
     controller.intake.observe_account(other_space, "CamsAccount")
-    controller.intake.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller.intake.observe(pwh_body(accountRef={"kind": "CamsAccount", "name": "team"}))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     stalled = kube.statuses["pwh"].conditions[2]
     assert (stalled.status, stalled.reason) == ("True", "SpaceNotAllowed")
     assert cams.calls == []
@@ -1006,22 +810,22 @@ async def test_a_refused_account_route_makes_no_call_and_is_decided_again_when_t
     controller.intake.observe_account(
         {**TEAM_ACCOUNT, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
     )
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team"]
 
 
 async def test_accounts_report_whether_their_credentials_can_be_used(kube: FakeKube) -> None:
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=kube)
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=kube)
     controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
     team = ("CamsAccount", "ns", "team")
-    await _settle(controller, lambda: team in kube.account_statuses)
+    await settle(controller, lambda: team in kube.account_statuses)
     assert kube.account_statuses[team].conditions[0].reason == "SecretNotFound"
     assert (
         kube.account_statuses[("ClusterCamsAccount", "", "platform")].conditions[0].reason
         == "CredentialsFound"
     )
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
-    await _settle(controller, lambda: kube.account_statuses[team].conditions[0].status == "True")
+    await settle(controller, lambda: kube.account_statuses[team].conditions[0].status == "True")
     status = kube.account_statuses[team]
     assert (status.credentials, status.observed_generation) == ("Secret ns/team-key", 1)
     assert "S" not in json.dumps(status.model_dump(mode="json")).replace("Secret", "").replace("Stalled", "")
@@ -1031,11 +835,11 @@ async def test_an_observer_of_a_space_its_account_does_not_allow_reads_nothing(k
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://other-team.example/?token=t", "")
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
     ref = {"kind": "CamsAccount", "name": "team"}
-    controller.intake.observe(_body(managementMode="Observe", accountRef=ref, custSpaceId="space"))
-    await _settle(controller, lambda: kube.statuses.get("pwh") and kube.statuses["pwh"].live is not None)
+    controller.intake.observe(pwh_body(managementMode="Observe", accountRef=ref, custSpaceId="space"))
+    await settle(controller, lambda: kube.statuses.get("pwh") and kube.statuses["pwh"].live is not None)
     # The platform team takes the space away from the account: what was read goes with it.
     controller.intake.observe_account(
         {
@@ -1045,7 +849,7 @@ async def test_an_observer_of_a_space_its_account_does_not_allow_reads_nothing(k
         "CamsAccount",
     )
     reads = len(cams.queries)
-    await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
+    await settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
     assert kube.statuses["pwh"].live is None
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(3600)
@@ -1059,7 +863,7 @@ async def test_a_namespaced_accounts_quota_paces_only_its_own_objects(kube: Fake
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     kube.secrets[("ns", "same-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(qps=50.0), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(qps=50.0), cams=cams, kube=kube)
     slow = {"metadata": {**TEAM_ACCOUNT["metadata"]}, "spec": {**TEAM_ACCOUNT["spec"], "qps": 2}}
     fast = {
         "metadata": {**TEAM_ACCOUNT["metadata"], "name": "fast", "uid": "uid-fast"},
@@ -1070,8 +874,8 @@ async def test_a_namespaced_accounts_quota_paces_only_its_own_objects(kube: Fake
     for i in range(10):
         account = "team" if i % 2 else "fast"
         ref = {"kind": "CamsAccount", "name": account}
-        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
-    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+        controller.intake.observe(pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
+    await settle(controller, lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(10)))
     times = {u.phone_number: t for (u, _), t in zip(cams.calls, cams.call_times, strict=True)}
     slow_times = sorted(times[f"861380000{i:04d}"] for i in range(1, 10, 2))
     fast_times = sorted(times[f"861380000{i:04d}"] for i in range(0, 10, 2))
@@ -1085,7 +889,7 @@ async def test_two_cluster_accounts_on_one_secret_pace_the_lane_at_the_smaller_q
 ) -> None:
     kube.secrets[("default", "shared")] = {"accessKeyId": "LTAI-shared", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(qps=50.0), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(qps=50.0), cams=cams, kube=kube)
     for name, qps in (("slow", 2), ("fast", 40)):  # the fast one changed last
         controller.intake.observe_account(
             {
@@ -1100,8 +904,8 @@ async def test_two_cluster_accounts_on_one_secret_pace_the_lane_at_the_smaller_q
         )
     for i in range(10):
         ref = {"kind": "ClusterCamsAccount", "name": "slow" if i % 2 else "fast"}
-        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
-    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+        controller.intake.observe(pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", accountRef=ref))
+    await settle(controller, lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
     assert span >= 9 / 2 - 1.5, f"10 calls in {span:.1f} s: the smaller quota (2/s) paces the lane"
 
@@ -1112,13 +916,13 @@ async def test_two_keys_of_one_alibaba_account_share_one_lane(kube: FakeKube) ->
     kube.secrets[("ns", "key-2")] = {"accessKeyId": "LTAI-two", "accessKeySecret": "S2"}
     cams = FakeCams()
     cams.account_of.update({"LTAI-one": "1234", "LTAI-two": "1234"})
-    controller = _controller(settings=_settings(qps=2.0, burst=1), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(qps=2.0, burst=1), cams=cams, kube=kube)
     for i in range(10):
         secret = {"name": f"key-{1 + i % 2}"}
         controller.intake.observe(
-            _body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", credentialsSecretRef=secret)
+            pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}", credentialsSecretRef=secret)
         )
-    await _settle(controller, lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(10)))
+    await settle(controller, lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(10)))
     span = max(cams.call_times) - min(cams.call_times)
     assert span >= 9 / 2 - 0.5, f"10 calls in {span:.1f} s: one lane at 2/s, not two"
 
@@ -1151,9 +955,9 @@ async def test_an_object_applied_with_the_implicit_identity_stays_in_sync_throug
     spec = PhoneWebhookSpec.model_validate({"custSpaceId": "space", "phoneNumber": "8613800001234"})
     written_by_0_1_0 = _applied_by_0_1_0(spec)
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(status=written_by_0_1_0))
-    await _settle(controller, lambda: bool(kube.records))
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(status=written_by_0_1_0))
+    await settle(controller, lambda: bool(kube.records))
     assert cams.calls == []
     assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
 
@@ -1169,17 +973,17 @@ async def test_a_url_with_a_password_stored_by_0_1_0_stays_applied_with_one_warn
     )
     applied = _applied_by_0_1_0(spec)
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(status=applied, upCallbackUrl=url))
-    await _settle(controller, lambda: bool(kube.events))
-    controller.intake.observe(_body(status=applied, upCallbackUrl=url, annotations={"note": "re-checked"}))
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(status=applied, upCallbackUrl=url))
+    await settle(controller, lambda: bool(kube.events))
+    controller.intake.observe(pwh_body(status=applied, upCallbackUrl=url, annotations={"note": "re-checked"}))
     await controller.reconcile(("ns", "pwh"))
     assert cams.calls == []
     assert [(type_, reason) for type_, reason, _ in kube.events] == [("Warning", "CredentialsInUrl")]
     assert "upCallbackUrlFrom.secretKeyRef" in kube.events[0][2]
     assert "s3cret" not in kube.events[0][2]
-    controller.intake.observe(_body(generation=2, status=applied, upCallbackUrl=url, httpFlag=True))
-    await _settle(controller, lambda: len(cams.calls) == 1)
+    controller.intake.observe(pwh_body(generation=2, status=applied, upCallbackUrl=url, httpFlag=True))
+    await settle(controller, lambda: len(cams.calls) == 1)
     warned = [reason for _, reason, _ in kube.events if reason == "CredentialsInUrl"]
     assert warned == ["CredentialsInUrl"] * 2, "once more for the new generation, which is applied"
 
@@ -1189,9 +993,9 @@ async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refuse
 ) -> None:
     cams = FakeCams()
     cams.query_codes = ["Ram.PermissionDeny"]
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(managementMode="Observe"))
-    await _settle(controller, lambda: _reason(kube, "pwh") == "PermissionDenied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(managementMode="Observe"))
+    await settle(controller, lambda: _reason(kube, "pwh") == "PermissionDenied")
     status = kube.statuses["pwh"]
     assert (status.code, status.request_id) == ("Ram.PermissionDeny", "rq")
     assert "QueryChatappPhoneNumbers: Ram.PermissionDeny" in status.conditions[0].message
@@ -1200,9 +1004,9 @@ async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refuse
     assert len(cams.queries) == 1, "not read again every minute"
     # The spec changes: read again at once, and the refusal is over.
     controller.intake.observe(
-        _body(generation=2, status=kube.statuses["pwh"], managementMode="Observe", httpFlag=True)
+        pwh_body(generation=2, status=kube.statuses["pwh"], managementMode="Observe", httpFlag=True)
     )
-    await _until(lambda: _ready(kube) == "Observed")
+    await _until(lambda: ready_reason(kube) == "Observed")
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     assert len(cams.queries) == 2
@@ -1213,19 +1017,19 @@ async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_on
     cams = FakeCams()
     cams.query_codes = ["InvalidSecurityToken.Expired"]
     settings = OperatorSettings(qps=1000.0)  # no AccessKey of its own: the operator's identity is RRSA
-    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=FakeRrsa())
-    controller.intake.observe(_body(managementMode="Observe"))
-    await _settle(controller, lambda: _ready(kube) == "Observed")
+    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=FakeRrsa())
+    controller.intake.observe(pwh_body(managementMode="Observe"))
+    await settle(controller, lambda: ready_reason(kube) == "Observed")
     assert [credentials.access_key_id for credentials in cams.query_credentials] == ["STS.1", "STS.2"]
 
 
 async def test_an_observer_without_credentials_waits_instead_of_reading_every_second(kube: FakeKube) -> None:
     cams = FakeCams()
     controller = build_controller(
-        settings=OperatorSettings(qps=1000.0), cams=cams, kube=kube, wall_clock=_loop_clock
+        settings=OperatorSettings(qps=1000.0), cams=cams, kube=kube, wall_clock=loop_clock
     )  # no account at all: the object is refused before any read
     controller.listed.set()
-    controller.intake.observe(_body(managementMode="Observe"))
+    controller.intake.observe(pwh_body(managementMode="Observe"))
     running = asyncio.create_task(controller.run())
     await asyncio.sleep(600)
     running.cancel()
@@ -1238,16 +1042,16 @@ async def test_an_observer_without_credentials_waits_instead_of_reading_every_se
 async def test_a_replica_that_may_no_longer_lead_neither_calls_nor_writes(kube: FakeKube) -> None:
     cams = FakeCams()
     leading = True
-    controller = _controller(settings=_settings(), cams=cams, kube=kube, leading=lambda: leading)
-    controller.intake.observe(_body(name="before"))
-    await _settle(controller, lambda: _ready(kube, "before") == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube, leading=lambda: leading)
+    controller.intake.observe(pwh_body(name="before"))
+    await settle(controller, lambda: ready_reason(kube, "before") == "Applied")
     patches, claims = kube.patches, dict(kube.records)
     leading = False  # the lease may have run out: a paused process resumes, or the network healed
-    controller.intake.observe(_body(name="after", phoneNumber="8613800009876"))
+    controller.intake.observe(pwh_body(name="after", phoneNumber="8613800009876"))
     controller.intake.observe(
-        _body(name="before", generation=2, status=kube.statuses["before"], httpFlag=True)
+        pwh_body(name="before", generation=2, status=kube.statuses["before"], httpFlag=True)
     )
-    await _settle(controller, lambda: True, limit=60)
+    await settle(controller, lambda: True, limit=60)
     assert len(cams.calls) == 1
     assert (kube.patches, kube.records) == (patches, claims)
 
@@ -1261,10 +1065,10 @@ CLEAR_SPEC: dict[str, Any] = {
 async def _applied_clear_object(kube: FakeKube, cams: FakeCams) -> Controller:
     """A Clear object applied with the team's CamsAccount."""
     kube.secrets[("ns", "team-key")] = {"accessKeyId": "LTAI-team", "accessKeySecret": "S"}
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe_account(TEAM_ACCOUNT, "CamsAccount")
-    controller.intake.observe(_body(**CLEAR_SPEC))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller.intake.observe(pwh_body(**CLEAR_SPEC))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     return controller
 
 
@@ -1278,11 +1082,11 @@ async def test_a_namespace_deleted_with_its_secret_and_account_first_still_clear
     controller.intake.namespace_changed("ns", {}, terminating=True)  # the namespace is being deleted:
     del kube.secrets[("ns", "team-key")]  # its deletion removes the Secret ...
     controller.intake.forget_account("CamsAccount", "ns", "team")  # ... and the account ...
-    await _settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
+    await settle(controller, lambda: True, limit=120)  # (the refresh sees the Secret gone)
     controller.intake.observe(  # ... and marks the PhoneWebhook deleted
-        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
+        pwh_body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
     )
-    await _settle(controller, lambda: kube.finalizers.get("pwh") == [])
+    await settle(controller, lambda: kube.finalizers.get("pwh") == [])
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["LTAI-team", "LTAI-team"]
     assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
 
@@ -1297,9 +1101,9 @@ async def test_a_clear_object_whose_account_was_revoked_makes_no_call_when_delet
         {**revoked, "metadata": {**TEAM_ACCOUNT["metadata"], "generation": 2}}, "CamsAccount"
     )
     controller.intake.observe(
-        _body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
+        pwh_body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **CLEAR_SPEC)
     )
-    await _settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
+    await settle(controller, lambda: _reason(kube, "pwh") == "SpaceNotAllowed")
     assert len(cams.calls) == 1, "applied once, never cleared"
     assert kube.finalizers.get("pwh") != [], "kept until CAMS is cleared or the release annotation says so"
     assert "release-without-clearing" in kube.statuses["pwh"].conditions[2].message
@@ -1339,9 +1143,9 @@ async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_aga
     )
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=1, retry_max_seconds=300)
     cams = FakeCams()
-    controller = _controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
     for i in range(40):
-        controller.intake.observe(_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
+        controller.intake.observe(pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
     running = asyncio.create_task(controller.run())
     try:
         await asyncio.sleep(600)  # ten minutes of STS down
@@ -1349,7 +1153,7 @@ async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_aga
         assert cams.calls == []
         sts_up = True
         back = loop.time()
-        await _until(lambda: all(_ready(kube, f"o{i}") == "Applied" for i in range(40)))
+        await _until(lambda: all(ready_reason(kube, f"o{i}") == "Applied" for i in range(40)))
         assert loop.time() - back <= 30 + 5, "within one retry step of STS's return"
     finally:
         running.cancel()
@@ -1363,8 +1167,8 @@ async def test_a_quality_drop_read_with_the_drift_check_is_one_warning_and_never
     cams = FakeCams()
     number = "8613800001234"
     cams.live[number] = LiveNumber(number, "https://ours.example", "", "CONNECTED", "GREEN", "TIER_1000")
-    controller = _controller(settings=_settings(drift_interval_seconds=60), cams=cams, kube=kube)
-    controller.intake.observe(_body(statusCallbackUrl="https://ours.example"))
+    controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(statusCallbackUrl="https://ours.example"))
     task = asyncio.create_task(controller.run())
     try:
         await asyncio.sleep(130)  # applied, then two drift reads
@@ -1402,19 +1206,21 @@ async def test_a_url_from_a_secret_is_applied_and_its_rotation_reaches_cams_with
 ) -> None:
     kube.secrets[("ns", "hooks")] = {"inbound": f"https://hooks.example/in?token={URL_TOKEN}-1"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(secret_refresh_seconds=30), cams=cams, kube=kube)
-    controller.intake.observe(_body(upCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "inbound"}}))
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    controller = make_controller(settings=make_settings(secret_refresh_seconds=30), cams=cams, kube=kube)
+    controller.intake.observe(
+        pwh_body(upCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "inbound"}})
+    )
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [update.up_callback_url for update, _ in cams.calls] == [
         f"https://hooks.example/in?token={URL_TOKEN}-1"
     ]
     first = kube.statuses["pwh"].applied_fingerprint
     kube.secrets[("ns", "hooks")] = {"inbound": f"https://hooks.example/in?token={URL_TOKEN}-2"}
     rotated = asyncio.get_running_loop().time()
-    await _settle(controller, lambda: len(cams.calls) == 2)
+    await settle(controller, lambda: len(cams.calls) == 2)
     assert cams.calls[1][0].up_callback_url == f"https://hooks.example/in?token={URL_TOKEN}-2"
     assert cams.call_times[1] - rotated <= 30, "the next refresh of the Secret applies the new URL"
-    await _settle(controller, lambda: kube.statuses["pwh"].applied_fingerprint != first)
+    await settle(controller, lambda: kube.statuses["pwh"].applied_fingerprint != first)
     status = kube.statuses["pwh"]
     assert status.applied_fingerprint == fingerprint(cams.calls[1][0], account="ak:LTAI-operator")
     assert URL_TOKEN not in status.model_dump_json() + json.dumps(kube.events)
@@ -1422,35 +1228,35 @@ async def test_a_url_from_a_secret_is_applied_and_its_rotation_reaches_cams_with
 
 async def test_a_missing_url_secret_or_key_stalls_without_a_call_and_says_which(kube: FakeKube) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(
-        _body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}})
+        pwh_body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}})
     )
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    await settle(controller, lambda: "pwh" in kube.statuses)
     stalled = next(c for c in kube.statuses["pwh"].conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "CallbackUrlSecretNotFound")
     assert "ns/hooks" in stalled.message
     kube.secrets[("ns", "hooks")] = {"other": "x"}
-    await _settle(controller, lambda: "CallbackUrlKeyNotFound" in str(kube.statuses["pwh"].conditions))
+    await settle(controller, lambda: "CallbackUrlKeyNotFound" in str(kube.statuses["pwh"].conditions))
     kube.secrets[("ns", "hooks")] = {"status": f"ftp://hooks.example/s?token={URL_TOKEN}"}
-    await _settle(controller, lambda: "InvalidCallbackUrl" in str(kube.statuses["pwh"].conditions))
+    await settle(controller, lambda: "InvalidCallbackUrl" in str(kube.statuses["pwh"].conditions))
     assert cams.calls == []
     assert URL_TOKEN not in kube.statuses["pwh"].model_dump_json() + json.dumps(kube.events)
     kube.secrets[("ns", "hooks")] = {"status": f"https://hooks.example/s?token={URL_TOKEN}"}
-    await _settle(controller, lambda: _ready(kube) == "Applied")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [update.status_callback_url for update, _ in cams.calls] == [
         f"https://hooks.example/s?token={URL_TOKEN}"
     ]
 
 
 def test_a_change_to_one_account_re_decides_only_the_objects_that_name_it() -> None:
-    controller = _controller(settings=_settings(), cams=FakeCams(), kube=FakeKube())
+    controller = make_controller(settings=make_settings(), cams=FakeCams(), kube=FakeKube())
     team = {"kind": "CamsAccount", "name": "team"}
-    controller.intake.observe(_body(name="names-team", phoneNumber="8613800000001", accountRef=team))
+    controller.intake.observe(pwh_body(name="names-team", phoneNumber="8613800000001", accountRef=team))
     controller.intake.observe(
-        _body(name="own-secret", phoneNumber="8613800000002", credentialsSecretRef={"name": "s"})
+        pwh_body(name="own-secret", phoneNumber="8613800000002", credentialsSecretRef={"name": "s"})
     )
-    controller.intake.observe(_body(name="names-none", phoneNumber="8613800000003"))
+    controller.intake.observe(pwh_body(name="names-none", phoneNumber="8613800000003"))
     queue = controller._queue
     while len(queue):
         queue._queued.popitem()  # as if every object had been decided
@@ -1473,17 +1279,17 @@ async def test_objects_applied_account_by_account_are_decided_by_turns_of_their_
             "accessKeyId": f"LTAI-{account}",
             "accessKeySecret": f"secret-{account}",
         }
-    controller = _controller(settings=_settings(workers=1), cams=FakeCams(), kube=kube)
+    controller = make_controller(settings=make_settings(workers=1), cams=FakeCams(), kube=kube)
     for account in range(3):
         for i in range(4):
             controller.intake.observe(
-                _body(
+                pwh_body(
                     f"a{account}-{i}",
                     credentialsSecretRef={"name": f"acct-{account}"},
                     phoneNumber=f"86138000{account}{i:04d}",
                 )
             )
-    await _settle(controller, lambda: len(kube.records) == 12)
+    await settle(controller, lambda: len(kube.records) == 12)
     holders = [record.holder.removeprefix("ns/") for record in kube.records.values()]
     assert holders[:6] == ["a0-0", "a1-0", "a2-0", "a0-1", "a1-1", "a2-1"]
 
@@ -1501,10 +1307,10 @@ async def test_an_object_whose_status_write_finds_it_deleted_is_forgotten(
 
     kube.patch_status = patch_unless_deleted  # type: ignore[method-assign]
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body("first"))
-    await _settle(controller, lambda: _ready(kube, "first") == "Applied")
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body("first"))
+    await settle(controller, lambda: ready_reason(kube, "first") == "Applied")
     deleted.add("first")
-    controller.intake.observe(_body("first", generation=2, statusCallbackUrl="https://changed"))
-    await _settle(controller, lambda: ("ns", "first") not in controller.intake.known(), limit=60)
+    controller.intake.observe(pwh_body("first", generation=2, statusCallbackUrl="https://changed"))
+    await settle(controller, lambda: ("ns", "first") not in controller.intake.known(), limit=60)
     assert ("ns", "first") not in controller.intake.known()

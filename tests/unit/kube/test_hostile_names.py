@@ -20,15 +20,15 @@ from cams_webhook_operator.api.accounts import CamsAccountSpec, ClusterCamsAccou
 from cams_webhook_operator.api.crd import KINDS, build_crd
 from cams_webhook_operator.api.names import problem_of
 from cams_webhook_operator.kube.api import KubeApi
-from tests.unit.engine.test_controller import (
+from tests.unit.fake_api_server import FakeApiServer, api_client
+from tests.unit.fakes import (
     FakeCams,
     FakeKube,
-    _body,
-    _controller,
-    _settings,
-    _settle,
+    make_controller,
+    make_settings,
+    pwh_body,
+    settle,
 )
-from tests.unit.fake_api_server import FakeApiServer, api_client
 
 # The names of the issue, each with why it is hostile.
 HOSTILE = {
@@ -191,9 +191,9 @@ async def test_an_object_stored_with_a_hostile_name_is_refused_without_reading_o
 ) -> None:
     kube.secrets[("victim", "shared-key")] = {"accessKeyId": "LTAI-victim", "accessKeySecret": "S"}
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
-    controller.intake.observe(_body(**SPEC_ROUTES[route](name)))
-    await _settle(controller, lambda: "pwh" in kube.statuses)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(**SPEC_ROUTES[route](name)))
+    await settle(controller, lambda: "pwh" in kube.statuses)
     reason, message = _stalled(kube, "pwh")
     assert reason == "InvalidName"
     assert "as Kubernetes allows it" in message
@@ -206,15 +206,15 @@ async def test_an_account_stored_with_a_hostile_secret_name_refuses_its_objects_
     kube: FakeKube,
 ) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     hostile = {
         "metadata": {"name": "team", "namespace": "ns", "uid": "uid-team", "generation": 1},
         "spec": {"credentials": {"secretRef": {"name": "../../victim/secrets/shared-key"}}},
     }
     controller.intake.observe_account(hostile, "CamsAccount")
-    controller.intake.observe(_body(accountRef={"kind": "CamsAccount", "name": "team"}))
+    controller.intake.observe(pwh_body(accountRef={"kind": "CamsAccount", "name": "team"}))
     account_key = ("CamsAccount", "ns", "team")
-    await _settle(controller, lambda: "pwh" in kube.statuses and account_key in kube.account_statuses)
+    await settle(controller, lambda: "pwh" in kube.statuses and account_key in kube.account_statuses)
     reason, message = _stalled(kube, "pwh")
     assert reason == "AccountInvalid"
     assert "credentials.secretRef.name must be the name of a Secret" in message

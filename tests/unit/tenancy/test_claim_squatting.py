@@ -15,7 +15,7 @@ import pytest
 from cams_webhook_operator.api import PhoneWebhookStatus
 from cams_webhook_operator.decisions.plans import fingerprint, webhook_update
 from cams_webhook_operator.decisions.state import Snapshot
-from tests.unit.engine.test_controller import FakeCams, FakeKube, _body, _controller, _settings, _settle
+from tests.unit.fakes import FakeCams, FakeKube, make_controller, make_settings, pwh_body, settle
 
 pytestmark = pytest.mark.looptime
 
@@ -25,7 +25,7 @@ NUMBER = "8613800001234"
 
 
 def _object(namespace: str, name: str, created: str, spec: dict[str, Any]) -> dict[str, Any]:
-    body = _body(name=name, created=created, **{"credentialsSecretRef": {"name": "key"}, **spec})
+    body = pwh_body(name=name, created=created, **{"credentialsSecretRef": {"name": "key"}, **spec})
     body["metadata"].update(namespace=namespace, uid=f"uid-{namespace}-{name}")
     return body
 
@@ -45,7 +45,7 @@ def _condition(kube: FakeKube, name: str, kind: str) -> tuple[str, str, str]:
     return (found.status, found.reason, found.message) if found else ("", "", "")
 
 
-def _ready(kube: FakeKube, name: str) -> bool:
+def ready_reason(kube: FakeKube, name: str) -> bool:
     return _condition(kube, name, "Ready")[0] == "True"
 
 
@@ -76,11 +76,11 @@ async def test_a_squatter_whose_key_does_not_reach_the_space_never_holds_the_num
 ) -> None:
     cams = FakeCams()
     cams.refused_keys["LTAI-made-up"] = code
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(_team_b(statusCallbackUrl="https://attacker.example/s"))  # first, and older
-    await _settle(controller, lambda: "squat" in kube.statuses)
+    await settle(controller, lambda: "squat" in kube.statuses)
     controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
-    await _settle(controller, lambda: _ready(kube, "a-line"))
+    await settle(controller, lambda: ready_reason(kube, "a-line"))
 
     assert [(u.status_callback_url, c.access_key_id) for u, c in cams.calls] == [
         ("https://a.example/s", "LTAI-team-a")
@@ -96,19 +96,19 @@ async def test_an_owner_whose_key_is_refused_later_lets_go_of_the_number_at_once
     """The key proved itself, claimed, then CAMS refused it (revoked): the claim is deleted, not
     released, so the object waiting for the number does not wait out a grace period."""
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     kube.secrets[("team-b", "key")] = {"accessKeyId": "LTAI-team-b", "accessKeySecret": "b-secret"}
     controller.intake.observe(_team_b(statusCallbackUrl="https://b.example/s"))
-    await _settle(controller, lambda: _ready(kube, "squat"))
+    await settle(controller, lambda: ready_reason(kube, "squat"))
     controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
-    await _settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
+    await settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
 
     cams.refused_keys["LTAI-team-b"] = "Ram.PermissionDeny"
     controller.intake.observe(
         _team_b(generation=2, status=kube.statuses["squat"], statusCallbackUrl="https://b2")
     )
     refused_at = asyncio.get_running_loop().time()
-    await _settle(controller, lambda: _ready(kube, "a-line"))
+    await settle(controller, lambda: ready_reason(kube, "a-line"))
     assert cams.call_times[-1] - refused_at < 60, "no grace period for a number its holder may not have"
     assert [r.holder for r in kube.records.values()] == ["team-a/a-line"]
     assert _stalled(kube, "squat") == "PermissionDenied"
@@ -130,12 +130,12 @@ async def test_a_refused_leftover_that_cams_held_does_not_keep_the_number_when_n
     """No Lease yet (after the 0.1.0 upgrade, or an admin deleted it): the rule 'the object CAMS already
     holds keeps the number' counts only objects that nothing refuses."""
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     leftover = _team_b(accountRef={"kind": "CamsAccount", "name": "gone"}, credentialsSecretRef=None)
     controller.intake.observe({**leftover, "status": _applied_status(leftover)})
-    await _settle(controller, lambda: _stalled(kube, "squat") == "AccountNotFound")
+    await settle(controller, lambda: _stalled(kube, "squat") == "AccountNotFound")
     controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
-    await _settle(controller, lambda: _ready(kube, "a-line"))
+    await settle(controller, lambda: ready_reason(kube, "a-line"))
     assert [c.access_key_id for _, c in cams.calls] == ["LTAI-team-a"]
 
 
@@ -144,13 +144,13 @@ async def test_a_tenant_without_credentials_cannot_tell_whether_a_number_is_clai
     kube: FakeKube, claimed: bool
 ) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     if claimed:
         controller.intake.observe(_team_a(statusCallbackUrl="https://a.example/s"))
-        await _settle(controller, lambda: _ready(kube, "a-line"))
+        await settle(controller, lambda: ready_reason(kube, "a-line"))
     del kube.secrets[("team-b", "key")]
     controller.intake.observe(_team_b())
-    await _settle(controller, lambda: "squat" in kube.statuses)
+    await settle(controller, lambda: "squat" in kube.statuses)
     assert _condition(kube, "squat", "Stalled") == (
         "True",
         "SecretNotFound",
@@ -163,13 +163,13 @@ async def test_a_number_held_by_a_released_claim_is_described_as_reserved_until_
     kube: FakeKube,
 ) -> None:
     cams = FakeCams()
-    controller = _controller(settings=_settings(), cams=cams, kube=kube)
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     kube.secrets[("team-b", "key")] = {"accessKeyId": "LTAI-team-b", "accessKeySecret": "b-secret"}
     controller.intake.observe(_team_b())
-    await _settle(controller, lambda: _ready(kube, "squat"))
+    await settle(controller, lambda: ready_reason(kube, "squat"))
     controller.intake.forget("team-b", "squat")
     controller.intake.observe(_team_a())
-    await _settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
+    await settle(controller, lambda: _stalled(kube, "a-line") == "Conflict")
     message = _condition(kube, "a-line", "Stalled")[2]
     assert "is reserved for a deleted PhoneWebhook of another namespace" in message
     assert "already manages" not in message

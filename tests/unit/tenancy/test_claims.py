@@ -16,6 +16,7 @@ from cams_webhook_operator.tenancy.claims import (
     claim_step,
     lease_name,
 )
+from tests.unit.fakes import FakeClaimApi
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=5)
@@ -51,47 +52,6 @@ def test_lease_names_are_dns_safe_and_distinct() -> None:
     assert name == name.lower()
     assert len(name) <= 63
     assert name != lease_name(("Space_With.Dots", "8613800001235"))
-
-
-class FakeClaimApi:
-    """The claims' Leases as the API server keeps them: a write against a stale version is refused (409)."""
-
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str], ClaimRecord] = {}
-        self.versions = 0
-        self.claim_reads = 0
-        self.sneak: ClaimRecord | None = None  # written by "someone else" right before our next write
-
-    async def read_claim(self, claim: tuple[str, str]) -> ClaimRecord | None:
-        self.claim_reads += 1
-        return self.records.get(claim)
-
-    async def list_claims(self) -> dict[tuple[str, str], ClaimRecord]:
-        return dict(self.records)
-
-    async def write_claim(
-        self,
-        claim: tuple[str, str],
-        *,
-        holder: str,
-        released_at: datetime | None,
-        resource_version: str | None,
-    ) -> str | None:
-        if self.sneak is not None:
-            self.records[claim], self.sneak = self.sneak, None
-        current = self.records.get(claim)
-        if (current.resource_version if current else None) != resource_version:
-            return None  # 409: created or changed since it was read
-        self.versions += 1
-        self.records[claim] = ClaimRecord(holder, released_at, str(self.versions))
-        return str(self.versions)
-
-    async def delete_claim(self, claim: tuple[str, str], *, resource_version: str) -> bool:
-        current = self.records.get(claim)
-        if current is not None and current.resource_version != resource_version:
-            return False  # 409: changed since it was read
-        self.records.pop(claim, None)
-        return True
 
 
 async def test_the_store_loses_a_race_gracefully_and_reports_the_winner() -> None:
