@@ -8,8 +8,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from cams_webhook_operator.api import PhoneWebhookStatus
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.refs import ObjectRef
@@ -18,21 +16,9 @@ from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.claims import ClaimRecord
 from cams_webhook_operator.tenancy.credentials import SecretData
 from cams_webhook_operator.wiring import build_controller
-
-pytestmark = pytest.mark.looptime
-
-
-import pytest
-
-from cams_webhook_operator.tenancy.claims import (
-    ClaimRecord,
-)
-
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-GRACE = timedelta(minutes=5)
-CLAIM = ("space", "8613800001234")
 
 
 class FakeClaimApi:
