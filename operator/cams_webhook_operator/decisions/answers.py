@@ -46,34 +46,34 @@ def after_call(
     settings: OperatorSettings,
     outage: Outage | None,
 ) -> Plan:
-    """What CAMS's answer means for the object and for the call's credentials, with the number's health."""
+    """What CAMS's answer to `call` means for the object and for the call's credentials, with the number's
+    health. `outage`: the account's breaker is open (CAMS is out)."""
     renew = token_to_renew(outcome, call.resolved)
     if renew:  # RRSA's token is ours to renew: exchange again and try again, no refusal to show
         outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
+    verdict = outcome.verdict
+    if call.clearing and verdict is Verdict.OK:
+        phone_number = call.update.phone_number
+        decided = released(
+            state.snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion"
+        )
+    elif verdict is Verdict.TRANSIENT and outage is not None:
+        decided = _unavailable(state, facts, outage)
+    else:
+        decided = _answered(state, call, outcome, facts, settings)
     decided = replace(
-        _after_call(state, call, outcome, facts, settings, outage),
+        decided,
         renew_credentials=renew,
         reread_secret=key_to_reread(outcome, call.resolved),
-        let_go=outcome.verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
+        let_go=verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
     )
     return nh.with_number_health(state, decided, facts.now)
 
 
-def _after_call(
-    state: ObjectState,
-    call: Call,
-    outcome: Outcome,
-    facts: Facts,
-    settings: OperatorSettings,
-    outage: Outage | None,
+def _answered(
+    state: ObjectState, call: Call, outcome: Outcome, facts: Facts, settings: OperatorSettings
 ) -> Plan:
-    """What CAMS's answer to `call` means. `outage`: the account's breaker is open (CAMS is out)."""
-    snapshot, verdict = state.snapshot, outcome.verdict
-    if call.clearing and verdict is Verdict.OK:
-        phone_number = call.update.phone_number
-        return released(snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion")
-    if verdict is Verdict.TRANSIENT and outage is not None:
-        return unavailable(state, facts, outage)
+    verdict = outcome.verdict
     attempts, retry_at = _next_try(state, verdict, facts, settings)
     status = st.status_after_outcome(
         previous=previous_status(state),
@@ -121,7 +121,12 @@ def _told(verdict: Verdict, ready: Condition, attempts: int) -> tuple[Event, ...
 
 
 def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
-    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage."""
+    """CAMS fails every call of the object's account: wait for it in the lane, told once per outage; with
+    the number's health."""
+    return nh.with_number_health(state, _unavailable(state, facts, outage), facts.now)
+
+
+def _unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
     status = st.status_unavailable(
         previous=previous_status(state),
         generation=state.snapshot.generation,
@@ -132,5 +137,4 @@ def unavailable(state: ObjectState, facts: Facts, outage: Outage) -> Plan:
     told = state.unavailable_episode == outage.episode
     events = () if told else (Event("Warning", "CamsUnavailable", status.conditions[0].message),)
     update = StateUpdate(attempts=0, unavailable_episode=outage.episode)
-    decided = Plan("unavailable", status=status, events=events, update=update, hold=True)
-    return nh.with_number_health(state, decided, facts.now)
+    return Plan("unavailable", status=status, events=events, update=update, hold=True)

@@ -491,3 +491,20 @@ def test_a_read_is_examined_for_drift_once_by_the_plan() -> None:
     changed = reconcile.plan(fresh, facts, SETTINGS)
     assert "DriftDetected" not in {event.reason for event in changed.events}, "the read is stale, not drift"
     assert changed.call is not None, "the new spec is applied as a change"
+
+
+def test_an_answer_during_an_outage_tells_a_health_change_once() -> None:
+    """after_call and unavailable each end with the number's health; an answer that finds CAMS out goes
+    through both, and a change of rating is still one Event."""
+    green = LiveWebhook(
+        status_callback_url="https://a.example/x", number_status="CONNECTED", quality_rating="GREEN"
+    )
+    state = _state(status=IN_SYNC.model_copy(update={"live": green}))
+    state.last_read = DriftReport(
+        NOW, LiveNumber("8613800001234", "https://a.example/x", "", status="CONNECTED", quality_rating="RED")
+    )
+    outage = Outage(episode=1, since=0.0, cause="ServiceUnavailable (HTTP 503)", probe_interval=2.0)
+    failure = classify(Answer(503, "ServiceUnavailable"))
+    facts = Facts(now=NOW, priority=Priority.CHANGE)
+    decided = answers.after_call(state, _call(_state()), failure, facts, SETTINGS, outage)
+    assert [event.reason for event in decided.events] == ["CamsUnavailable", "QualityDegraded"]
