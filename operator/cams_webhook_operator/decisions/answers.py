@@ -12,12 +12,18 @@ from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Ve
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.pacing import Outage
-from cams_webhook_operator.decisions.plans import Call, DriftAction, Facts, Plan, Priority
+from cams_webhook_operator.decisions.plans import (
+    Call,
+    DriftAction,
+    Facts,
+    Plan,
+    Priority,
+    retry_delay,
+    retry_priority,
+)
 from cams_webhook_operator.decisions.reconcile import (
     previous_status,
     released,
-    retry_delay,
-    retry_priority,
 )
 from cams_webhook_operator.decisions.state import (
     Event,

@@ -15,12 +15,14 @@ from typing import Literal
 from cams_webhook_operator.api.models import PhoneWebhookSpec
 from cams_webhook_operator.api.status_models import PhoneWebhookStatus
 from cams_webhook_operator.cams.messages import WebhookUpdate
+from cams_webhook_operator.decisions.pacing import backoff_delay
 from cams_webhook_operator.decisions.state import (
     NO_UPDATE,
     Claimant,
     Event,
     StateUpdate,
 )
+from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, literal
 from cams_webhook_operator.tenancy.credentials import (
     CredentialProblem,
@@ -142,6 +144,8 @@ class Plan:
     renew_credentials: bool = False
     reread_secret: bool = False
     let_go: bool = False
+    # The object's claim on its number: take it (before any call), or drop it (refused for good).
+    claim: Literal["take", "drop"] | None = None
     drift_detected: bool = False  # counted in cams_webhook_operator_drift_detected_total
 
 
@@ -156,3 +160,14 @@ class Facts:
     # The URLs from the Secrets the spec names, or why they cannot be read; None: the spec names none.
     urls: CallbackUrls | CredentialProblem | None = None
     jitter: float = 1.0  # in [0, 1): spreads retries of objects that failed together
+
+
+def retry_priority(priority: Priority) -> Priority:
+    return max(priority, Priority.RETRY)
+
+
+def retry_delay(attempts: int, *, jitter: float, settings: OperatorSettings) -> float:
+    """Seconds before the next try after `attempts` failed ones in a row."""
+    return backoff_delay(
+        attempt=attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, jitter=jitter
+    )

@@ -19,7 +19,6 @@ from cams_webhook_operator.api.models import (
     PAUSED_ANNOTATION,
     RELEASE_ANNOTATION,
     PhoneWebhookSpec,
-    timestamp,
     userinfo_message,
 )
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
@@ -28,7 +27,6 @@ from cams_webhook_operator.cams.outcomes import Answer
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.drift import drifted_fields, live_webhook, redacted
-from cams_webhook_operator.decisions.pacing import backoff_delay
 from cams_webhook_operator.decisions.plans import (
     Action,
     Call,
@@ -38,6 +36,8 @@ from cams_webhook_operator.decisions.plans import (
     Priority,
     clearing_update,
     fingerprint,
+    retry_delay,
+    retry_priority,
     webhook_update,
     whether_to_call,
 )
@@ -56,25 +56,6 @@ from cams_webhook_operator.tenancy.credentials import (
     CredentialProblem,
     Resolved,
 )
-
-
-def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
-    """Names the object that manages the number only when it is in the same namespace: another team's
-    objects are not this team's business (nor are their names). A number held only by a released claim
-    (its object was deleted, the grace period runs) is reserved, not managed: the message says until when."""
-    same = winner.namespace == namespace
-    if winner.free_at is not None:
-        who = f"PhoneWebhook {winner.name}" if same else "a deleted PhoneWebhook of another namespace"
-        return (
-            f"The webhook of {phone_number} in space {space} is reserved for {who}, which managed it until "
-            "it was deleted, in case it is created again; this one takes the number at "
-            f"{timestamp(winner.free_at)} unless that happens"
-        )
-    who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
-    return (
-        f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
-        "while that one exists (delete it, or this one, to settle which object manages the number)"
-    )
 
 
 def previous_status(state: ObjectState) -> PhoneWebhookStatus:
@@ -162,27 +143,48 @@ def _plan(state: ObjectState, facts: Facts, settings: OperatorSettings, *, drift
         return _warn_of_credentials_in_urls(
             state, replace(observed, finalizer=_finalizer(snapshot, wanted=False))
         )
-    if _another_owns(snapshot, facts.owner) and isinstance(facts.credentials, Resolved):
-        # Only an object whose credentials work (proven on the space) learns who manages the number:
-        # one refused its account, its Secret or by CAMS is told that, and nothing about claims.
-        assert facts.owner is not None
-        message = conflict_message(
-            winner=facts.owner,
-            space=spec.cust_space_id,
-            phone_number=spec.phone_number,
-            namespace=snapshot.ref.namespace,
-        )
-        decided = _stall(state, facts, "Conflict", message)
-    elif isinstance(facts.credentials, CredentialProblem):
-        decided = _without_credentials(state, facts, facts.credentials, settings)
-    elif isinstance(facts.urls, CredentialProblem):
-        decided = _stall(state, facts, facts.urls.reason, facts.urls.message)
-    else:
-        assert facts.credentials is not None
-        decided = _apply_or_not(state, spec, facts, facts.credentials, settings, drifted=drifted)
+    decided = _manage(state, spec, facts, settings, drifted=drifted)
     # Held exactly while deletionPolicy is Clear: a Retain object never waits on the operator.
     decided = replace(decided, finalizer=_finalizer(snapshot, wanted=spec.deletion_policy == "Clear"))
     return _warn_of_credentials_in_urls(state, decided)
+
+
+def _manage(
+    state: ObjectState, spec: PhoneWebhookSpec, facts: Facts, settings: OperatorSettings, *, drifted: bool
+) -> Plan:
+    """A managed object: another manages its number, its credentials or URLs are refused, or it is
+    applied; and what becomes of its claim on the number, decided here like everything else."""
+    snapshot, credentials = state.snapshot, facts.credentials
+    if _another_owns(snapshot, facts.owner) and isinstance(credentials, Resolved):
+        # Only an object whose credentials work (proven on the space) learns who manages the number:
+        # one refused its account, its Secret or by CAMS is told that, and nothing about claims.
+        assert facts.owner is not None
+        return _conflict(state, spec, facts, facts.owner)
+    if isinstance(credentials, CredentialProblem):
+        # Refused for good, it holds no claim (it never blocks the rightful owner); failing for now
+        # (STS, a throttled check), it keeps the one it has.
+        decided = _without_credentials(state, facts, credentials, settings)
+        return decided if credentials.transient else replace(decided, claim="drop")
+    if isinstance(facts.urls, CredentialProblem):  # stalled before any call: it claims nothing
+        return _stall(state, facts, facts.urls.reason, facts.urls.message)
+    assert credentials is not None
+    decided = _apply_or_not(state, spec, facts, credentials, settings, drifted=drifted)
+    return replace(decided, claim="take") if snapshot.claim is not None else decided
+
+
+def _conflict(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts, winner: Claimant) -> Plan:
+    message = st.conflict_message(
+        winner=winner,
+        space=spec.cust_space_id,
+        phone_number=spec.phone_number,
+        namespace=state.snapshot.ref.namespace,
+    )
+    decided = _stall(state, facts, "Conflict", message)
+    if winner.free_at is None:
+        return decided
+    # A released claim: decided again once its grace period is over.
+    wait = max((winner.free_at - facts.now).total_seconds(), 0.0) + 1.0
+    return replace(decided, requeue_after=wait, requeue_priority=Priority.ROUTINE)
 
 
 def _warn_of_credentials_in_urls(state: ObjectState, decided: Plan) -> Plan:
@@ -299,17 +301,6 @@ def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
 def _keep_checking(state: ObjectState) -> DriftAction:
     """Checked one interval from now unless a check is scheduled already (re-plans must not push it out)."""
     return DriftAction.SCHEDULE if state.drift_due is None else DriftAction.KEEP
-
-
-def retry_priority(priority: Priority) -> Priority:
-    return max(priority, Priority.RETRY)
-
-
-def retry_delay(attempts: int, *, jitter: float, settings: OperatorSettings) -> float:
-    """Seconds before the next try after `attempts` failed ones in a row."""
-    return backoff_delay(
-        attempt=attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, jitter=jitter
-    )
 
 
 def _without_credentials(

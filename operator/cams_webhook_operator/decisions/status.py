@@ -10,6 +10,7 @@ from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.models import RELEASE_ANNOTATION, timestamp
 from cams_webhook_operator.api.status_models import Condition, ConditionType, PhoneWebhookStatus, shared
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, Verdict
+from cams_webhook_operator.decisions.state import Claimant
 from cams_webhook_operator.tenancy.credentials import AccountVerdict
 
 RELEASE_HINT = f"to delete it without clearing CAMS, annotate it {RELEASE_ANNOTATION}=true"
@@ -364,3 +365,22 @@ def account_status(
     )
     update = {"observed_generation": generation, "credentials": verdict.credentials, "conditions": conditions}
     return previous.model_copy(update=update)
+
+
+def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespace: str) -> str:
+    """Names the object that manages the number only when it is in the same namespace: another team's
+    objects are not this team's business (nor are their names). A number held only by a released claim
+    (its object was deleted, the grace period runs) is reserved, not managed: the message says until when."""
+    same = winner.namespace == namespace
+    if winner.free_at is not None:
+        who = f"PhoneWebhook {winner.name}" if same else "a deleted PhoneWebhook of another namespace"
+        return (
+            f"The webhook of {phone_number} in space {space} is reserved for {who}, which managed it until "
+            "it was deleted, in case it is created again; this one takes the number at "
+            f"{timestamp(winner.free_at)} unless that happens"
+        )
+    who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
+    return (
+        f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
+        "while that one exists (delete it, or this one, to settle which object manages the number)"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, no_answer
-from cams_webhook_operator.decisions import answers, reconcile
+from cams_webhook_operator.decisions import answers, plans, reconcile
 from cams_webhook_operator.decisions.plans import DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import ObjectState, States
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
@@ -154,7 +154,7 @@ class Controller:
         if (state := self._states.get(key)) is not None:
             state.attempts += 1
         attempts = state.attempts if state else 1
-        delay = reconcile.retry_delay(attempts, jitter=self._jitter(), settings=self._settings)
+        delay = plans.retry_delay(attempts, jitter=self._jitter(), settings=self._settings)
         logger.exception("%s of %s/%s failed; retrying in %.1fs", what, *key, delay)
         self._queue.add_after(key, delay, priority)
 
@@ -166,8 +166,7 @@ class Controller:
             return False
         facts = await self._facts(state, priority)
         decided = reconcile.plan(state, facts, self._settings)
-        await self._carry_out(state, decided)
-        if decided.call is None:
+        if not await self._carry_out(state, decided) or decided.call is None:
             return False
         call = decided.call
         if (wait := self._shares.wait(call.resolved.quota, asyncio.get_running_loop().time())) > 0:
@@ -213,9 +212,14 @@ class Controller:
     def _jitter(self) -> float:
         return self._rng.random() if self._settings.retry_jitter else 1.0
 
-    async def _carry_out(self, state: ObjectState, plan: Plan, *, ticket: CallTicket | None = None) -> None:
-        """The one place where a plan happens. The bookkeeping comes first: should a write to the API
-        server fail below, the next plan must not repeat a call that CAMS already answered."""
+    async def _carry_out(self, state: ObjectState, plan: Plan, *, ticket: CallTicket | None = None) -> bool:
+        """The one place where a plan happens. Its claim first: lost to another object since the plan was
+        made, nothing else of the plan happens and the object is decided again (False). Then the
+        bookkeeping: should a write to the API server fail below, the next plan must not repeat a call
+        that CAMS already answered."""
+        if not await self._claim_as_planned(state, plan):
+            self._queue.add(state.snapshot.key, Priority.CHANGE)
+            return False
         state.apply(plan.update)
         if ticket is not None:
             await self._act_on_credentials(state, plan, ticket.call.resolved)
@@ -237,6 +241,16 @@ class Controller:
         await self._write.status(state, plan.status or state.status)
         for event in plan.events:
             await self._write.event(state, event)
+        return True
+
+    async def _claim_as_planned(self, state: ObjectState, plan: Plan) -> bool:
+        claim = state.snapshot.claim
+        if plan.claim is None or claim is None:
+            return True
+        if plan.claim == "drop":
+            await self.ownership.drop(claim, state.snapshot.key)
+            return True
+        return await self.ownership.take(state, claim)
 
     # --- what the lanes call back -----------------------------------------------------------------------
 

@@ -59,8 +59,11 @@ class Ownership:
         self._now = wall_clock
 
     async def warm(self) -> None:
+        """Read every claim at once, and let go of those no object claims any more."""
         try:
             await self._claims.warm()
+            if released := await self.release_unclaimed():
+                logger.info("Released %d claims whose objects no longer claim their numbers", released)
         except Exception as exc:  # not fatal: each claim is then read when first needed
             logger.warning("Listing the claims failed (%s); reading them one by one", exc)
 
@@ -71,28 +74,37 @@ class Ownership:
     async def holder(
         self, state: ObjectState, claim: Claim, credentials: Resolved | CredentialProblem | None
     ) -> Claimant | None:
-        """Who manages the object's number. An object whose credentials work (resolved, and proven on the
-        space) claims it first. One refused (its account, its Secret, or CAMS refused its credentials)
-        holds no claim, so it never blocks the rightful owner, and learns nothing of who does (None); one
-        whose credentials are only failing for now (STS, a throttled check) keeps its claim."""
+        """Who manages the object's number, as a plan sees it, without writing anything. An object whose
+        credentials work (resolved, and proven on the space) sees itself when the number is free for it
+        (taking it is an act of its plan: `take`). One refused (its account, its Secret, or CAMS refused
+        its credentials) learns nothing of who does (None)."""
         me = holder_id(state.snapshot.key)
         if isinstance(credentials, CredentialProblem):
-            if not credentials.transient and not state.snapshot.deleting:
-                await self.drop(claim, state.snapshot.key)
             return None
         if isinstance(credentials, Resolved) and not state.snapshot.deleting:
-            holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
-            claiming = {holder_id((c.namespace, c.name)) for c in self.claimants_of(claim)}
-            if holding.holder not in (None, me) and holding.holder not in claiming:
-                # Its holder no longer claims the number (deleted, or switched to Observe, while no replica
-                # led): let it go, with the grace period as for any release.
-                await self._claims.release(claim, holding.holder)
-                holding = await self._claims.acquire(claim, me)
-            if holding.free_at is not None:
-                wait = (holding.free_at - self._now()).total_seconds()
-                self._recheck_after(state.snapshot.key, max(wait, 0.0) + 1.0, Priority.ROUTINE)
+            holding = await self._claims.peek(claim, me, previous_owner=self._previous_owner(state, claim))
             return claimant_of(holding.holder, holding.free_at)
         return claimant_of(await self._claims.holder(claim))
+
+    async def take(self, state: ObjectState, claim: Claim) -> bool:
+        """The plan's act: claim the number for the object. False when another object won it since the
+        plan was made (the object is decided again)."""
+        me = holder_id(state.snapshot.key)
+        holding = await self._claims.acquire(claim, me, previous_owner=self._previous_owner(state, claim))
+        return holding.holder == me
+
+    async def release_unclaimed(self) -> int:
+        """Let go of the claims whose holder no longer claims its number (deleted, or switched to Observe,
+        while no replica led), with the grace period as for any release. Once, when this replica starts to
+        act: afterwards every such change releases its claim as it happens. Returns how many."""
+        stale = [
+            (claim, holder)
+            for claim, holder in self._claims.held()
+            if holder not in {holder_id((c.namespace, c.name)) for c in self.claimants_of(claim)}
+        ]
+        for claim, holder in stale:
+            await self._claims.release(claim, holder)
+        return len(stale)
 
     async def drop(self, claim: Claim, key: Key) -> None:
         """The object was refused: its claim (if it holds one) goes at once, with no grace period (the

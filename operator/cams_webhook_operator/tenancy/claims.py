@@ -205,6 +205,20 @@ class ClaimStore:
             record = await self._record(claim)
         return record.holder if record else None
 
+    def held(self) -> list[tuple[Claim, str]]:
+        """The claims in the cache that are held (not released), and by whom."""
+        return [(c, r.holder) for c, r in self._cache.items() if r is not None and r.released_at is None]
+
+    async def peek(self, claim: Claim, me: str, *, previous_owner: str | None = None) -> Holding:
+        """Who would hold the number if `me` claimed it now (`me` when it is free for `me`), without
+        writing: what a plan decides on; taking it is `acquire`, an act of the plan."""
+        async with self._one_at_a_time(claim):
+            record = await self._record(claim)
+        decision = claim_step(record, me, now=self._now(), grace=self._grace, previous_owner=previous_owner)
+        if decision.step is Step.CONFLICT:
+            return Holding(decision.holder, decision.free_at)
+        return Holding(me)
+
     async def acquire(self, claim: Claim, me: str, *, previous_owner: str | None = None) -> Holding:
         async with self._one_at_a_time(claim):
             return await self._acquire(claim, me, previous_owner)

@@ -22,6 +22,7 @@ from cams_webhook_operator.decisions.plans import fingerprint, webhook_update
 from cams_webhook_operator.decisions.state import Claimant
 from cams_webhook_operator.engine.controller import Controller
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.claims import ClaimRecord
 from cams_webhook_operator.wiring import build_controller
 from tests.unit.fakes import (
     DEFAULT_ACCOUNT,
@@ -1314,3 +1315,37 @@ async def test_an_object_whose_status_write_finds_it_deleted_is_forgotten(
     controller.intake.observe(pwh_body("first", generation=2, statusCallbackUrl="https://changed"))
     await settle(controller, lambda: ("ns", "first") not in controller.intake.known(), limit=60)
     assert ("ns", "first") not in controller.intake.known()
+
+
+async def test_an_object_stalled_on_its_url_secret_claims_nothing_until_it_can_be_applied(
+    kube: FakeKube,
+) -> None:
+    """Taking a claim is an act of the plan: an object stalled before any call (its URL Secret is missing)
+    holds no number, and one that can be applied takes it before its call."""
+    cams = FakeCams()
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(
+        pwh_body(statusCallbackUrlFrom={"secretKeyRef": {"name": "hooks", "key": "status"}})
+    )
+    await settle(controller, lambda: "pwh" in kube.statuses)
+    assert ready_reason(kube) != "Applied"
+    assert kube.records == {}, "a stalled object claims no number"
+    kube.secrets[("ns", "hooks")] = {"status": "https://hooks.example/s"}
+    controller.intake.secret_changed("ns", "hooks", "2")
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
+    assert [record.holder for record in kube.records.values()] == ["ns/pwh"]
+
+
+async def test_a_claim_whose_holder_went_while_no_replica_led_is_released_when_acting_begins(
+    kube: FakeKube,
+) -> None:
+    """A claim held by an object deleted while no replica led is let go when a replica starts to act, so
+    that the number is free for another object after the grace period (and no sooner)."""
+    kube.records[("s", "8613800001234")] = ClaimRecord("ns/gone", None, "1")
+    cams = FakeCams()
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    controller.intake.observe(pwh_body(name="newcomer", phoneNumber="8613800001234", custSpaceId="s"))
+    started = asyncio.get_running_loop().time()
+    await settle(controller, lambda: ready_reason(kube, "newcomer") == "Applied")
+    assert cams.call_times[0] - started >= 300, "the released claim waited out its grace period"
+    assert kube.records[("s", "8613800001234")].holder == "ns/newcomer"
