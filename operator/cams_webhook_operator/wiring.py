@@ -37,7 +37,7 @@ from cams_webhook_operator.engine.controller import Controller, Parts, credentia
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
 from cams_webhook_operator.engine.intake import Intake
 from cams_webhook_operator.engine.lanes import Lanes, OwnShares
-from cams_webhook_operator.engine.metrics import Metrics, objects_by_condition
+from cams_webhook_operator.engine.metrics import Metrics, StateViews, objects_by_condition
 from cams_webhook_operator.engine.ownership import Ownership
 from cams_webhook_operator.engine.secret_refresh import SecretRefresh
 from cams_webhook_operator.engine.workqueue import WorkQueue
@@ -232,13 +232,15 @@ class _Assembly:
         states, queue, lanes, rrsa = self.states, self.queue, self.lanes, self.rrsa
         # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
         self.metrics.watch_state(
-            objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(states.values())),
-            queue_depth=lambda: len(queue),
-            calls_waiting=lanes.waiting,
-            accounts_unavailable=lanes.unavailable,
-            leading=self.acting,
-            rrsa_failing=lambda: rrsa is not None and rrsa.failing,
-            numbers=states.numbers,
+            StateViews(
+                objects_by_condition=lambda: objects_by_condition(s.status for s in tuple(states.values())),
+                queue_depth=lambda: len(queue),
+                calls_waiting=lanes.waiting,
+                accounts_unavailable=lanes.unavailable,
+                leading=self.acting,
+                rrsa_failing=lambda: rrsa is not None and rrsa.failing,
+                numbers=states.numbers,
+            )
         )
 
 

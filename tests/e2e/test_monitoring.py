@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from cams_webhook_operator.engine.metrics import Metrics
+from cams_webhook_operator.engine.metrics import Metrics, StateViews
 
 from .harness import REPO
 
@@ -44,13 +44,15 @@ def _exported() -> set[str]:
     is used, so the names come from the families and their types)."""
     metrics = Metrics()
     metrics.watch_state(
-        objects_by_condition=dict,
-        queue_depth=lambda: 0,
-        calls_waiting=dict,
-        accounts_unavailable=lambda: 0,
-        leading=lambda: True,
-        rrsa_failing=lambda: False,
-        numbers=dict,
+        StateViews(
+            objects_by_condition=dict,
+            queue_depth=lambda: 0,
+            calls_waiting=dict,
+            accounts_unavailable=lambda: 0,
+            leading=lambda: True,
+            rrsa_failing=lambda: False,
+            numbers=dict,
+        )
     )
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     return {family.name + suffix for family in metrics.registry.collect() for suffix in suffixes[family.type]}

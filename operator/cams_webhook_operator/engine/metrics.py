@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -34,26 +35,30 @@ def objects_by_condition(statuses: Iterable[PhoneWebhookStatus]) -> dict[str, in
     return dict(counts)
 
 
+@dataclass(frozen=True)
+class StateViews:
+    """How the gauges read the controller's state, at scrape time, from the metrics server's thread."""
+
+    objects_by_condition: Callable[[], dict[str, int]]
+    queue_depth: Callable[[], int]
+    calls_waiting: Callable[[], dict[str, int]]
+    accounts_unavailable: Callable[[], int]
+    leading: Callable[[], bool]
+    rrsa_failing: Callable[[], bool]
+    numbers: Callable[[], dict[tuple[str, str], LiveWebhook]]
+
+
 class _StateCollector(Collector):
     """Gauges computed at scrape time from the controller's own state: nothing to keep in step."""
 
-    def __init__(
-        self,
-        objects_by_condition: Callable[[], dict[str, int]],
-        queue_depth: Callable[[], int],
-        calls_waiting: Callable[[], dict[str, int]],
-        accounts_unavailable: Callable[[], int],
-        leading: Callable[[], bool],
-        rrsa_failing: Callable[[], bool],
-        numbers: Callable[[], dict[tuple[str, str], LiveWebhook]],
-    ) -> None:
-        self._numbers = numbers
-        self._objects_by_condition = objects_by_condition
-        self._queue_depth = queue_depth
-        self._calls_waiting = calls_waiting
-        self._accounts_unavailable = accounts_unavailable
-        self._leading = leading
-        self._rrsa_failing = rrsa_failing
+    def __init__(self, views: StateViews) -> None:
+        self._numbers = views.numbers
+        self._objects_by_condition = views.objects_by_condition
+        self._queue_depth = views.queue_depth
+        self._calls_waiting = views.calls_waiting
+        self._accounts_unavailable = views.accounts_unavailable
+        self._leading = views.leading
+        self._rrsa_failing = views.rrsa_failing
 
     def collect(self) -> Iterable[Any]:
         objects = GaugeMetricFamily(
@@ -145,28 +150,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_state(
-        self,
-        *,
-        objects_by_condition: Callable[[], dict[str, int]],
-        queue_depth: Callable[[], int],
-        calls_waiting: Callable[[], dict[str, int]],
-        accounts_unavailable: Callable[[], int],
-        leading: Callable[[], bool],
-        rrsa_failing: Callable[[], bool],
-        numbers: Callable[[], dict[tuple[str, str], LiveWebhook]],
-    ) -> None:
-        self.registry.register(
-            _StateCollector(
-                objects_by_condition,
-                queue_depth,
-                calls_waiting,
-                accounts_unavailable,
-                leading,
-                rrsa_failing,
-                numbers,
-            )
-        )
+    def watch_state(self, views: StateViews) -> None:
+        self.registry.register(_StateCollector(views))
 
     def count_call(self, action: str, outcome: Outcome, seconds: float, *, lane: str) -> None:
         """One CAMS call in `lane` and its answer (`NoAnswer` for timeouts and connection errors)."""
