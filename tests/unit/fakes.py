@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cams_webhook_operator.api import PhoneWebhookStatus
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.refs import ObjectRef
-from cams_webhook_operator.cams.credentials import Credentials
+from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.engine.controller import Controller
@@ -273,3 +274,36 @@ TEAM_ACCOUNT: dict[str, Any] = {
     "metadata": {"name": "team", "namespace": "ns", "uid": "uid-team", "generation": 1},
     "spec": {"credentials": {"secretRef": {"name": "team-key"}}, "spaces": ["space"]},
 }
+
+
+PAUSED = {"camswebhook.io/paused": "true"}
+
+
+class FakeRrsa:
+    def __init__(self) -> None:
+        self.config = RrsaConfig("acs:ram::1:role/r", "acs:ram::1:oidc-provider/p", Path("/token"))
+        self.issued = 0
+
+    async def credentials(self) -> Credentials:
+        if self.issued == 0 or self.stale:
+            self.issued += 1
+            self.stale = False
+        return Credentials(f"STS.{self.issued}", SECRET_VALUE, TOKEN_VALUE)
+
+    def invalidate(self) -> None:
+        self.stale = True
+
+    stale = False
+    on_recovered = None
+    failing = False
+
+
+async def until(check: Any, limit: float = 600.0) -> None:
+    async with asyncio.timeout(limit):
+        while not check():  # noqa: ASYNC110 -- polling fakes that have no events to wait on
+            await asyncio.sleep(0.1)
+
+
+def reason_of(kube: FakeKube, name: str) -> str | None:
+    status = kube.statuses.get(name)
+    return status.conditions[1].reason if status and status.conditions else None
