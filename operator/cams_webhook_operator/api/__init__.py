@@ -1,4 +1,9 @@
-"""The PhoneWebhook API: the pydantic models are the contract, and the CRD is generated from them."""
+"""The contract: the pydantic models of PhoneWebhook, CamsAccount and ClusterCamsAccount (the CRDs are
+generated from them), names as Kubernetes validates them, and how the operator names an object and a number.
+
+May import: nothing of the operator's (pydantic only). Never the CAMS client: the two do not know each
+other.
+"""
 
 from cams_webhook_operator.api.models import (
     API_VERSION,

@@ -1,4 +1,5 @@
-"""Alibaba Cloud CAMS: request signing (V3), the async HTTP client and the classification of its answers.
+"""Alibaba Cloud CAMS: request signing (V3), the async HTTP client (httpx over aiohttp), the classification
+of its answers, and RRSA's STS exchange.
 
-Nothing here knows about Kubernetes or kopf.
+May import: nothing of the operator's. Never the contract, Kubernetes or kopf.
 """
