@@ -1,0 +1,139 @@
+"""What CAMS's answer means: after_call and unavailable, for the object and for its credentials."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from cams_webhook_operator.api.status_models import LiveWebhook
+from cams_webhook_operator.cams.messages import LiveNumber
+from cams_webhook_operator.cams.outcomes import Answer, classify
+from cams_webhook_operator.decisions import answers
+from cams_webhook_operator.decisions.pacing import Outage
+from cams_webhook_operator.decisions.plans import Facts, Priority
+from cams_webhook_operator.decisions.state import DriftReport
+from tests.unit.decisions.objects import (
+    FINALIZER,
+    IN_SYNC,
+    NOW,
+    OPERATOR,
+    SETTINGS,
+    call_of,
+    state_of,
+    summary_of,
+)
+
+AFTER_CASES = [
+    ("ok", "OK", 0, ("applied", "Applied", ("Applied",), None, None)),
+    (
+        "throttled-first",
+        "System.LimitControl",
+        0,
+        ("throttled", "Throttled", ("Throttled",), 1.0, Priority.RETRY),
+    ),
+    ("throttled-again", "System.LimitControl", 1, ("throttled", "Throttled", (), 2.0, Priority.RETRY)),
+    (
+        "transient",
+        "ServiceUnavailable",
+        0,
+        ("transient", "TransientError", ("TransientError",), 1.0, Priority.RETRY),
+    ),
+    (
+        "refused",
+        "Ram.PermissionDeny",
+        3,
+        ("refused", "PermissionDenied", ("PermissionDenied",), 3600.0, Priority.ROUTINE),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "attempts", "expected"), [c[1:] for c in AFTER_CASES], ids=[c[0] for c in AFTER_CASES]
+)
+def test_after_call(code: str, attempts: int, expected: tuple[object, ...]) -> None:
+    state = state_of()
+    state.attempts = attempts
+    outcome = classify(Answer(200 if code == "OK" else 400 if code != "ServiceUnavailable" else 503, code))
+    plan = answers.after_call(
+        state, call_of(state), outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
+    )
+    assert plan.status is not None
+    ready = plan.status.conditions[0]
+    assert (
+        plan.result,
+        ready.reason,
+        tuple(e.reason for e in plan.events),
+        plan.requeue_after,
+        plan.requeue_priority if plan.requeue_after is not None else None,
+    ) == expected
+    assert plan.update.settle_forced is (code in ("OK", "Ram.PermissionDeny"))
+
+
+def test_a_failure_during_an_outage_holds_the_object_and_tells_it_once_per_outage() -> None:
+    state = state_of()
+    outage = Outage(episode=1, since=0.0, cause="ServiceUnavailable (HTTP 503)", probe_interval=2.0)
+    failure = classify(Answer(503, "ServiceUnavailable"))
+    facts = Facts(now=NOW, priority=Priority.CHANGE)
+    plan = answers.after_call(state, call_of(state), failure, facts, SETTINGS, outage)
+    assert (plan.result, plan.hold, plan.requeue_after) == ("unavailable", True, None)
+    assert plan.status is not None
+    assert plan.status.conditions[1].reason == "CamsUnavailable"
+    assert "every 2 s" in plan.status.conditions[0].message
+    assert [e.reason for e in plan.events] == ["CamsUnavailable"]
+    state.unavailable_episode = 1
+    assert answers.unavailable(state, facts, outage).events == ()
+    assert answers.unavailable(state, facts, replace(outage, episode=2)).events != ()
+
+
+def test_a_cleared_object_is_released() -> None:
+    state = state_of(status=IN_SYNC, deleting=True, finalizers=(FINALIZER,))
+    plan = answers.after_call(
+        state,
+        call_of(state, clearing=True),
+        classify(Answer(200, "OK")),
+        Facts(now=NOW, priority=Priority.CHANGE),
+        SETTINGS,
+        None,
+    )
+    assert summary_of(plan) == ("released", None, "remove", None, ("Cleared",))
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "expected"),
+    [
+        # RRSA's token is the operator's to renew: try again, nothing refused, nothing let go.
+        ("rrsa:acs:ram::1:role/r", "InvalidSecurityToken", ("transient", True, False, False)),
+        # A key from a Secret: read the Secret again (rotated?), and let go of the number for now.
+        ("secret:ns/key", "InvalidSecurityToken", ("refused", False, True, True)),
+        ("secret:ns/key", "InvalidAccessKeyId.NotFound", ("refused", False, True, True)),
+        ("operator", "InvalidAccessKeyId.NotFound", ("refused", False, False, True)),
+        ("secret:ns/key", "Ram.PermissionDeny", ("refused", False, False, True)),
+        ("secret:ns/key", "System.LimitControl", ("throttled", False, False, False)),
+    ],
+)
+def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
+    source: str, code: str, expected: tuple[object, ...]
+) -> None:
+    state = state_of()
+    call = replace(call_of(state), resolved=replace(OPERATOR, source=source))
+    outcome = classify(Answer(400, code))
+    plan = answers.after_call(state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None)
+    assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.let_go) == expected
+
+
+def test_an_answer_during_an_outage_tells_a_health_change_once() -> None:
+    """after_call and unavailable each end with the number's health; an answer that finds CAMS out goes
+    through both, and a change of rating is still one Event."""
+    green = LiveWebhook(
+        status_callback_url="https://a.example/x", number_status="CONNECTED", quality_rating="GREEN"
+    )
+    state = state_of(status=IN_SYNC.model_copy(update={"live": green}))
+    state.last_read = DriftReport(
+        NOW, LiveNumber("8613800001234", "https://a.example/x", "", status="CONNECTED", quality_rating="RED")
+    )
+    outage = Outage(episode=1, since=0.0, cause="ServiceUnavailable (HTTP 503)", probe_interval=2.0)
+    failure = classify(Answer(503, "ServiceUnavailable"))
+    facts = Facts(now=NOW, priority=Priority.CHANGE)
+    decided = answers.after_call(state, call_of(state_of()), failure, facts, SETTINGS, outage)
+    assert [event.reason for event in decided.events] == ["CamsUnavailable", "QualityDegraded"]
