@@ -1,8 +1,8 @@
-"""The controller: one state record per PhoneWebhook (fed by kopf's watch events), a work queue of keys,
-workers that decide what each object needs (decisions/reconcile.py) and carry the plan out, and one lane
-per CAMS account (lanes.py). A worker never waits for CAMS's quota: it leaves a ticket in the account's
-lane and moves on; the lane makes the call in the account's turn and hands the answer to `finish`. The key
-stays in the work queue's hands until then, so an object is never decided twice at once.
+"""The controller: workers that take keys from the work queue (which the intake fills from kopf's watch
+events: intake.py), decide what each object needs (decisions/reconcile.py) and carry the plan out in one
+place, and one lane per CAMS account (lanes.py). A worker never waits for CAMS's quota: it leaves a ticket
+in the account's lane and moves on; the lane makes the call in the account's turn and hands the answer to
+`finish`. The key stays in the work queue's hands until then, so an object is never decided twice at once.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ a more urgent priority moves it up. Within a priority, flows (one per namespace:
 in the lanes (fairqueue.py): a namespace with one change waits at most one key of each other namespace,
 however many keys those have queued (one tenant's 30,000 objects used to delay every other change by
 minutes). Within a flow, the keys' `within` values take turns likewise (the credentials objects use: see
-Controller._credentials_of), and within those, first come, first served.
+controller.credentials_named), and within those, first come, first served.
 """
 
 from __future__ import annotations
