@@ -46,10 +46,9 @@ class Ownership:
         """`claimants_of` (an attribute: a test may replace it) lists the objects that claim a number
         (Manage mode), and whether CAMS holds their spec; by default the known objects (the controller
         decides nothing before the initial listing is over, so that none of this depends on the listing's
-        order). Who holds a number is the claim's
-        Lease; this list says whether a holder still claims it, and which object keeps a number that no
-        Lease records yet. `may_write`: whether this replica acts (only the leader's workers write
-        claims)."""
+        order). Who holds a number is the claim's Lease; this list says whether a holder still claims it,
+        and which object keeps a number that no Lease records yet. `may_write`: whether this replica acts
+        (only the leader's workers write claims)."""
         self._claims = claims
         self._states = states
         self.claimants_of: ClaimantsOf = states.claimants
