@@ -71,7 +71,7 @@ def after_call(
         decided,
         renew_credentials=renew,
         reread_secret=key_to_reread(outcome, call.resolved),
-        let_go=verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED,
+        claim="drop" if verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED else None,
     )
     return nh.with_number_health(state, decided, facts.now)
 

@@ -140,11 +140,11 @@ class Plan:
     drift: DriftAction = DriftAction.KEEP
     hold: bool = False  # CAMS is out: the account's lane holds the object until it answers again
     # What CAMS's answer asks of the call's credentials (after_call): obtain a new RRSA token; read the
-    # Secret again (rotated?); prove them on the space again and let go of the number (refused for good).
+    # Secret again (rotated?). Refused for good, they also prove themselves on the space again.
     renew_credentials: bool = False
     reread_secret: bool = False
-    let_go: bool = False
-    # The object's claim on its number: take it (before any call), or drop it (refused for good).
+    # The object's claim on its number: take it (before any call), or drop it (its credentials refused for
+    # good, by tenancy, by the proof of access, or by CAMS answering a call).
     claim: Literal["take", "drop"] | None = None
     drift_detected: bool = False  # counted in cams_webhook_operator_drift_detected_total
 

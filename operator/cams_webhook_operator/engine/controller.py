@@ -222,7 +222,7 @@ class Controller:
             return False
         state.apply(plan.update)
         if ticket is not None:
-            await self._act_on_credentials(state, plan, ticket.call.resolved)
+            self._act_on_credentials(state, plan, ticket.call.resolved)
         if plan.hold and ticket is not None:
             state.held_by = ticket.lane
             self._lanes[ticket.lane].hold(state.snapshot.key, ticket.priority)
@@ -279,17 +279,16 @@ class Controller:
         self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, lane=ticket.lane)
         return outcome
 
-    async def _act_on_credentials(self, state: ObjectState, plan: Plan, resolved: Resolved) -> None:
+    def _act_on_credentials(self, state: ObjectState, plan: Plan, resolved: Resolved) -> None:
         """What CAMS's answer asked of the call's credentials (answers.after_call decided it). Refused for
-        good, they prove themselves on the space again before claiming anything in it, and the object lets
-        go of its number at once."""
+        good (the plan drops the object's claim), they prove themselves on the space again before claiming
+        anything in it."""
         if plan.renew_credentials:
             self._resolver.renew(resolved)
         if plan.reread_secret:
             self._secrets.refused(resolved.source)
-        if plan.let_go and (claim := state.snapshot.claim) is not None:
+        if plan.claim == "drop" and (claim := state.snapshot.claim) is not None:
             self._access.forget(resolved, claim[0])
-            await self.ownership.drop(claim, state.snapshot.key)
 
     async def finish(self, ticket: CallTicket, outcome: Outcome) -> None:
         try:

@@ -119,7 +119,7 @@ def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
     call = replace(call_of(state), resolved=replace(OPERATOR, source=source))
     outcome = classify(Answer(400, code))
     plan = answers.after_call(state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None)
-    assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.let_go) == expected
+    assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.claim == "drop") == expected
 
 
 def test_an_answer_during_an_outage_tells_a_health_change_once() -> None:
