@@ -168,8 +168,8 @@ def _manage(
     if isinstance(facts.urls, CredentialProblem):  # stalled before any call: it claims nothing
         return _stall(state, facts, facts.urls.reason, facts.urls.message)
     assert credentials is not None
-    decided = _apply_or_not(state, spec, facts, credentials, settings, drifted=drifted)
-    return replace(decided, claim="take") if snapshot.claim is not None else decided
+    # Taken before any call (and kept while in sync): the plan can go on.
+    return replace(_apply_or_not(state, spec, facts, credentials, settings, drifted=drifted), claim="take")
 
 
 def _conflict(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts, winner: Claimant) -> Plan:
