@@ -99,8 +99,13 @@ def _unexamined_drift(state: ObjectState) -> list[str] | None:
     read, snapshot = state.last_read, state.snapshot
     if read is None or read.checked_at == state.read_examined:
         return None
-    if snapshot.spec is None or snapshot.spec.management_mode != "Manage" or snapshot.paused:
-        return []
+    if (
+        snapshot.spec is None
+        or snapshot.spec.management_mode != "Manage"
+        or snapshot.paused
+        or snapshot.deleting
+    ):
+        return []  # nothing to re-apply: looked at, and not judged
     return drifted_fields(live_webhook(read.live, wanted_urls(state)))
 
 
