@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Kubectl, control_plane
+from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Helm, Kubectl, control_plane
+from .system import System, running_system
 
 _namespaces = itertools.count(1)
 
@@ -42,6 +43,17 @@ def helm_bin() -> Path:
     subprocess.run([str(script), "build"], check=True, timeout=1800)
     bin_dir = subprocess.run([str(script), "bin-dir"], check=True, capture_output=True, text=True).stdout
     return Path(bin_dir.strip()) / "helm"
+
+
+@pytest.fixture
+def helm(kubectl: Kubectl, helm_bin: Path, tmp_path: Path) -> Helm:
+    return Helm(helm_bin, kubectl.kubeconfig, tmp_path / "helm")
+
+
+@pytest.fixture
+def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]:
+    """The operator and the simulator of tests/e2e/system.py, on the test's namespace."""
+    yield from running_system(kubectl, namespace, tmp_path)
 
 
 @pytest.fixture

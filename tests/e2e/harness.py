@@ -84,6 +84,55 @@ class Kubectl:
     def apply(self, manifest: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("apply", "-f", "-", stdin=manifest, check=check)
 
+    def apply_objects(self, *objects: Mapping[str, Any]) -> None:
+        self.apply(yaml.safe_dump_all([dict(o) for o in objects]))
+
+    def phone_webhooks(self, namespace: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.json("get", "phonewebhooks", "-n", namespace)["items"]
+        return items
+
+    def exists(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        where = ("-n", namespace) if namespace else ()
+        return self.run("get", kind, name, *where, check=False).returncode == 0
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The Events about the object `name` of `namespace`."""
+        items: list[dict[str, Any]] = self.json(
+            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+        )["items"]
+        return items
+
+    def claim_holders(self, namespace: str) -> list[str]:
+        """Who holds each claim Lease in the operator's `namespace` (namespace/name of a PhoneWebhook)."""
+        leases = self.json("get", "leases", "-n", namespace, "-l", "camswebhook.io/claim=true")["items"]
+        return sorted(lease["spec"]["holderIdentity"] for lease in leases)
+
+
+@dataclass
+class Helm:
+    """helm against the test's cluster, with its cache and config in `home` (never the user's)."""
+
+    binary: Path
+    kubeconfig: Path
+    home: Path
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **os.environ,
+                **{
+                    f"HELM_{kind}_HOME": str(self.home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")
+                },
+            },
+        )
+        if check:
+            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
 
 @contextmanager
 def control_plane(state_dir: Path) -> Iterator[Kubectl]:
@@ -173,6 +222,24 @@ class SimulatorProcess(Process):
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
+
+    def calls_of(self, action: str) -> list[dict[str, Any]]:
+        """Every call of `action` the simulator answered, in order."""
+        return [c for c in self.get("/_simulator/calls") if c["action"] == action]
+
+    def updates(self) -> list[dict[str, Any]]:
+        return self.calls_of("UpdatePhoneWebhook")
+
+    def reads(self) -> list[dict[str, Any]]:
+        return self.calls_of("QueryChatappPhoneNumbers")
+
+    def set_webhook(self, space: str, phone_number: str, **fields: str) -> None:
+        """Change what CAMS holds for a number, as someone in the console would (StatusCallbackUrl=...)."""
+        self.post("/_simulator/webhooks", {"CustSpaceId": space, "PhoneNumber": phone_number, **fields})
+
+    def fail(self, rate: float) -> None:
+        """From now on, fail this share of calls (1.0: an outage; 0.0: healthy again)."""
+        self.post("/_simulator/faults", {"failRate": rate})
 
     def calls(self, phone_number: str) -> list[dict[str, Any]]:
         return [
@@ -269,15 +336,16 @@ def start_operator(
         metrics_port=metrics_port,
     )
     operator.start()
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return True
-        except OSError:
-            assert operator.popen is not None
-            assert operator.popen.poll() is None, f"the operator exited:\n{operator.output()}"
-            return False
-
-    wait_for(healthy, timeout=30, what="the operator's liveness endpoint")
+    wait_for(lambda: _serves_liveness(operator, port), timeout=30, what="the operator's liveness endpoint")
     return operator
+
+
+def _serves_liveness(operator: OperatorProcess, port: int) -> bool:
+    """Whether the operator answers its liveness probe yet; fails at once if it exited instead."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+            return True
+    except OSError:
+        assert operator.popen is not None
+        assert operator.popen.poll() is None, f"the operator exited:\n{operator.output()}"
+        return False
