@@ -18,6 +18,7 @@ import pytest
 
 from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Helm, Kubectl, control_plane
 from .system import System, running_system
+from .teams import Teams, running_teams
 
 _namespaces = itertools.count(1)
 
@@ -54,6 +55,12 @@ def helm(kubectl: Kubectl, helm_bin: Path, tmp_path: Path) -> Helm:
 def system(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[System]:
     """The operator and the simulator of tests/e2e/system.py, on the test's namespace."""
     yield from running_system(kubectl, namespace, tmp_path)
+
+
+@pytest.fixture
+def teams(kubectl: Kubectl, namespace: str, tmp_path: Path) -> Iterator[Teams]:
+    """Two teams on one account, the operator watching both (tests/e2e/teams.py)."""
+    yield from running_teams(kubectl, namespace, tmp_path)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from .manifests import is_ready
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -90,6 +92,11 @@ class Kubectl:
     def phone_webhooks(self, namespace: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.json("get", "phonewebhooks", "-n", namespace)["items"]
         return items
+
+    def all_ready(self, namespace: str, count: int, generation: int | None = None) -> bool:
+        """Whether `namespace` holds `count` PhoneWebhooks, all Ready (for `generation`, when given)."""
+        items = self.phone_webhooks(namespace)
+        return len(items) == count and all(is_ready(item, generation) for item in items)
 
     def exists(self, kind: str, name: str, namespace: str | None = None) -> bool:
         where = ("-n", namespace) if namespace else ()
