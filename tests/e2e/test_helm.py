@@ -4,23 +4,23 @@ operator's ServiceAccount allowed exactly what it needs."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .harness import REPO, Kubectl, wait_for
+from .harness import REPO, Helm, Kubectl, wait_for
 
 CHART = REPO / "helm" / "cams-webhook-operator"
 HA_RRSA = CHART / "ci" / "ha-rrsa-values.yaml"
 
 
 @pytest.fixture(scope="module")
-def helm(kubectl: Kubectl, helm_bin: Path) -> list[str]:
-    return [str(helm_bin), "--kubeconfig", str(kubectl.kubeconfig)]
+def helm(kubectl: Kubectl, helm_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(helm_bin, kubectl.kubeconfig, tmp_path_factory.mktemp("helm"))
 
 
 # helm built from source assumes Kubernetes v1.20 when rendering offline (release builds set it by
@@ -28,29 +28,15 @@ def helm(kubectl: Kubectl, helm_bin: Path) -> list[str]:
 KUBE_VERSION = ("--kube-version", "v1.36.3")
 
 
-def _helm(helm: list[str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _helm(helm: Helm, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if args[0] in ("lint", "template"):
         args = (args[0], *KUBE_VERSION, *args[1:])
-    result = subprocess.run(
-        [*helm, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={
-            **os.environ,
-            "HELM_CACHE_HOME": "/tmp/helm-cache",
-            "HELM_CONFIG_HOME": "/tmp/helm-config",
-            "HELM_DATA_HOME": "/tmp/helm-data",
-        },
-    )
-    if check:
-        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
+    return helm(*args, check=check)
 
 
 @pytest.mark.parametrize("values", [[], ["-f", str(HA_RRSA)]], ids=["defaults", "ha-rrsa"])
 def test_chart_lints_and_everything_rendered_is_accepted(
-    helm: list[str], kubectl: Kubectl, namespace: str, values: list[str]
+    helm: Helm, kubectl: Kubectl, namespace: str, values: list[str]
 ) -> None:
     assert "0 chart(s) failed" in _helm(helm, "lint", "--strict", str(CHART), *values).stdout
     rendered = _helm(helm, "template", "cwo", str(CHART), "-n", namespace, *values).stdout
@@ -106,7 +92,7 @@ def _operator_cluster_role(rendered: str) -> dict[str, Any]:
     )
 
 
-def test_cluster_accounts_render_from_values_with_the_release_namespace(helm: list[str]) -> None:
+def test_cluster_accounts_render_from_values_with_the_release_namespace(helm: Helm) -> None:
     rendered = _helm(
         helm,
         "template",
@@ -134,21 +120,21 @@ def test_cluster_accounts_render_from_values_with_the_release_namespace(helm: li
     )
 
 
-def test_argocd_health_check_renders_the_shipped_lua(helm: list[str]) -> None:
+def test_argocd_health_check_renders_the_shipped_lua(helm: Helm) -> None:
     rendered = _helm(helm, "template", "cwo", str(CHART), "--set", "argocdHealthCheck.enabled=true").stdout
     assert "resource.customizations.health.camswebhook.io_PhoneWebhook: |" in rendered
     lua = (CHART / "files" / "argocd-health.lua").read_text()
     assert all(line.strip() in rendered for line in lua.splitlines() if line.strip())
 
 
-def test_service_monitor_renders_when_asked(helm: list[str]) -> None:
+def test_service_monitor_renders_when_asked(helm: Helm) -> None:
     rendered = _helm(
         helm, "template", "cwo", str(CHART), "--set", "metrics.serviceMonitor.enabled=true"
     ).stdout
     assert "kind: ServiceMonitor" in rendered
 
 
-def test_alerts_and_dashboard_render_as_shipped_when_asked(helm: list[str]) -> None:
+def test_alerts_and_dashboard_render_as_shipped_when_asked(helm: Helm) -> None:
     """The PrometheusRule carries files/alerts.yaml and the ConfigMap files/dashboard.json, unchanged (not
     through Helm's templating, which would eat their {{ $labels }} and {{ legend }} templates)."""
     rendered = _helm(
@@ -176,14 +162,14 @@ def test_alerts_and_dashboard_render_as_shipped_when_asked(helm: list[str]) -> N
     assert "grafana_dashboard" not in default
 
 
-def test_values_schema_refuses_a_bad_value(helm: list[str]) -> None:
+def test_values_schema_refuses_a_bad_value(helm: Helm) -> None:
     result = _helm(helm, "template", "cwo", str(CHART), "--set", "replicaCount=0", check=False)
     assert result.returncode != 0
     assert "replicaCount" in result.stderr
     assert "minimum" in result.stderr
 
 
-def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, namespace: str) -> None:
+def test_helm_install_and_least_privilege(helm: Helm, kubectl: Kubectl, namespace: str) -> None:
     out = _helm(
         helm, "install", "cwo", str(CHART), "-n", namespace, "--set", "credentials.existingSecret=creds"
     )
@@ -192,11 +178,17 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
     deployment = kubectl.json("get", "deployment", "cwo-cams-webhook-operator", "-n", namespace)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"] for e in container["env"]} >= {"CAMS_ENDPOINT", "ALIBABA_CLOUD_ACCESS_KEY_ID"}
-    account = f"system:serviceaccount:{namespace}:cwo-cams-webhook-operator"
+    _the_operator_may_do_what_it_needs_and_nothing_more(kubectl, namespace)
+    _a_namespace_editor_may_manage_its_objects_only(kubectl, namespace)
+    _helm(helm, "uninstall", "cwo", "-n", namespace)
 
-    def can(*args: str) -> bool:
-        return kubectl.run("auth", "can-i", "--as", account, *args, check=False).stdout.strip() == "yes"
 
+def _can(kubectl: Kubectl, who: str, *args: str) -> bool:
+    return kubectl.run("auth", "can-i", "--as", who, *args, check=False).stdout.strip() == "yes"
+
+
+def _the_operator_may_do_what_it_needs_and_nothing_more(kubectl: Kubectl, namespace: str) -> None:
+    can = partial(_can, kubectl, f"system:serviceaccount:{namespace}:cwo-cams-webhook-operator")
     assert can("patch", "phonewebhooks.camswebhook.io/status", "-n", "anywhere")
     assert can("watch", "camsaccounts.camswebhook.io", "-n", "anywhere")
     assert can("watch", "clustercamsaccounts.camswebhook.io")
@@ -220,24 +212,22 @@ def test_helm_install_and_least_privilege(helm: list[str], kubectl: Kubectl, nam
     assert not can("delete", "phonewebhooks.camswebhook.io", "-n", "anywhere")
     assert not can("update", "secrets", "-n", "anywhere")
     assert not can("list", "pods", "-n", namespace)
-    # The chart's aggregated roles: a namespace editor (the built-in `edit` role, which
-    # kube-controller-manager aggregates the chart's rules into) may manage PhoneWebhooks and CamsAccounts,
-    # never a ClusterCamsAccount.
+
+
+def _a_namespace_editor_may_manage_its_objects_only(kubectl: Kubectl, namespace: str) -> None:
+    """The chart's aggregated roles: a namespace editor (the built-in `edit` role, which
+    kube-controller-manager aggregates the chart's rules into) may manage PhoneWebhooks and CamsAccounts,
+    never a ClusterCamsAccount."""
     kubectl.run(
         "create", "rolebinding", "alice-edit", "-n", namespace, "--user", "alice", "--clusterrole", "edit"
     )
     edit_role = kubectl.json("get", "clusterrole", "cwo-cams-webhook-operator-edit")
     assert edit_role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
-
-    def alice(*args: str) -> bool:
-        return kubectl.run("auth", "can-i", "--as", "alice", *args, check=False).stdout.strip() == "yes"
-
+    alice = partial(_can, kubectl, "alice")
     wait_for(
         lambda: alice("create", "phonewebhooks.camswebhook.io", "-n", namespace),
         what="the chart's rules aggregated into edit",
     )
-    assert alice("create", "phonewebhooks.camswebhook.io", "-n", namespace)
     assert alice("delete", "camsaccounts.camswebhook.io", "-n", namespace)
     assert not alice("create", "clustercamsaccounts.camswebhook.io")
     assert not alice("create", "phonewebhooks.camswebhook.io", "-n", "anywhere")
-    _helm(helm, "uninstall", "cwo", "-n", namespace)

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,17 @@ from tests.releases import Release, current_version, file_at, installed, previou
 from .harness import (
     BIN,
     REPO,
+    Helm,
     Kubectl,
+    OperatorProcess,
+    SimulatorProcess,
     control_plane,
     kstatus,
     simulator_in,
     start_operator,
     wait_for,
 )
+from .manifests import is_ready
 
 UPGRADING = REPO / "docs" / "upgrading.md"
 TEAM = "team-a"
@@ -169,181 +174,183 @@ class HealthSampler(threading.Thread):
         assert self.error is None, f"the health sampler failed: {self.error!r}"
 
 
-def test_an_upgrade_keeps_every_object_ready_without_a_call(
-    cluster: Kubectl, previous: tuple[Release, Path], helm_bin: Path, tmp_path: Path
-) -> None:
-    release, home = previous
-    kubectl = cluster
-    helm_env = {
-        **os.environ,
-        "HELM_CACHE_HOME": str(tmp_path / "hc"),
-        "HELM_CONFIG_HOME": str(tmp_path / "hf"),
-    }
+@dataclass
+class Upgrade:
+    """The cluster of the upgrade, the simulator, the release before this one and the values file the user
+    keeps, with what the scenario asks of them."""
 
-    def helm(*args: str) -> str:
-        done = subprocess.run(
-            [str(helm_bin), "--kubeconfig", str(kubectl.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=helm_env,
-        )
-        assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
+    kubectl: Kubectl
+    helm: Helm
+    simulator: SimulatorProcess
+    release: Release
+    home: Path  # the previous release, installed (tests/releases.py)
+    values: Path
+    logs: Path
 
-    # The previous release's chart, as a user installed it (its crds/ with it). No kubelet runs its pod:
-    # the previous operator runs as a process below, with the same settings.
-    values = tmp_path / "my-values.yaml"
-    values.write_text(
-        yaml.safe_dump({"image": {"repository": "registry.example.com/cams"}, "watchNamespaces": [TEAM]})
-    )
-    kubectl.run("create", "namespace", TEAM)
-    helm(
-        "install",
-        "cams-webhook-operator",
-        str(home / "src" / "helm" / "cams-webhook-operator"),
-        "-n",
-        HOME,
-        "--create-namespace",
-        "-f",
-        str(values),
-    )
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io")
-
-    simulator = simulator_in(tmp_path, {"accounts": ACCOUNTS})
-    simulator.post(  # what the observed number holds, set in the console long ago
-        "/_simulator/webhooks",
-        {
-            "CustSpaceId": "platform",
-            "PhoneNumber": OBJECTS["observer"][1],
-            "StatusCallbackUrl": OBSERVED_STATUS_URL,
-            "UpCallbackUrl": OBSERVED_UP_URL,
-        },
-    )
-    kubectl.apply(yaml.safe_dump_all(TEAM_OBJECTS))
-    kubectl.apply(_block("kind: ClusterCamsAccount"))
-    kubectl.apply(yaml.safe_dump_all([_manifest(name) for name in OBJECTS]))
-
-    def operator(log: str, binary: Path = BIN / "cams-webhook-operator") -> Any:
+    def operator(self, log: str, binary: Path = BIN / "cams-webhook-operator") -> OperatorProcess:
         return start_operator(
-            kubeconfig=kubectl.kubeconfig,
-            endpoint=simulator.endpoint,
+            kubeconfig=self.kubectl.kubeconfig,
+            endpoint=self.simulator.endpoint,
             namespace=TEAM,
-            log=tmp_path / log,
+            log=self.logs / log,
             operator_namespace=HOME,
             binary=binary,
             extra_env={**OPERATOR_KEY, "CAMS_LEADER_ELECTION_NAMESPACE": HOME},
         )
 
-    def objects() -> dict[str, dict[str, Any]]:
-        return {o["metadata"]["name"]: o for o in kubectl.json("get", "phonewebhooks", "-n", TEAM)["items"]}
+    def objects(self) -> dict[str, dict[str, Any]]:
+        return {o["metadata"]["name"]: o for o in self.kubectl.phone_webhooks(TEAM)}
 
-    def ready(obj: dict[str, Any]) -> str | None:
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        return next((c["status"] for c in conditions if c["type"] == "Ready"), None)
+    def updates(self) -> int:
+        return len(self.simulator.updates())
 
-    def updates() -> int:
-        return sum(c["action"] == "UpdatePhoneWebhook" for c in simulator.get("/_simulator/calls"))
+    def claimed(self) -> bool:
+        return self.kubectl.claim_holders(HOME) == sorted(f"{TEAM}/{name}" for name in MANAGED)
 
+
+def test_an_upgrade_keeps_every_object_ready_without_a_call(
+    cluster: Kubectl, previous: tuple[Release, Path], helm_bin: Path, tmp_path: Path
+) -> None:
+    release, home = previous
+    helm = Helm(helm_bin, cluster.kubeconfig, tmp_path / "helm")
+    values = tmp_path / "my-values.yaml"
+    values.write_text(
+        yaml.safe_dump({"image": {"repository": "registry.example.com/cams"}, "watchNamespaces": [TEAM]})
+    )
+    simulator = simulator_in(tmp_path, {"accounts": ACCOUNTS})
+    upgrade = Upgrade(cluster, helm, simulator, release, home, values, tmp_path)
     sampler = HealthSampler(
-        kubectl,
+        cluster,
         {
             release.version: file_at(release, "helm/cams-webhook-operator/files/argocd-health.lua"),
             current_version(): (REPO / "helm/cams-webhook-operator/files/argocd-health.lua").read_text(),
         },
     )
-    old = operator("previous-operator.log", home / "venv" / "bin" / "cams-webhook-operator")
-    new = None
+    old = new = None
     try:
-
-        def previous_settled() -> dict[str, dict[str, Any]] | None:
-            found = objects()
-            return found if all(ready(found[n]) == "True" for n in (*MANAGED, "observer")) else None
-
-        settled = wait_for(previous_settled, timeout=60, what=f"{release.version} to apply and observe")
-        assert updates() == len(MANAGED), "the previous release applied each managed object once"
-        assert settled["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
-        before = {name: obj["status"] for name, obj in settled.items()}
+        _install_the_previous_release(upgrade)
+        old = upgrade.operator("previous-operator.log", home / "venv" / "bin" / "cams-webhook-operator")
+        before = _the_previous_release_settles(upgrade)
         sampler.start()
         wait_for(lambda: sampler.rounds >= 2, timeout=60, what="health samples under the previous release")
         rounds_before_switch = sampler.rounds
         old.stop()
-
-        # docs/upgrading.md, in its order: the CRDs, what the release notes ask (nothing for this release),
-        # then the operator.
-        subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", _block("--force-conflicts")],
-            cwd=REPO,
-            env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
-            check=True,
-            timeout=120,
-        )
-        kubectl.run(
-            "wait", "--for=condition=Established", "--timeout=60s", "crd/clustercamsaccounts.camswebhook.io"
-        )
-        helm(
-            "upgrade",
-            "cams-webhook-operator",
-            str(REPO / "helm" / "cams-webhook-operator"),
-            "-n",
-            HOME,
-            "-f",
-            str(values),
-        )
-        deployment = kubectl.json("get", "deployment", "cams-webhook-operator", "-n", HOME)
-        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-        assert image == f"registry.example.com/cams:{current_version()}"
-        new = operator("operator.log")
-
-        def claims() -> set[str] | None:
-            leases = kubectl.json("get", "leases", "-n", HOME, "-l", "camswebhook.io/claim=true")["items"]
-            holders = {lease["spec"]["holderIdentity"] for lease in leases}
-            return holders if holders == {f"{TEAM}/{name}" for name in MANAGED} else None
-
-        wait_for(claims, timeout=60, what="a claim per managed number")
-
-        def redacted() -> bool:  # the observer re-checked: its status.live rewritten by this version
-            live = objects()["observer"]["status"].get("live") or {}
-            return "upCallbackUrlMatches" in live
-
-        wait_for(redacted, timeout=60, what="the observer re-checked by this version")
+        new = _upgrade_as_documented(upgrade)
         time.sleep(3)  # anything the new operator would still do, it does now
-        after = objects()
         sampler.stop()
         assert sampler.rounds >= rounds_before_switch + 3, "sampled through the switch, not only before it"
-        assert updates() == len(MANAGED), "no UpdatePhoneWebhook call through the upgrade"
-        for name in (*MANAGED, "observer"):
-            assert ready(after[name]) == "True", (name, after[name]["status"])
-            assert after[name]["status"].get("appliedFingerprint") == before[name].get(
-                "appliedFingerprint"
-            ), name
-        assert after["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
-        assert (
-            after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/redacted?redacted"
-        )
-        assert after["paused"]["status"]["conditions"] == before["paused"]["conditions"]
-        unhealthy = [s for s in sampler.samples if s[2] in UNHEALTHY]
-        assert not unhealthy, unhealthy
-        tools = {tool for _, tool, _ in sampler.samples}
-        assert tools == {"kstatus", f"argocd {release.version}", f"argocd {current_version()}"}
-        print(f"health sampled {sampler.rounds} times through the switch: {sorted(set(sampler.samples))}")
-
-        # The finalizer still works: deleting the Clear object clears CAMS, once.
-        kubectl.run("delete", "phonewebhook", "clear", "-n", TEAM, "--wait=false")
-        wait_for(lambda: "clear" not in objects(), timeout=60, what="the Clear object to go")
-        cleared = simulator.webhook("team", OBJECTS["clear"][1]) or {}
-        assert (cleared.get("StatusCallbackUrl"), cleared.get("UpCallbackUrl")) == ("", "")
-        assert updates() == len(MANAGED) + 1
-
-        # The claims 0.2.0 took are kept as they are: none was swept, none proven again (no read).
-        wait_for(claims, timeout=5, what="the claims after the upgrade")
-        reads = [c for c in simulator.get("/_simulator/calls") if c["action"] == "QueryChatappPhoneNumbers"]
-        assert {c["params"]["CustSpaceId"] for c in reads} <= {"platform"}, (
-            "only the observer's space is read"
-        )
+        _nothing_moved(upgrade, before)
+        _health_never_failed(sampler, release)
+        _the_finalizer_still_clears(upgrade)
     finally:
         sampler.halt.set()
-        old.stop()
-        if new is not None:
-            new.stop()
+        for operator in (old, new):
+            if operator is not None:
+                operator.stop()
         simulator.stop()
+
+
+def _install_the_previous_release(upgrade: Upgrade) -> None:
+    """The previous release's chart, as a user installed it (its crds/ with it), and objects of every kind
+    it supports. No kubelet runs its pod: the previous operator runs as a process, with the same settings."""
+    kubectl = upgrade.kubectl
+    kubectl.run("create", "namespace", TEAM)
+    chart = upgrade.home / "src" / "helm" / "cams-webhook-operator"
+    upgrade.helm(
+        "install",
+        "cams-webhook-operator",
+        str(chart),
+        "-n",
+        HOME,
+        "--create-namespace",
+        "-f",
+        str(upgrade.values),
+    )
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/phonewebhooks.camswebhook.io")
+    upgrade.simulator.set_webhook(  # what the observed number holds, set in the console long ago
+        "platform",
+        OBJECTS["observer"][1],
+        StatusCallbackUrl=OBSERVED_STATUS_URL,
+        UpCallbackUrl=OBSERVED_UP_URL,
+    )
+    kubectl.apply(yaml.safe_dump_all(TEAM_OBJECTS))
+    kubectl.apply(_block("kind: ClusterCamsAccount"))
+    kubectl.apply(yaml.safe_dump_all([_manifest(name) for name in OBJECTS]))
+
+
+def _the_previous_release_settles(upgrade: Upgrade) -> dict[str, dict[str, Any]]:
+    """Every object applied once or observed; returns their status before the upgrade."""
+
+    def settled() -> dict[str, dict[str, Any]] | None:
+        found = upgrade.objects()
+        return found if all(is_ready(found[n]) for n in (*MANAGED, "observer")) else None
+
+    objects = wait_for(settled, timeout=60, what=f"{upgrade.release.version} to apply and observe")
+    assert upgrade.updates() == len(MANAGED), "the previous release applied each managed object once"
+    assert objects["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
+    return {name: obj["status"] for name, obj in objects.items()}
+
+
+def _upgrade_as_documented(upgrade: Upgrade) -> OperatorProcess:
+    """docs/upgrading.md, in its order: the CRDs, what the release notes ask (nothing for this release),
+    then the chart and the operator; returns the operator, once it holds every claim and has re-checked
+    the observer."""
+    kubectl = upgrade.kubectl
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _block("--force-conflicts")],
+        cwd=REPO,
+        env={**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)},
+        check=True,
+        timeout=120,
+    )
+    kubectl.run(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/clustercamsaccounts.camswebhook.io"
+    )
+    chart = REPO / "helm" / "cams-webhook-operator"
+    upgrade.helm("upgrade", "cams-webhook-operator", str(chart), "-n", HOME, "-f", str(upgrade.values))
+    deployment = kubectl.json("get", "deployment", "cams-webhook-operator", "-n", HOME)
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"registry.example.com/cams:{current_version()}"
+    new = upgrade.operator("operator.log")
+    wait_for(upgrade.claimed, timeout=60, what="a claim per managed number")
+
+    def redacted() -> bool:  # the observer re-checked: its status.live rewritten by this version
+        return "upCallbackUrlMatches" in (upgrade.objects()["observer"]["status"].get("live") or {})
+
+    wait_for(redacted, timeout=60, what="the observer re-checked by this version")
+    return new
+
+
+def _nothing_moved(upgrade: Upgrade, before: dict[str, dict[str, Any]]) -> None:
+    """No call, every object Ready with the fingerprint it had, the finalizer kept, the observer's URL
+    redacted as this version shows it, the paused object as it was."""
+    after = upgrade.objects()
+    assert upgrade.updates() == len(MANAGED), "no UpdatePhoneWebhook call through the upgrade"
+    for name in (*MANAGED, "observer"):
+        assert is_ready(after[name]), (name, after[name]["status"])
+        fingerprint = after[name]["status"].get("appliedFingerprint")
+        assert fingerprint == before[name].get("appliedFingerprint"), name
+    assert after["clear"]["metadata"]["finalizers"] == ["camswebhook.io/clear-webhook"]
+    assert after["observer"]["status"]["live"]["upCallbackUrl"] == "https://legacy.example/redacted?redacted"
+    assert after["paused"]["status"]["conditions"] == before["paused"]["conditions"]
+
+
+def _health_never_failed(sampler: HealthSampler, release: Release) -> None:
+    unhealthy = [s for s in sampler.samples if s[2] in UNHEALTHY]
+    assert not unhealthy, unhealthy
+    tools = {tool for _, tool, _ in sampler.samples}
+    assert tools == {"kstatus", f"argocd {release.version}", f"argocd {current_version()}"}
+    print(f"health sampled {sampler.rounds} times through the switch: {sorted(set(sampler.samples))}")
+
+
+def _the_finalizer_still_clears(upgrade: Upgrade) -> None:
+    """Deleting the Clear object clears CAMS, once; the claims 0.2.0 took are kept as they are (none swept,
+    none proven again by a read)."""
+    upgrade.kubectl.run("delete", "phonewebhook", "clear", "-n", TEAM, "--wait=false")
+    wait_for(lambda: "clear" not in upgrade.objects(), timeout=60, what="the Clear object to go")
+    cleared = upgrade.simulator.webhook("team", OBJECTS["clear"][1]) or {}
+    assert (cleared.get("StatusCallbackUrl"), cleared.get("UpCallbackUrl")) == ("", "")
+    assert upgrade.updates() == len(MANAGED) + 1
+    wait_for(upgrade.claimed, timeout=5, what="the claims after the upgrade")
+    spaces = {c["params"]["CustSpaceId"] for c in upgrade.simulator.reads()}
+    assert spaces <= {"platform"}, "only the observer's space is read"
