@@ -39,3 +39,32 @@ def test_every_layer_says_what_it_is_and_may_import() -> None:
         docstring = ast.get_docstring(ast.parse(init.read_text()))
         assert docstring, f"{init.parent.name}/__init__.py has no docstring"
         assert "May import" in docstring, init.parent.name
+
+
+# Issue 30's measure of modules small enough to read: every Python file of the operator, its simulator,
+# the tests and the benchmarks.
+MODULE_LINES, CLASS_LINES, FUNCTION_LINES = 400, 250, 50
+
+
+def _too_long(path: Path) -> list[str]:
+    source = path.read_text()
+    lines = source.count("\n")
+    found = [f"{path}: {lines} lines"] if lines > MODULE_LINES else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            most = CLASS_LINES
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            most = FUNCTION_LINES
+        else:
+            continue
+        length = (node.end_lineno or node.lineno) - node.lineno + 1
+        if length > most:
+            found.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_no_module_class_or_function_is_too_long_to_read() -> None:
+    roots = (REPO / "operator", REPO / "tests", REPO / "benchmarks")
+    files = [p for root in roots for p in root.rglob("*.py") if ".egg-info" not in str(p)]
+    assert len(files) > 100, "the walk found the code"
+    assert [line for path in files for line in _too_long(path)] == []
