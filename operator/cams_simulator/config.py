@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,9 @@ class SimulatorConfig(_Model):
     sts_min_duration_seconds: int = Field(default=900, ge=1, description="STS's floor for DurationSeconds.")
     qps: float = Field(default=10.0, gt=0, description="Calls per second per account and action.")
     burst: float | None = Field(default=None, description="Token-bucket size; default: qps.")
+    # How flow control answers: CAMS's business code with HTTP 400, or the API gateway's own with HTTP 429.
+    # Both carry x-acs-retry-after (milliseconds until a call would pass), which the official SDK obeys.
+    throttle_code: Literal["System.LimitControl", "Throttling.User"] = "System.LimitControl"
     fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls answered with a 5xx.")
     latency_ms: float = Field(default=0.0, ge=0)
     clock_skew_seconds: int = Field(default=900, description="Accepted distance of x-acs-date from now.")

@@ -6,6 +6,7 @@ control, then the business rules of the action.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections import Counter
@@ -129,10 +130,14 @@ class Simulator:
 
     # --- serving ---------------------------------------------------------------------------------------
 
-    def handle(self, request: Request, *, now: datetime, monotonic: float) -> tuple[int, JsonBody]:
+    def handle(
+        self, request: Request, *, now: datetime, monotonic: float
+    ) -> tuple[int, JsonBody, dict[str, str]]:
+        """The answer to one signed call: HTTP status, body and headers."""
         request_id = str(uuid.UUID(int=self.rng.getrandbits(128))).upper()
         action = request.headers.get("x-acs-action", "")
         access_key_id: str | None = None
+        headers: dict[str, str] = {}
         try:
             account = self.gateway.authenticate(request, now=now)
             access_key_id = account.access_key_id
@@ -147,7 +152,7 @@ class Simulator:
             said = {} if action == GET_CALLER_IDENTITY else {"Code": "OK"}
             body = {"RequestId": request_id, **said, **body}
         except CamsError as error:
-            status, code = error.http_status, error.code
+            status, code, headers = error.http_status, error.code, error.headers
             body = {
                 "RequestId": request_id,
                 "HostId": self.host_id,
@@ -158,7 +163,7 @@ class Simulator:
             }
         self.codes[(action, code)] += 1
         self.calls.append(CallRecord(monotonic, action, access_key_id, code, dict(request.query)))
-        return status, body
+        return status, body, headers
 
     def assume_role_with_oidc(
         self, form: Mapping[str, str], *, now: datetime, monotonic: float
@@ -227,7 +232,14 @@ class Simulator:
             bucket = TokenBucket.full(rate=self.config.qps, burst=max(1.0, burst), now=monotonic)
             self._buckets[key] = bucket
         if not bucket.try_take(monotonic):
-            raise CamsError(400, "System.LimitControl", "The system is under flow control.")
+            wait_ms = math.ceil(max(0.001, (1 - bucket.tokens) / bucket.rate) * 1000)
+            if self.config.throttle_code == "Throttling.User":
+                status, message = 429, "Request was denied due to user flow control."
+            else:
+                status, message = 400, "The system is under flow control."
+            raise CamsError(
+                status, self.config.throttle_code, message, headers={"x-acs-retry-after": str(wait_ms)}
+            )
 
     def _dispatch(self, account: AccountConfig, action: str, query: Mapping[str, str]) -> JsonBody:
         if action == GET_CALLER_IDENTITY:  # STS: any valid credentials may ask, whatever their rights

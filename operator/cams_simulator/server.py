@@ -28,7 +28,7 @@ async def _rpc(request: web.Request) -> web.Response:
     body = await request.read()
     if simulator.config.latency_ms:
         await asyncio.sleep(simulator.config.latency_ms / 1000)
-    status, answer = simulator.handle(
+    status, answer, headers = simulator.handle(
         Request(
             method=request.method,
             path=request.path,
@@ -39,7 +39,7 @@ async def _rpc(request: web.Request) -> web.Response:
         now=datetime.now(UTC),
         monotonic=time.monotonic(),
     )
-    return web.json_response(answer, status=status)
+    return web.json_response(answer, status=status, headers=headers)
 
 
 async def _state(request: web.Request) -> web.Response:

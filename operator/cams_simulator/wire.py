@@ -7,11 +7,22 @@ from dataclasses import dataclass
 
 
 class CamsError(Exception):
-    def __init__(self, http_status: int, code: str, message: str, **extra: str) -> None:
+    """A refusal: its HTTP status, Code and Message, `extra` fields of the body, and `headers` of the answer
+    (x-acs-retry-after on flow control)."""
+
+    def __init__(
+        self,
+        http_status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        **extra: str,
+    ) -> None:
         super().__init__(code)
         self.http_status = http_status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
         self.extra = extra
 
 

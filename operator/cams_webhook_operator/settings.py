@@ -34,8 +34,9 @@ class OperatorSettings(BaseSettings):
     )
     adaptive: bool = Field(
         default=True,
-        description="Slow down on CAMS flow-control answers and recover after (CAMS_ADAPTIVE). Turn off only "
-        "to reproduce a fixed-rate client, as the benchmark's baselines do.",
+        description="Slow down on CAMS flow-control answers, wait as long as they ask (x-acs-retry-after), "
+        "and recover after (CAMS_ADAPTIVE). Turn off only to reproduce a fixed-rate client, as the "
+        "benchmark's baselines do.",
     )
     retry_jitter: bool = Field(
         default=True,

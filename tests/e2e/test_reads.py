@@ -42,6 +42,7 @@ def test_number_health_shows_in_status_wide_columns_events_and_metrics_from_the_
     print(f"\nquality drop in status {time.monotonic() - changed:.1f}s after it happened (drift period 2 s)")
     assert condition["reason"] == "QualityRed"
     _a_red_number_is_shown_once_and_stays_ready(system, number)
+    _limited_is_told_from_out_of_service_and_unknown_is_not_judged(system, number)
 
 
 def _get_pwh(system: System, *flags: str) -> str:
@@ -66,6 +67,31 @@ def _a_red_number_is_shown_once_and_stays_ready(system: System, number: str) -> 
     assert len(system.simulator.calls(number)) == 1, (
         "health came from the reads: no UpdatePhoneWebhook of its own"
     )
+
+
+def _limited_is_told_from_out_of_service_and_unknown_is_not_judged(system: System, number: str) -> None:
+    """FLAGGED: sending limited for a while; BANNED: out of service, a Warning; a rating that turns UNKNOWN
+    says nothing, so no Warning."""
+
+    def reason_becomes(reason: str) -> None:
+        wait_for(
+            lambda: (system.condition("health", "NumberHealthy") or {}).get("reason") == reason,
+            timeout=10,
+            what=f"NumberHealthy {reason}",
+        )
+
+    system.simulator.set_webhook(SPACE, number, QualityRating="GREEN", Status="FLAGGED")
+    reason_becomes("NumberLimited")
+    system.simulator.set_webhook(SPACE, number, Status="BANNED")
+    reason_becomes("NumberOutOfService")
+    assert "BANNED" in system.condition("health", "NumberHealthy")["message"]  # type: ignore[index]
+    statuses = [e for e in system.events("health") if e["reason"] == "NumberStatusChanged"]
+    assert {e["type"] for e in statuses} == {"Warning"}
+    system.simulator.set_webhook(SPACE, number, QualityRating="UNKNOWN", Status="CONNECTED")
+    reason_becomes("Healthy")
+    time.sleep(3)  # another read of the UNKNOWN rating
+    drops = [e for e in system.events("health") if e["reason"] == "QualityDegraded"]
+    assert len(drops) == 1, "GREEN to UNKNOWN is no Warning: only the earlier drop to RED was"
 
 
 def test_drift_made_outside_kubernetes_is_detected_and_reverted(system: System) -> None:

@@ -99,6 +99,21 @@ async def test_flow_control_answer_is_throttled(make_client: MakeClient) -> None
     assert verdicts.count(Verdict.OK) >= 10
 
 
+@pytest.mark.parametrize(
+    ("throttle_code", "http_status"), [("System.LimitControl", 400), ("Throttling.User", 429)]
+)
+async def test_flow_control_says_when_to_call_again_and_the_client_reads_it(
+    served: Served, make_client: MakeClient, throttle_code: str, http_status: int
+) -> None:
+    served.simulator.config = served.simulator.config.model_copy(update={"throttle_code": throttle_code})
+    client = make_client()
+    outcomes = [await client.update_phone_webhook(UPDATE, GOOD) for _ in range(12)]
+    throttled = [o.answer for o in outcomes if o.verdict is Verdict.THROTTLED and o.answer]
+    assert throttled, "12 calls at once are more than 10 calls/s"
+    assert {(a.http_status, a.code) for a in throttled} == {(http_status, throttle_code)}
+    assert all(a.retry_after is not None and 0 < a.retry_after <= 0.1 for a in throttled), throttled
+
+
 async def test_injected_5xx_is_transient(served: Served, make_client: MakeClient) -> None:
     served.simulator.set_faults(fail_rate=1.0)
     client = make_client()

@@ -69,6 +69,11 @@ def _body_of(raw: bytes) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+# The official SDK waits at most this long on x-acs-retry-after (its retry policy's default maximum delay),
+# so a wrong header cannot stop an account for long.
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
 def _answer_of(status: int, headers: Mapping[str, str], body: Mapping[str, Any]) -> Answer:
     # Key case varies between Alibaba's gateways (`Code` or `code`); the official SDK reads either.
     fields = {str(key).lower(): value for key, value in body.items()}
@@ -86,7 +91,20 @@ def _answer_of(status: int, headers: Mapping[str, str], body: Mapping[str, Any])
         message=text("Message"),
         request_id=text("RequestId") or headers.get("x-acs-request-id"),
         access_denied_detail=text("AccessDeniedDetail"),
+        retry_after=_retry_after(status, headers.get("x-acs-retry-after")),
     )
+
+
+def _retry_after(status: int, header: str | None) -> float | None:
+    """x-acs-retry-after as the official SDK reads it: on a 4xx or 5xx answer, a positive whole number of
+    milliseconds (anything else is no advice), at most MAX_RETRY_AFTER_SECONDS."""
+    if not 400 <= status < 600 or header is None:
+        return None
+    try:
+        milliseconds = int(header.strip())
+    except ValueError:
+        return None
+    return min(milliseconds / 1000, MAX_RETRY_AFTER_SECONDS) if milliseconds > 0 else None
 
 
 class CamsClient:
@@ -178,7 +196,7 @@ class CamsClient:
         except httpx.HTTPError as exc:  # an answer that could not be read (bad encoding, bad framing)
             return no_answer(f"CAMS's answer could not be read ({type(exc).__name__})"), {}
         body = _body_of(response.content)
-        return classify(_answer_of(response.status_code, response.headers, body)), body
+        return classify(_answer_of(response.status_code, response.headers, body), action), body
 
     async def caller_identity(self, credentials: Credentials) -> tuple[Outcome, str | None]:
         """STS GetCallerIdentity: the Alibaba Cloud account the credentials belong to (their AccountId),

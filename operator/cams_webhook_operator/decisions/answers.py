@@ -41,6 +41,7 @@ _RESULTS = {
     Verdict.THROTTLED: "throttled",
     Verdict.TRANSIENT: "transient",
     Verdict.PERMANENT: "refused",
+    Verdict.UNRECOGNIZED: "unrecognized",
 }
 
 
@@ -80,7 +81,7 @@ def _answered(
     state: ObjectState, call: Call, outcome: Outcome, facts: Facts, settings: OperatorSettings
 ) -> Plan:
     verdict = outcome.verdict
-    attempts, retry_at = _next_try(state, verdict, facts, settings)
+    attempts, retry_at = _next_try(state, outcome, facts, settings)
     status = st.status_after_outcome(
         previous=previous_status(state),
         generation=call.generation,
@@ -99,23 +100,30 @@ def _answered(
         # Only an answer for good settles why the call was forced; a throttled one must try again.
         update=StateUpdate(attempts=attempts, settle_forced=verdict in (Verdict.OK, Verdict.PERMANENT)),
         requeue_after=(retry_at - facts.now).total_seconds() if retry_at else None,
-        requeue_priority=Priority.ROUTINE if verdict is Verdict.PERMANENT else retry_priority(call.priority),
+        requeue_priority=Priority.ROUTINE
+        if verdict in (Verdict.PERMANENT, Verdict.UNRECOGNIZED)
+        else retry_priority(call.priority),
         drift=DriftAction.SCHEDULE if verdict is Verdict.OK and not call.clearing else DriftAction.KEEP,
     )
 
 
 def _next_try(
-    state: ObjectState, verdict: Verdict, facts: Facts, settings: OperatorSettings
+    state: ObjectState, outcome: Outcome, facts: Facts, settings: OperatorSettings
 ) -> tuple[int, datetime | None]:
-    """Failed tries in a row after this answer, and when to try again (None: no need)."""
-    if verdict is Verdict.OK:
+    """Failed tries in a row after this answer, and when to try again (None: no need). A refusal for good
+    waits the permanent interval; a code this operator does not know backs off up to it; anything else
+    (throttled, transient, a refusal fixed outside the object such as the clock) backs off up to the
+    longest retry delay, and never retries sooner than CAMS asked."""
+    if outcome.verdict is Verdict.OK:
         return 0, None
-    if verdict is Verdict.PERMANENT:
+    if outcome.refused_for_good:
         return 0, facts.now + timedelta(seconds=settings.permanent_retry_seconds)
     attempts = state.attempts + 1
-    return attempts, facts.now + timedelta(
-        seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
-    )
+    cap = settings.permanent_retry_seconds if outcome.verdict is Verdict.UNRECOGNIZED else None
+    delay = retry_delay(attempts, jitter=facts.jitter, settings=settings, cap=cap)
+    # Never before CAMS said it would accept a call again (x-acs-retry-after).
+    asked = outcome.answer.retry_after if outcome.answer else None
+    return attempts, facts.now + timedelta(seconds=max(delay, asked or 0.0))
 
 
 def _told(verdict: Verdict, ready: Condition, attempts: int) -> tuple[Event, ...]:

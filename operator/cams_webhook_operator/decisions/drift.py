@@ -11,7 +11,7 @@ import math
 
 from cams_webhook_operator.api.status_models import LiveWebhook
 from cams_webhook_operator.cams.messages import LiveNumber
-from cams_webhook_operator.cams.outcomes import Outcome, Verdict
+from cams_webhook_operator.cams.outcomes import Outcome
 from cams_webhook_operator.tenancy.callback_urls import CallbackUrls, redact
 
 # A read that failed for a reason that passes is tried again after this long (or the drift interval, if
@@ -102,6 +102,6 @@ def read_retry_seconds(outcome: Outcome, *, renewed: bool, interval: float, perm
     drift interval, if shorter)."""
     if renewed:
         return 0.0
-    if outcome.verdict is Verdict.PERMANENT:
+    if outcome.refused_for_good:
         return permanent_retry
     return min(FAILED_READ_RETRY_SECONDS, interval or math.inf)

@@ -19,27 +19,38 @@ from cams_webhook_operator.decisions.state import Event, ObjectState
 from cams_webhook_operator.decisions.status import condition
 
 CONDITION: Final = "NumberHealthy"
+# The values Alibaba documents (QueryChatappPhoneNumbers). UNKNOWN, and any value not listed here, is not
+# judged: it says nothing about the number, so it neither makes it unhealthy nor raises a Warning.
 QUALITY_RANK = {"RED": 0, "YELLOW": 1, "GREEN": 2}
-# A number in service. VERIFIED is what the API's own example shows for a number in use.
-IN_SERVICE = frozenset({"CONNECTED", "VERIFIED"})
+IN_SERVICE = frozenset({"CONNECTED"})
+# Sending is limited for a while; the number recovers without anyone acting.
+LIMITED = frozenset({"RESTRICTED", "RATE_LIMITED", "FLAGGED"})
+# The number cannot send until something is done about it (or ever): the alert fires on these and on RED.
+OUT_OF_SERVICE = frozenset(
+    {"BANNED", "DISCONNECTED", "DELETED", "PENDING", "UNVERIFIED", "MIGRATED", "OFFLINE", "PAUSED"}
+)
+JUDGED_STATUSES = IN_SERVICE | LIMITED | OUT_OF_SERVICE
 
 
 def judge(live: LiveWebhook) -> tuple[bool, str, str] | None:
     """(healthy, reason, message), or None when the read says nothing about the number's health."""
-    if not live.found or not (live.quality_rating or live.number_status):
+    quality, status = live.quality_rating, live.number_status
+    if not live.found or not (quality in QUALITY_RANK or status in JUDGED_STATUSES):
         return None
     problems: list[tuple[str, str]] = []
-    if live.quality_rating == "RED":
+    if status in OUT_OF_SERVICE:
+        problems.append(("NumberOutOfService", f"number status {status}: the number cannot send messages"))
+    if quality == "RED":
         problems.append(("QualityRed", "quality rating RED: WhatsApp may lower the number's messaging limit"))
-    if live.number_status and live.number_status not in IN_SERVICE:
-        problems.append(("NumberNotConnected", f"number status {live.number_status}, not CONNECTED"))
+    if status in LIMITED:
+        problems.append(("NumberLimited", f"number status {status}: sending is limited for now; it recovers"))
     if live.name_status.lower() == "rejected":
         problems.append(("NameRejected", "the verified name was rejected"))
     if problems:
         return False, problems[0][0], "; ".join(message for _, message in problems)
     facts = [
-        f"quality {live.quality_rating or 'unknown'}",
-        f"status {live.number_status or 'unknown'}",
+        f"quality {quality or 'UNKNOWN'}",
+        f"status {status or 'UNKNOWN'}",
         *([f"tier {live.messaging_limit_tier}"] if live.messaging_limit_tier else []),
     ]
     return True, "Healthy", ", ".join(facts)
@@ -47,31 +58,46 @@ def judge(live: LiveWebhook) -> tuple[bool, str, str] | None:
 
 def changes(before: LiveWebhook | None, after: LiveWebhook, phone_number: str) -> tuple[Event, ...]:
     """One Event per change of the quality rating or of the number's status between two reads: Warning
-    when it got worse, Normal when it recovered. Nothing on the first read (nothing changed)."""
+    when it got worse, Normal when it recovered; nothing on the first read (nothing changed) and nothing
+    for a change to or from a value that is not judged (UNKNOWN)."""
     if before is None or not before.found or not after.found:
         return ()
-    events: list[Event] = []
-    old, new = before.quality_rating, after.quality_rating
-    if old and new and old != new:
-        worse = QUALITY_RANK.get(new, -1) < QUALITY_RANK.get(old, -1)
-        events.append(
-            Event(
-                "Warning" if worse else "Normal",
-                "QualityDegraded" if worse else "QualityRecovered",
-                f"The quality rating of {phone_number} changed from {old} to {new}",
-            )
+    return tuple(
+        event
+        for event in (
+            _quality_change(before.quality_rating, after.quality_rating, phone_number),
+            _status_change(before.number_status, after.number_status, phone_number),
         )
-    old, new = before.number_status, after.number_status
-    if old and new and old != new:
-        worse = new not in IN_SERVICE
-        events.append(
-            Event(
-                "Warning" if worse else "Normal",
-                "NumberStatusChanged",
-                f"The status of {phone_number} changed from {old} to {new}",
-            )
-        )
-    return tuple(events)
+        if event is not None
+    )
+
+
+def _quality_change(old: str, new: str, phone_number: str) -> Event | None:
+    if old == new or new not in QUALITY_RANK:
+        return None
+    if old in QUALITY_RANK:
+        worse = QUALITY_RANK[new] < QUALITY_RANK[old]
+    elif new == "RED":  # from UNKNOWN, only a RED rating is news
+        worse = True
+    else:
+        return None
+    return Event(
+        "Warning" if worse else "Normal",
+        "QualityDegraded" if worse else "QualityRecovered",
+        f"The quality rating of {phone_number} changed from {old or 'UNKNOWN'} to {new}",
+    )
+
+
+def _status_change(old: str, new: str, phone_number: str) -> Event | None:
+    if old == new or new not in JUDGED_STATUSES:
+        return None
+    if new in IN_SERVICE and old not in JUDGED_STATUSES:
+        return None  # from UNKNOWN (or nothing) to CONNECTED: nothing had gone wrong
+    return Event(
+        "Normal" if new in IN_SERVICE else "Warning",
+        "NumberStatusChanged",
+        f"The status of {phone_number} changed from {old} to {new}",
+    )
 
 
 def with_health_condition(

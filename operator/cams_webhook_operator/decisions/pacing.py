@@ -80,6 +80,8 @@ class AdaptiveRate:
     recovery_seconds: float = 20.0
     cooldown: float = 1.0
     last_decrease: float = float("-inf")
+    # No call before this moment: CAMS said so (x-acs-retry-after). A slot reserved earlier waits for it too.
+    held_until: float = float("-inf")
 
     @classmethod
     def start(cls, *, rate: float, burst: float, now: float, floor: float | None = None) -> AdaptiveRate:
@@ -116,11 +118,17 @@ class AdaptiveRate:
         self.ceiling, self.floor = rate, max(rate / 20, 0.1)
         self.bucket.rate = min(self.bucket.rate, rate)
 
-    def on_throttled(self, now: float) -> None:
+    def on_throttled(self, now: float, retry_after: float | None = None) -> None:
+        """CAMS throttled a call: cut the rate, and when it said how long to wait (x-acs-retry-after), hand
+        out no slot before then."""
         self._recover(now)
         if now - self.last_decrease >= self.cooldown:
             self.bucket.rate = max(self.floor, self.bucket.rate * self.decrease_factor)
             self.last_decrease = now
+        if retry_after:
+            self.held_until = max(self.held_until, now + retry_after)
+            # The next reservation takes the last token this leaves and waits `retry_after` for it.
+            self.bucket.tokens = min(self.bucket.tokens, 1 - self.bucket.rate * retry_after)
 
 
 class Admission(enum.Enum):

@@ -166,8 +166,14 @@ def retry_priority(priority: Priority) -> Priority:
     return max(priority, Priority.RETRY)
 
 
-def retry_delay(attempts: int, *, jitter: float, settings: OperatorSettings) -> float:
-    """Seconds before the next try after `attempts` failed ones in a row."""
+def retry_delay(
+    attempts: int, *, jitter: float, settings: OperatorSettings, cap: float | None = None
+) -> float:
+    """Seconds before the next try after `attempts` failed ones in a row, at most `cap` (by default the
+    longest retry delay)."""
     return backoff_delay(
-        attempt=attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds, jitter=jitter
+        attempt=attempts,
+        base=settings.retry_base_seconds,
+        cap=cap or settings.retry_max_seconds,
+        jitter=jitter,
     )

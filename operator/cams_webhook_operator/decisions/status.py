@@ -102,18 +102,24 @@ def _outcome_message(
         return "CAMS accepted the webhook configuration"  # no number: equal conditions are shared
     retry_note = f"; retrying at {timestamp(retry_at)}" if retry_at else ""
     said = _cams_said(outcome)
-    if outcome.verdict is Verdict.PERMANENT and clearing:
-        return (
-            f"CAMS refused to clear the webhook of {phone_number} before deletion ({said}). "
-            f"The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
-        )
-    if outcome.verdict is Verdict.PERMANENT:
-        return (
-            f"CAMS refused the webhook configuration of {phone_number} ({said}). "
-            f"Fix the cause: the operator tries again when the spec or its Secret changes{retry_note}"
-        )
+    if outcome.verdict is Verdict.PERMANENT:  # a refusal this operator knows, with what to do about it
+        advice = f": {outcome.refusal.advice}" if outcome.refusal else ""
+        if clearing:
+            return (
+                f"CAMS refused to clear the webhook of {phone_number} before deletion ({said}){advice}. "
+                f"The object stays until CAMS accepts{retry_note}; {RELEASE_HINT}"
+            )
+        refused = f"CAMS refused the webhook configuration of {phone_number} ({said}){advice}"
+        if not outcome.refused_for_good:  # fixed outside the object (the node's clock): tried again soon
+            return refused + retry_note
+        return f"{refused}. The operator tries again when the spec or its Secret changes{retry_note}"
     if outcome.verdict is Verdict.THROTTLED:
         message = f"CAMS is under flow control ({said}){retry_note}"
+    elif outcome.verdict is Verdict.UNRECOGNIZED:
+        message = (
+            f"CAMS refused with a code this operator does not know ({said}){retry_note}, "
+            "then less and less often while the answer stays the same"
+        )
     else:
         message = f"The call to CAMS failed temporarily ({said}){retry_note}"
     return f"Clearing the webhook of {phone_number} before deletion: {message}" if clearing else message
@@ -144,7 +150,7 @@ def status_after_outcome(
         "last_attempt_time": now,
         "next_attempt_time": retry_at,
         # Only a refusal of this very request decides when to try it again; a newer attempt clears it.
-        "failed_fingerprint": fingerprint if verdict is Verdict.PERMANENT else None,
+        "failed_fingerprint": fingerprint if outcome.refused_for_good else None,
     }
     if verdict is Verdict.OK:
         fields.update(next_attempt_time=None, last_sync_time=now, applied_fingerprint=fingerprint)

@@ -203,6 +203,10 @@ class AccountLane(Generic[T]):
         delay = self.limiter.reserve(self._clock())
         if delay > 0:
             await asyncio.sleep(delay)
+        # CAMS may have asked, while this slot waited, not to be called before a moment (x-acs-retry-after);
+        # another answer may move that moment while this sleeps, hence the loop.
+        while (held := self.limiter.held_until - self._clock()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(held)
         while (ticket := self._queue.pop()) is not None:
             if self._owner.is_current(ticket):
                 self._in_flight += 1
@@ -234,7 +238,7 @@ class AccountLane(Generic[T]):
     def _learn(self, ticket: T, outcome: Outcome) -> None:
         now = self._clock()
         if outcome.verdict is Verdict.THROTTLED and self._adaptive:
-            self.limiter.on_throttled(now)
+            self.limiter.on_throttled(now, outcome.answer.retry_after if outcome.answer else None)
         if self.breaker is None:
             return
         change = self.breaker.record(

@@ -82,7 +82,7 @@ class SpaceAccess:
         renew = token_to_renew(outcome, resolved)
         if renew:
             self._renew(resolved)
-        if outcome.verdict is not Verdict.PERMANENT or renew:
+        if not outcome.refused_for_good or renew:
             # Not proven, not refused: the object waits with backoff, as for any failed call. (Claiming
             # anyway would let a made-up key take a number whenever CAMS's reads fail.)
             retry_at = self._now() + TRANSIENT_SHARED
@@ -94,12 +94,12 @@ class SpaceAccess:
             )
         else:
             retry_at = self._now() + self._refusal
+            advice = f": {outcome.refusal.advice}" if outcome.refusal else ""
             problem = CredentialProblem(
                 outcome.reason,
-                f"CAMS refused these credentials on space {space} ({QUERY_PHONE_NUMBERS} answered {said}). "
-                "Credentials claim a number only once they have read its space, so that a key that does not "
-                "reach the space never keeps the number from its owner: use the account that owns the "
-                f"space, or grant its RAM identity cams:{QUERY_PHONE_NUMBERS}. Checked again at "
+                f"CAMS refused these credentials on space {space} ({QUERY_PHONE_NUMBERS} answered {said})"
+                f"{advice}. Credentials claim a number only once they have read its space, so that a key "
+                "that does not reach the space never keeps the number from its owner. Checked again at "
                 f"{timestamp(retry_at)}, or at once when the credentials change",
                 retry_after=self._refusal.total_seconds(),
                 answer=outcome.answer,

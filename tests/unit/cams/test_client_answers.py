@@ -123,3 +123,24 @@ async def test_the_query_goes_on_the_wire_exactly_as_it_was_signed(transport: st
             await client.aclose()
     assert outcome.verdict is Verdict.OK
     assert received == [f"/?{canonical_query_string(params)}"]
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "seconds"),
+    [
+        (429, "1500", 1.5),
+        (400, "200", 0.2),
+        (503, " 3000 ", 3.0),
+        (429, "999999", 120.0),  # at most the official SDK's longest wait
+        (429, "0", None),
+        (429, "-5", None),
+        (429, "soon", None),
+        (200, "1500", None),  # only a 4xx or 5xx answer carries advice, as the official SDK reads it
+    ],
+)
+async def test_x_acs_retry_after_is_read_in_milliseconds_as_the_official_sdk_reads_it(
+    status: int, header: str, seconds: float | None
+) -> None:
+    body = {"Code": "OK" if status == 200 else "Throttling.User", "Message": "m"}
+    _, answer = await _call(_answering(status, body, headers={"x-acs-retry-after": header}))
+    assert getattr(answer, "retry_after", "missing") == seconds

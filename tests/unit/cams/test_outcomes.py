@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cams_webhook_operator.cams.outcomes import Answer, Verdict, classify, no_answer
+from cams_webhook_operator.cams.outcomes import REFUSALS, Answer, Verdict, classify, no_answer
 
 
 @pytest.mark.parametrize(
@@ -30,8 +30,12 @@ from cams_webhook_operator.cams.outcomes import Answer, Verdict, classify, no_an
         (400, "InvalidTimeStamp.Expired", Verdict.PERMANENT, "ClockSkew"),
         (400, "MissingPhoneNumber", Verdict.PERMANENT, "InvalidParameter"),
         (400, "InvalidParameter", Verdict.PERMANENT, "InvalidParameter"),
-        (400, "Some.NewBusinessError", Verdict.PERMANENT, "Refused"),
-        (200, "Some.NewBusinessError", Verdict.PERMANENT, "Refused"),
+        (400, "InvalidParameter.PhoneNumber", Verdict.PERMANENT, "InvalidParameter"),
+        (403, "NoPermission", Verdict.PERMANENT, "PermissionDenied"),
+        (403, "Forbidden.NoPermission", Verdict.PERMANENT, "PermissionDenied"),
+        (400, "IncompleteSignature", Verdict.PERMANENT, "SignatureDefect"),
+        (400, "Some.NewBusinessError", Verdict.UNRECOGNIZED, "UnrecognizedCode"),
+        (200, "Some.NewBusinessError", Verdict.UNRECOGNIZED, "UnrecognizedCode"),
     ],
     ids=lambda value: str(value),
 )
@@ -48,3 +52,17 @@ def test_no_answer_is_transient() -> None:
     outcome = no_answer("timed out")
     assert outcome.verdict is Verdict.TRANSIENT
     assert outcome.answer is None
+
+
+def test_a_refusal_says_what_to_do_naming_the_action_that_was_refused() -> None:
+    refused = classify(Answer(403, "NoPermission"), "QueryChatappPhoneNumbers")
+    assert refused.refusal is not None
+    assert "cams:QueryChatappPhoneNumbers" in refused.refusal.advice
+    assert refused.refused_for_good
+
+
+def test_only_a_clock_refusal_is_tried_again_soon() -> None:
+    soon = [code for code, refusal in REFUSALS.items() if refusal.soon]
+    assert soon == ["InvalidTimeStamp.Expired"]
+    assert not classify(Answer(400, "InvalidTimeStamp.Expired")).refused_for_good
+    assert not classify(Answer(400, "Some.NewBusinessError")).refused_for_good

@@ -45,6 +45,21 @@ AFTER_CASES = [
         3,
         ("refused", "PermissionDenied", ("PermissionDenied",), 3600.0, Priority.ROUTINE),
     ),
+    # A code this operator does not know is not final: the backoff grows past the longest retry delay
+    # (300 s) up to the permanent interval (3600 s): 1 s x 2**11 on the 12th failure in a row.
+    (
+        "unrecognized",
+        "Some.NewBusinessError",
+        11,
+        ("unrecognized", "UnrecognizedCode", ("UnrecognizedCode",), 2048.0, Priority.ROUTINE),
+    ),
+    # The clock is off: a person fixes it (Stalled), and it is tried again within minutes, not an hour.
+    (
+        "clock-skew",
+        "InvalidTimeStamp.Expired",
+        11,
+        ("refused", "ClockSkew", ("ClockSkew",), 300.0, Priority.ROUTINE),
+    ),
 ]
 
 
@@ -67,7 +82,64 @@ def test_after_call(code: str, attempts: int, expected: tuple[object, ...]) -> N
         plan.requeue_after,
         plan.requeue_priority if plan.requeue_after is not None else None,
     ) == expected
-    assert plan.update.settle_forced is (code in ("OK", "Ram.PermissionDeny"))
+    assert plan.update.settle_forced is (code in ("OK", "Ram.PermissionDeny", "InvalidTimeStamp.Expired"))
+
+
+def _answered(code: str, http_status: int = 400) -> tuple[str, str, str | None, str | None]:
+    """After CAMS answered `code` to an update: the Ready condition's reason and message, the request kept
+    as refused for good (failed_fingerprint), and what the plan does with the claim."""
+    state = state_of()
+    plan = answers.after_call(
+        state,
+        call_of(state),
+        classify(Answer(http_status, code)),
+        Facts(now=NOW, priority=Priority.CHANGE),
+        SETTINGS,
+        None,
+    )
+    assert plan.status is not None
+    ready = plan.status.conditions[0]
+    return ready.reason, ready.message, plan.status.failed_fingerprint, plan.claim
+
+
+def test_an_object_is_not_tried_again_before_cams_said_it_may() -> None:
+    state = state_of()
+    throttled = classify(Answer(429, "Throttling.User", retry_after=7.0))
+    plan = answers.after_call(
+        state, call_of(state), throttled, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None
+    )
+    assert plan.requeue_after == 7.0, "x-acs-retry-after, not the first backoff of 1 s"
+
+
+def test_a_clock_that_is_off_says_so_and_is_not_kept_as_a_refusal_of_the_request() -> None:
+    reason, message, failed, claim = _answered("InvalidTimeStamp.Expired")
+    assert reason == "ClockSkew"
+    assert "correct the node's time (NTP)" in message
+    assert "retrying at 2026-11-27 12:00:01Z" in message, "the first retry after a second, as a transient one"
+    assert (failed, claim) == (None, None), "a restart after the fix tries at once; the claim is kept"
+
+
+def test_an_incomplete_signature_is_our_defect_not_the_users_credentials() -> None:
+    reason, message, failed, claim = _answered("IncompleteSignature")
+    assert reason == "SignatureDefect"
+    assert "a defect of this operator, not of the credentials" in message
+    assert failed is not None
+    assert claim is None, "the credentials are not blamed: the number stays claimed"
+
+
+def test_a_permission_refusal_names_the_ram_action_to_grant() -> None:
+    for code in ("NoPermission", "Forbidden.NoPermission", "Ram.PermissionDeny"):
+        reason, message, _, claim = _answered(code, 403)
+        assert reason == "PermissionDenied"
+        assert "the action cams:UpdatePhoneWebhook" in message
+        assert claim == "drop"
+
+
+def test_an_unknown_code_is_shown_and_retried_not_taken_as_final() -> None:
+    reason, message, failed, claim = _answered("Some.NewBusinessError")
+    assert reason == "UnrecognizedCode"
+    assert "a code this operator does not know (Some.NewBusinessError)" in message
+    assert (failed, claim) == (None, None)
 
 
 def test_a_failure_during_an_outage_holds_the_object_and_tells_it_once_per_outage() -> None:

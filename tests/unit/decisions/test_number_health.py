@@ -28,27 +28,74 @@ GOOD = LiveWebhook(number_status="CONNECTED", quality_rating="GREEN", messaging_
         ),
         (
             GOOD.model_copy(update={"number_status": "FLAGGED"}),
-            (False, "NumberNotConnected", "number status FLAGGED, not CONNECTED"),
+            (False, "NumberLimited", "number status FLAGGED: sending is limited for now; it recovers"),
+        ),
+        (
+            GOOD.model_copy(update={"number_status": "BANNED"}),
+            (False, "NumberOutOfService", "number status BANNED: the number cannot send messages"),
+        ),
+        (
+            GOOD.model_copy(update={"quality_rating": "UNKNOWN"}),
+            (True, "Healthy", "quality UNKNOWN, status CONNECTED, tier TIER_1000"),
         ),
         (
             GOOD.model_copy(update={"name_status": "Rejected"}),
             (False, "NameRejected", "the verified name was rejected"),
         ),
-        (LiveWebhook(number_status="VERIFIED"), (True, "Healthy", "quality unknown, status VERIFIED")),
+        # VERIFIED is not a number status (the API page's example shows it): like UNKNOWN, not judged.
+        (LiveWebhook(number_status="VERIFIED"), None),
+        (LiveWebhook(number_status="UNKNOWN", quality_rating="UNKNOWN"), None),
         (LiveWebhook(), None),
         (LiveWebhook(found=False), None),
     ],
-    ids=["good", "yellow", "red", "flagged", "name-rejected", "verified-only", "nothing-said", "not-listed"],
+    ids=[
+        "good",
+        "yellow",
+        "red",
+        "flagged-is-limited",
+        "banned-is-out-of-service",
+        "unknown-quality-not-judged",
+        "name-rejected",
+        "verified-is-not-a-status",
+        "all-unknown",
+        "nothing-said",
+        "not-listed",
+    ],
 )
 def test_judge(live: LiveWebhook, verdict: tuple[bool, str, str] | None) -> None:
     assert judge(live) == verdict
 
 
-def test_red_and_offline_together_name_both() -> None:
+def test_red_and_offline_together_name_both_out_of_service_first() -> None:
     verdict = judge(GOOD.model_copy(update={"quality_rating": "RED", "number_status": "OFFLINE"}))
     assert verdict is not None
-    assert verdict[:2] == (False, "QualityRed")
-    assert "number status OFFLINE" in verdict[2]
+    assert verdict[:2] == (False, "NumberOutOfService")
+    assert "quality rating RED" in verdict[2]
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["CONNECTED", "MIGRATED", "FLAGGED", "DISCONNECTED", "UNVERIFIED", "BANNED", "RATE_LIMITED", "PENDING",
+     "UNKNOWN", "DELETED", "RESTRICTED", "OFFLINE", "PAUSED"],
+)  # fmt: skip
+def test_every_documented_status_is_in_service_limited_out_of_service_or_not_judged(status: str) -> None:
+    verdict = judge(LiveWebhook(number_status=status))
+    expected = {
+        "CONNECTED": "Healthy",
+        "RESTRICTED": "NumberLimited",
+        "RATE_LIMITED": "NumberLimited",
+        "FLAGGED": "NumberLimited",
+        "UNKNOWN": None,
+    }.get(status, "NumberOutOfService")
+    assert (verdict[1] if verdict else None) == expected
+
+
+def test_unknown_is_not_judged_so_a_rating_that_turns_unknown_raises_no_warning() -> None:
+    unknown = GOOD.model_copy(update={"quality_rating": "UNKNOWN", "number_status": "UNKNOWN"})
+    assert changes(GOOD, unknown, "861") == ()
+    assert changes(unknown, GOOD, "861") == (), "nothing had gone wrong, so nothing recovered"
+    (red,) = changes(unknown, GOOD.model_copy(update={"quality_rating": "RED"}), "861")
+    assert (red.type, red.reason) == ("Warning", "QualityDegraded")
 
 
 def test_changes_are_told_once_worse_as_warning_better_as_normal() -> None:

@@ -39,6 +39,7 @@ class Owner:
         self.released: list[str] = []
         self.stale: set[str] = set()
         self.in_flight = self.most_in_flight = 0
+        self.retry_after: float | None = None
 
     async def call(self, ticket: Ticket) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -50,6 +51,8 @@ class Owner:
         code = self.answer(ticket.key)
         if code == "timeout":
             return no_answer("CAMS did not answer in time")
+        if code == "Throttling.User":  # the gateway's flow control, saying when to call again
+            return classify(Answer(429, code, retry_after=self.retry_after))
         return classify(Answer({"OK": 200, "ServiceUnavailable": 503}.get(code, 400), code))
 
     async def finish(self, ticket: Ticket, outcome: Outcome) -> None:
@@ -154,6 +157,18 @@ async def test_throttled_answers_slow_the_lane_down_unless_it_is_fixed_rate() ->
     fixed.offer(Ticket("a"))
     await _until(lambda: len(owner.finished) == 4)
     assert fixed.limiter.rate == 10
+
+
+async def test_the_lane_sends_nothing_before_cams_said_it_may_call_again() -> None:
+    owner = Owner()
+    owner.retry_after = 2.5
+    owner.answer = lambda key: "Throttling.User" if key == "a" else "OK"
+    lane = _lane(owner)
+    for key in "abc":
+        lane.offer(Ticket(key))
+    await _until(lambda: len(owner.finished) == 3)
+    assert owner.sent[0] == ("a", 0.0)
+    assert owner.sent[1][1] >= 2.5, f"x-acs-retry-after said 2.5 s: {owner.sent}"
 
 
 async def test_an_outage_holds_everything_probes_once_per_interval_and_releases_on_the_first_answer() -> None:

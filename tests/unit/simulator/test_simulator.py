@@ -76,7 +76,7 @@ def _request(
 
 
 def _code(simulator: Simulator, request: Request, monotonic: float = 0.0) -> tuple[int, str]:
-    status, body = simulator.handle(request, now=NOW, monotonic=monotonic)
+    status, body, _ = simulator.handle(request, now=NOW, monotonic=monotonic)
     return status, body["Code"]
 
 
@@ -160,7 +160,7 @@ def test_sts_call_with_its_token_is_accepted() -> None:
 
 
 def test_permission_denied_carries_access_denied_detail() -> None:
-    _, body = _simulator().handle(
+    _, body, _ = _simulator().handle(
         _request(ak="DENIED", sk="SK3", query={"CustSpaceId": "space3", "PhoneNumber": "1"}),
         now=NOW,
         monotonic=0,
@@ -190,6 +190,20 @@ def test_flow_control_allows_qps_per_account_and_refuses_beyond() -> None:
     assert _code(simulator, other_account, monotonic=0.1)[1] == "Product.Unsubscript", "counted per account"
 
 
+@pytest.mark.parametrize(
+    ("throttle_code", "http_status"), [("System.LimitControl", 400), ("Throttling.User", 429)]
+)
+def test_flow_control_says_when_to_call_again(throttle_code: str, http_status: int) -> None:
+    """As Alibaba's gateway does: x-acs-retry-after, in milliseconds, until a call would pass."""
+    simulator = _simulator(qps=10, throttle_code=throttle_code)
+    for _ in range(10):
+        simulator.handle(_request(), now=NOW, monotonic=0.0)
+    status, body, headers = simulator.handle(_request(), now=NOW, monotonic=0.05)
+    assert (status, body["Code"]) == (http_status, throttle_code)
+    assert headers == {"x-acs-retry-after": "50"}, "one token every 100 ms, half of it earned"
+    assert _code(simulator, _request(), monotonic=0.1) == (200, "OK")
+
+
 def test_injected_failures_are_5xx() -> None:
     simulator = _simulator(fail_rate=1.0)
     assert _code(simulator, _request()) == (503, "ServiceUnavailable")
@@ -199,7 +213,7 @@ def test_injected_failures_are_5xx() -> None:
 def test_query_lists_the_numbers_of_a_space() -> None:
     simulator = _simulator()
     _code(simulator, _request())
-    status, body = simulator.handle(
+    status, body, _ = simulator.handle(
         _request(action="QueryChatappPhoneNumbers", query={"CustSpaceId": "space"}), now=NOW, monotonic=0
     )
     assert status == 200
