@@ -9,6 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from cams_simulator.wire import Failure
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -55,8 +57,12 @@ class SimulatorConfig(_Model):
     # How flow control answers: CAMS's business code with HTTP 400, or the API gateway's own with HTTP 429.
     # Both carry x-acs-retry-after (milliseconds until a call would pass), which the official SDK obeys.
     throttle_code: Literal["System.LimitControl", "Throttling.User"] = "System.LimitControl"
-    fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls answered with a 5xx.")
+    fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of calls that fail.")
+    failure: Failure = Field(default="ServiceUnavailable", description="How a failed call is answered.")
     latency_ms: float = Field(default=0.0, ge=0)
+    # Nothing documents that an empty callback URL clears one: in this mode CAMS takes an empty value as
+    # "not given" and keeps the URL it holds (the operator must notice that a clear did not take).
+    empty_means_not_given: bool = False
     clock_skew_seconds: int = Field(default=900, description="Accepted distance of x-acs-date from now.")
 
     @classmethod

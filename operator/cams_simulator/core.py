@@ -17,7 +17,7 @@ from typing import Any
 
 from cams_simulator.config import AccountConfig, RoleConfig, SimulatorConfig
 from cams_simulator.gateway import GET_CALLER_IDENTITY, Gateway
-from cams_simulator.wire import CamsError, Request
+from cams_simulator.wire import Body, CamsError, Failure, InjectedFailureError, Request, failed_answer
 from cams_webhook_operator.cams.signing import (
     DATE_FORMAT,
 )
@@ -120,19 +120,27 @@ class Simulator:
         hook.up_callback_url = fields.get("UpCallbackUrl", hook.up_callback_url)
         hook.health.update({k: v for k, v in fields.items() if k in HEALTHY_NUMBER})
 
-    def set_faults(self, *, fail_rate: float | None = None, latency_ms: float | None = None) -> None:
-        update: JsonBody = {}
-        if fail_rate is not None:
-            update["fail_rate"] = fail_rate
-        if latency_ms is not None:
-            update["latency_ms"] = latency_ms
-        self.config = self.config.model_copy(update=update)
+    def set_faults(
+        self,
+        *,
+        fail_rate: float | None = None,
+        latency_ms: float | None = None,
+        failure: Failure | None = None,
+        empty_means_not_given: bool | None = None,
+    ) -> None:
+        wanted = {
+            "fail_rate": fail_rate,
+            "latency_ms": latency_ms,
+            "failure": failure,
+            "empty_means_not_given": empty_means_not_given,
+        }
+        self.config = self.config.model_copy(update={k: v for k, v in wanted.items() if v is not None})
 
     # --- serving ---------------------------------------------------------------------------------------
 
     def handle(
         self, request: Request, *, now: datetime, monotonic: float
-    ) -> tuple[int, JsonBody, dict[str, str]]:
+    ) -> tuple[int, Body, dict[str, str]]:
         """The answer to one signed call: HTTP status, body and headers."""
         request_id = str(uuid.UUID(int=self.rng.getrandbits(128))).upper()
         action = request.headers.get("x-acs-action", "")
@@ -143,14 +151,16 @@ class Simulator:
             access_key_id = account.access_key_id
             self._flow_control(account, action, monotonic)
             if self.rng.random() < self.config.fail_rate:
-                raise CamsError(
-                    503, "ServiceUnavailable", "The request has failed due to a temporary failure."
-                )
-            body = self._dispatch(account, action, request.query)
+                raise InjectedFailureError
+            found = self._dispatch(account, action, request.query)
             status, code = 200, "OK"
             # STS's success answers carry no Code; CAMS's say "OK".
             said = {} if action == GET_CALLER_IDENTITY else {"Code": "OK"}
-            body = {"RequestId": request_id, **said, **body}
+            body: Body = {"RequestId": request_id, **said, **found}
+        except InjectedFailureError:
+            failure = self.config.failure
+            status, body, headers = failed_answer(failure, request_id)
+            code = "ServiceUnavailable" if isinstance(body, dict) else failure
         except CamsError as error:
             status, code, headers = error.http_status, error.code, error.headers
             body = {
@@ -291,6 +301,12 @@ class Simulator:
             )
         return out
 
+    def _given(self, query: Mapping[str, str], name: str, held: str) -> str:
+        """The value a call sets for `name`: the one it sends, unless it sends none (or, in the mode where
+        empty means not given, an empty one)."""
+        value = query.get(name, held)
+        return held if value == "" and self.config.empty_means_not_given else value
+
     def _update(self, space_id: str, configured: list[str] | None, query: Mapping[str, str]) -> JsonBody:
         number = query.get("PhoneNumber")
         if not number:
@@ -303,8 +319,8 @@ class Simulator:
             if flag in query and query[flag] not in ("Y", "N"):
                 raise CamsError(400, "InvalidParameter", f"{flag} must be Y or N.")
         hook = self.webhooks.setdefault((space_id, number), Webhook())
-        hook.status_callback_url = query.get("StatusCallbackUrl", hook.status_callback_url)
-        hook.up_callback_url = query.get("UpCallbackUrl", hook.up_callback_url)
+        hook.status_callback_url = self._given(query, "StatusCallbackUrl", hook.status_callback_url)
+        hook.up_callback_url = self._given(query, "UpCallbackUrl", hook.up_callback_url)
         hook.http_flag = query.get("HttpFlag", hook.http_flag)
         hook.queue_flag = query.get("QueueFlag", hook.queue_flag)
         return {}

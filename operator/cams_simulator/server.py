@@ -28,7 +28,7 @@ async def _rpc(request: web.Request) -> web.Response:
     body = await request.read()
     if simulator.config.latency_ms:
         await asyncio.sleep(simulator.config.latency_ms / 1000)
-    status, answer, headers = simulator.handle(
+    status, reply, headers = simulator.handle(
         Request(
             method=request.method,
             path=request.path,
@@ -39,7 +39,9 @@ async def _rpc(request: web.Request) -> web.Response:
         now=datetime.now(UTC),
         monotonic=time.monotonic(),
     )
-    return web.json_response(answer, status=status, headers=headers)
+    if isinstance(reply, bytes):  # an answer that is not JSON (a gateway's page, a body cut short)
+        return web.Response(body=reply, status=status, headers=headers)
+    return web.json_response(reply, status=status, headers=headers)
 
 
 async def _state(request: web.Request) -> web.Response:
@@ -64,7 +66,10 @@ async def _reset(request: web.Request) -> web.Response:
 async def _faults(request: web.Request) -> web.Response:
     wanted = await request.json()
     request.app[SIMULATOR_KEY].set_faults(
-        fail_rate=wanted.get("failRate"), latency_ms=wanted.get("latencyMs")
+        fail_rate=wanted.get("failRate"),
+        latency_ms=wanted.get("latencyMs"),
+        failure=wanted.get("failure"),
+        empty_means_not_given=wanted.get("emptyMeansNotGiven"),
     )
     return web.json_response({})
 

@@ -244,9 +244,10 @@ class SimulatorProcess(Process):
         """Change what CAMS holds for a number, as someone in the console would (StatusCallbackUrl=...)."""
         self.post("/_simulator/webhooks", {"CustSpaceId": space, "PhoneNumber": phone_number, **fields})
 
-    def fail(self, rate: float) -> None:
-        """From now on, fail this share of calls (1.0: an outage; 0.0: healthy again)."""
-        self.post("/_simulator/faults", {"failRate": rate})
+    def fail(self, rate: float, failure: str = "ServiceUnavailable") -> None:
+        """From now on, fail this share of calls (1.0: an outage; 0.0: healthy again), answered as
+        `failure` says (cams_simulator/wire.py)."""
+        self.post("/_simulator/faults", {"failRate": rate, "failure": failure})
 
     def calls(self, phone_number: str) -> list[dict[str, Any]]:
         return [

@@ -43,6 +43,30 @@ def test_deletion_policy_clear_clears_cams_and_can_be_released(system: System) -
     assert system.held("8613800009998")["HttpFlag"] == "Y"
 
 
+def test_a_clear_that_cams_accepts_but_does_not_take_keeps_the_object_until_a_person_acts(
+    system: System,
+) -> None:
+    """The simulator takes an empty URL as "not given" (nothing documents what CAMS does): the clear is
+    answered OK, the read back shows the URL still held, and the object stays, saying so, until released."""
+    number = "8613800009997"
+    system.apply(
+        "kept", phoneNumber=number, deletionPolicy="Clear", statusCallbackUrl="https://kept.example/s"
+    )
+    system.wait_condition("kept", "Ready", "Applied")
+    system.simulator.post("/_simulator/faults", {"emptyMeansNotGiven": True})
+    system.delete("kept", "--wait=false")
+    stalled = system.wait_condition("kept", "Stalled", "ClearNotApplied")
+    assert "still holds StatusCallbackUrl https://kept.example/redacted" in stalled["message"]
+    assert "ClearNotApplied" in system.event_reasons("kept")
+    assert "Cleared" not in system.event_reasons("kept")
+    assert system.held(number)["StatusCallbackUrl"] == "https://kept.example/s"
+    system.kubectl.run(
+        "annotate", "pwh", "kept", "-n", system.namespace, "camswebhook.io/release-without-clearing=true"
+    )
+    wait_for(lambda: not system.exists("kept"), what="the released object to go")
+    system.simulator.post("/_simulator/faults", {"emptyMeansNotGiven": False})
+
+
 def test_a_clear_object_whose_secret_went_first_waits_for_it_outside_a_namespace_deletion(
     system: System,
 ) -> None:

@@ -204,3 +204,31 @@ def _an_account_outage_is_one_event_per_object_and_reason(system: System) -> Non
         system.wait_condition(f"outage{i}", "Ready", "Applied", timeout=60)
         reasons = [event["reason"] for event in system.events(f"outage{i}")]
         assert len(reasons) == len(set(reasons)), f"outage{i}: {reasons}"
+
+
+# failure -> (status.code while it lasts, what the message quotes): each answer that is not the textbook one.
+ODD_ANSWERS = {
+    "error-in-200": ("ServiceUnavailable", "ServiceUnavailable: The request has failed"),
+    "lower-case": ("ServiceUnavailable", "ServiceUnavailable: The request has failed"),
+    "gateway-html": (None, "HTTP 502"),
+    "truncated": (None, "HTTP 200"),
+}
+
+
+def test_answers_that_are_not_the_textbook_one_are_transient_and_never_taken_for_success(
+    system: System,
+) -> None:
+    """An error in an HTTP 200 body, lower-case field names, a gateway's HTML page, a body cut short: each
+    is a TransientError showing what CAMS (or the gateway) said, and the object is applied once they stop."""
+    system.apply("proves-the-key", phoneNumber="8613800004450", statusCallbackUrl="https://odd.example/s")
+    system.wait_condition("proves-the-key", "Ready", "Applied")  # the space's proof read is behind it
+    for i, (failure, (code, quoted)) in enumerate(ODD_ANSWERS.items()):
+        system.simulator.fail(1.0, failure)
+        name, number = f"odd{i}", f"861380000446{i}"
+        system.apply(name, phoneNumber=number, statusCallbackUrl="https://odd.example/s")
+        reconciling = system.wait_condition(name, "Reconciling", "TransientError")
+        assert quoted in reconciling["message"], (failure, reconciling["message"])
+        assert system.get(name)["status"].get("code") == code, failure
+        assert system.condition(name, "Ready")["status"] == "False"  # type: ignore[index]
+        system.simulator.fail(0.0)
+        system.wait_condition(name, "Ready", "Applied")

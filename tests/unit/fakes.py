@@ -116,6 +116,9 @@ class FakeCams:
     """Answers updates with the scripted codes (then OK), and reads with what the updates set."""
 
     down = False  # an outage: every call is answered 503
+    empty_means_not_given = (
+        False  # an empty callback URL leaves the one CAMS holds (a clear that does not take)
+    )
 
     def __init__(self, *codes: str) -> None:
         self.codes = list(codes)
@@ -152,14 +155,13 @@ class FakeCams:
             old = self.live.get(update.phone_number, LiveNumber(update.phone_number, "", ""))
             self.live[update.phone_number] = dataclasses.replace(  # the number's health stays as it is
                 old,
-                status_callback_url=update.status_callback_url
-                if update.status_callback_url is not None
-                else old.status_callback_url,
-                up_callback_url=update.up_callback_url
-                if update.up_callback_url is not None
-                else old.up_callback_url,
+                status_callback_url=self._given(update.status_callback_url, old.status_callback_url),
+                up_callback_url=self._given(update.up_callback_url, old.up_callback_url),
             )
         return classify(Answer(200 if code == "OK" else 400, code, f"message for {code}", "req"))
+
+    def _given(self, sent: str | None, held: str) -> str:
+        return held if sent is None or (sent == "" and self.empty_means_not_given) else sent
 
     query_codes: list[str]  # the answers to the next reads (then OK)
 

@@ -62,6 +62,10 @@ class Outcome:
     refusal: Refusal | None = None
 
     @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.OK
+
+    @property
     def refused_for_good(self) -> bool:
         """A refusal the same request meets again until something changes: tried again only after the
         permanent interval (or at once when the spec or its Secret changes)."""

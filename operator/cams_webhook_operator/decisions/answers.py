@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from cams_webhook_operator.api.models import RELEASE_ANNOTATION, timestamp
 from cams_webhook_operator.api.status_models import Condition
+from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import CREDENTIALS_REFUSED, Outcome, Verdict
 from cams_webhook_operator.decisions import number_health as nh
 from cams_webhook_operator.decisions import status as st
@@ -31,6 +33,7 @@ from cams_webhook_operator.decisions.state import (
     StateUpdate,
 )
 from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.tenancy.callback_urls import redact
 from cams_webhook_operator.tenancy.credentials import (
     key_to_reread,
     token_to_renew,
@@ -45,6 +48,15 @@ _RESULTS = {
 }
 
 
+@dataclass(frozen=True)
+class ClearRead:
+    """The read of the space made right after CAMS accepted a clear: did it take? (Nothing documents
+    that an empty URL clears one; CAMS might take it as "not given".)"""
+
+    outcome: Outcome
+    live: LiveNumber | None  # what the space holds for the number; None: it does not list it
+
+
 def after_call(
     state: ObjectState,
     call: Call,
@@ -52,18 +64,17 @@ def after_call(
     facts: Facts,
     settings: OperatorSettings,
     outage: Outage | None,
+    clear_read: ClearRead | None = None,
 ) -> Plan:
     """What CAMS's answer to `call` means for the object and for the call's credentials, with the number's
-    health. `outage`: the account's breaker is open (CAMS is out)."""
+    health. `outage`: the account's breaker is open (CAMS is out); `clear_read`: for a clear CAMS
+    accepted, the read that verifies it."""
     renew = token_to_renew(outcome, call.resolved)
     if renew:  # RRSA's token is ours to renew: exchange again and try again, no refusal to show
         outcome = Outcome(Verdict.TRANSIENT, outcome.reason, outcome.answer)
     verdict = outcome.verdict
     if call.clearing and verdict is Verdict.OK:
-        phone_number = call.update.phone_number
-        decided = released(
-            state.snapshot, "Cleared", f"Cleared the webhook of {phone_number} in CAMS before deletion"
-        )
+        decided = _cleared(state, call, clear_read, facts, settings)
     elif verdict is Verdict.TRANSIENT and outage is not None:
         decided = _unavailable(state, facts, outage)
     else:
@@ -75,6 +86,71 @@ def after_call(
         claim="drop" if verdict is Verdict.PERMANENT and outcome.reason in CREDENTIALS_REFUSED else None,
     )
     return nh.with_number_health(state, decided, facts.now)
+
+
+def _cleared(
+    state: ObjectState, call: Call, read: ClearRead | None, facts: Facts, settings: OperatorSettings
+) -> Plan:
+    """CAMS accepted the clear: the object goes once the read shows no callback URL for the number. If
+    CAMS still holds one, it stays (its finalizer kept) and says what to do; if the read failed, the clear
+    is tried again, with its read, after a backoff."""
+    number = call.update.phone_number
+    if read is not None and read.outcome.verdict is not Verdict.OK:
+        attempts = state.attempts + 1
+        retry_at = facts.now + timedelta(
+            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
+        )
+        said = read.outcome.answer.code if read.outcome.answer else read.outcome.error
+        message = (
+            f"CAMS accepted clearing the webhook of {number}, but the read that verifies it failed ({said}); "
+            f"clearing again at {timestamp(retry_at)}"
+        )
+        return _not_cleared(state, facts, "ClearNotVerified", message, retry_at, attempts=attempts)
+    live = read.live if read is not None else None
+    urls = (
+        (("StatusCallbackUrl", live.status_callback_url), ("UpCallbackUrl", live.up_callback_url))
+        if live
+        else ()
+    )
+    held = {name: redact(url) for name, url in urls if url}
+    if not held:
+        return released(state.snapshot, "Cleared", f"Cleared the webhook of {number} in CAMS before deletion")
+    retry_at = facts.now + timedelta(seconds=settings.permanent_retry_seconds)
+    message = (
+        f"CAMS answered OK to clearing the webhook of {number}, but still holds "
+        + ", ".join(f"{name} {url}" for name, url in held.items())
+        + " (it may take an empty value as not given). Remove them in the CAMS console, then annotate the "
+        f"object {RELEASE_ANNOTATION}=true to let it go; clearing is tried again at {timestamp(retry_at)}"
+    )
+    return _not_cleared(state, facts, "ClearNotApplied", message, retry_at, attempts=0)
+
+
+def _not_cleared(
+    state: ObjectState, facts: Facts, reason: str, message: str, retry_at: datetime, *, attempts: int
+) -> Plan:
+    """The object stays, its finalizer kept: Stalled when a person must act, else Reconciling."""
+    previous, generation = previous_status(state), state.snapshot.generation
+    if reason == "ClearNotApplied":
+        status = st.status_stalled(
+            previous=previous, generation=generation, reason=reason, message=message, now=facts.now
+        )
+    else:
+        status = st.status_retrying(
+            previous=previous,
+            generation=generation,
+            reason=reason,
+            message=message,
+            now=facts.now,
+            retry_at=retry_at,
+        )
+    return Plan(
+        "refused" if reason == "ClearNotApplied" else "transient",
+        status=status,
+        events=(Event("Warning", reason, message),),
+        update=StateUpdate(attempts=attempts),
+        requeue_after=(retry_at - facts.now).total_seconds(),
+        requeue_priority=Priority.ROUTINE,
+    )
 
 
 def _answered(

@@ -19,7 +19,7 @@ from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.messages import UPDATE_PHONE_WEBHOOK
 from cams_webhook_operator.cams.outcomes import Outcome, no_answer
 from cams_webhook_operator.decisions import answers, plans, reconcile
-from cams_webhook_operator.decisions.plans import DriftAction, Facts, Plan, Priority
+from cams_webhook_operator.decisions.plans import Call, DriftAction, Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import ObjectState, States
 from cams_webhook_operator.engine.account_status import AccountStatusWriter
 from cams_webhook_operator.engine.drift_checks import CamsApi, DriftChecker
@@ -279,6 +279,13 @@ class Controller:
         self.metrics.count_call(UPDATE_PHONE_WEBHOOK, outcome, now() - started, lane=ticket.lane)
         return outcome
 
+    async def _read_back(self, call: Call) -> answers.ClearRead:
+        """What the number's space holds right after CAMS accepted a clear (one read, paced with the
+        account's others), so that only a clear that took lets the object go."""
+        update = call.update
+        outcome, live = await self._drift.read_space(update.cust_space_id, call.resolved)
+        return answers.ClearRead(outcome, live.get(update.phone_number))
+
     def _act_on_credentials(self, state: ObjectState, plan: Plan, resolved: Resolved) -> None:
         """What CAMS's answer asked of the call's credentials (answers.after_call decided it). Refused for
         good (the plan drops the object's claim), they prove themselves on the space again before claiming
@@ -295,9 +302,12 @@ class Controller:
             state = self._states.get(ticket.key)
             if state is None or state.snapshot.ref.uid != ticket.uid or not self._leading():
                 return  # deleted (and perhaps created again) while the call was out, or no longer leading
+            clear_read = await self._read_back(ticket.call) if ticket.call.clearing and outcome.ok else None
             facts = await self._facts(state, Priority(ticket.priority), with_credentials=False)
             outage = self._lanes[ticket.lane].outage
-            decided = answers.after_call(state, ticket.call, outcome, facts, self._settings, outage)
+            decided = answers.after_call(
+                state, ticket.call, outcome, facts, self._settings, outage, clear_read=clear_read
+            )
             await self._carry_out(state, decided, ticket=ticket)
         except Exception:
             self._retry_after_error(ticket.key, Priority(ticket.priority), "Recording CAMS's answer")

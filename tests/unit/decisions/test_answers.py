@@ -11,7 +11,7 @@ from cams_webhook_operator.cams.messages import LiveNumber
 from cams_webhook_operator.cams.outcomes import Answer, classify
 from cams_webhook_operator.decisions import answers
 from cams_webhook_operator.decisions.pacing import Outage
-from cams_webhook_operator.decisions.plans import Facts, Priority
+from cams_webhook_operator.decisions.plans import Facts, Plan, Priority
 from cams_webhook_operator.decisions.state import DriftReport
 from tests.unit.decisions.objects import (
     FINALIZER,
@@ -209,3 +209,40 @@ def test_an_answer_during_an_outage_tells_a_health_change_once() -> None:
     facts = Facts(now=NOW, priority=Priority.CHANGE)
     decided = answers.after_call(state, call_of(state_of()), failure, facts, SETTINGS, outage)
     assert [event.reason for event in decided.events] == ["CamsUnavailable", "QualityDegraded"]
+
+
+def _after_clear(read: answers.ClearRead | None) -> Plan:
+    state = state_of(finalizers=(FINALIZER,), deleting=True)
+    return answers.after_call(
+        state,
+        call_of(state_of(), clearing=True),
+        classify(Answer(200, "OK")),
+        Facts(now=NOW, priority=Priority.CHANGE),
+        SETTINGS,
+        None,
+        clear_read=read,
+    )
+
+
+def test_a_clear_lets_the_object_go_only_once_the_read_shows_no_url() -> None:
+    number = "8613800001234"
+    cleared = _after_clear(answers.ClearRead(classify(Answer(200, "OK")), LiveNumber(number, "", "")))
+    assert (cleared.finalizer, [e.reason for e in cleared.events]) == ("remove", ["Cleared"])
+    unlisted = _after_clear(answers.ClearRead(classify(Answer(200, "OK")), None))
+    assert unlisted.finalizer == "remove", "a space that no longer lists the number holds nothing for it"
+
+    kept = _after_clear(
+        answers.ClearRead(classify(Answer(200, "OK")), LiveNumber(number, "", "https://in.example/x?k=s"))
+    )
+    assert kept.finalizer is None
+    assert kept.status is not None
+    stalled = kept.status.conditions[2]
+    assert (stalled.status, stalled.reason) == ("True", "ClearNotApplied")
+    assert "UpCallbackUrl https://in.example/redacted?redacted" in stalled.message
+    assert kept.requeue_after == 3600.0
+
+    unverified = _after_clear(answers.ClearRead(classify(Answer(503, "ServiceUnavailable")), None))
+    assert unverified.finalizer is None
+    assert unverified.status is not None
+    assert unverified.status.conditions[1].reason == "ClearNotVerified"
+    assert unverified.requeue_after == 1.0, "cleared again, with its read, after a backoff"

@@ -104,6 +104,28 @@ async def test_deleting_a_clear_object_clears_cams_then_releases_it(kube: FakeKu
     assert ("Normal", "Cleared") in [(t, r) for t, r, _ in kube.events]
 
 
+async def test_a_clear_that_cams_accepts_but_does_not_take_keeps_the_object_and_says_what_to_do(
+    kube: FakeKube,
+) -> None:
+    cams = FakeCams()
+    cams.empty_means_not_given = True
+    controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
+    body: dict[str, Any] = {"deletionPolicy": "Clear", "statusCallbackUrl": "https://a.example/s?token=t0k"}
+    controller.intake.observe(pwh_body(**body))
+    await settle(controller, lambda: ready_reason(kube) == "Applied")
+    deleting = pwh_body(status=kube.statuses["pwh"], finalizers=[FINALIZER], deleting=True, **body)
+    controller.intake.observe(deleting)
+    await settle(controller, lambda: kube.statuses["pwh"].conditions[2].reason == "ClearNotApplied")
+    stalled = kube.statuses["pwh"].conditions[2]
+    assert "still holds StatusCallbackUrl https://a.example/redacted?redacted" in stalled.message
+    assert "t0k" not in stalled.message
+    assert "camswebhook.io/release-without-clearing=true" in stalled.message
+    assert kube.finalizers["pwh"] == [FINALIZER], "not Cleared: the finalizer stays"
+    assert ("Warning", "ClearNotApplied") in [(t, r) for t, r, _ in kube.events]
+    assert ("Normal", "Cleared") not in [(t, r) for t, r, _ in kube.events]
+    assert len(cams.queries) >= 1, "the clear was read back"
+
+
 async def test_a_refused_clear_keeps_the_object_until_released_by_annotation(kube: FakeKube) -> None:
     cams = FakeCams("OK", "Ram.PermissionDeny")
     controller = make_controller(settings=make_settings(), cams=cams, kube=kube)

@@ -77,6 +77,7 @@ def _request(
 
 def _code(simulator: Simulator, request: Request, monotonic: float = 0.0) -> tuple[int, str]:
     status, body, _ = simulator.handle(request, now=NOW, monotonic=monotonic)
+    assert isinstance(body, dict)
     return status, body["Code"]
 
 
@@ -165,6 +166,7 @@ def test_permission_denied_carries_access_denied_detail() -> None:
         now=NOW,
         monotonic=0,
     )
+    assert isinstance(body, dict)
     assert "cams:UpdatePhoneWebhook" in body["AccessDeniedDetail"]
 
 
@@ -199,6 +201,7 @@ def test_flow_control_says_when_to_call_again(throttle_code: str, http_status: i
     for _ in range(10):
         simulator.handle(_request(), now=NOW, monotonic=0.0)
     status, body, headers = simulator.handle(_request(), now=NOW, monotonic=0.05)
+    assert isinstance(body, dict)
     assert (status, body["Code"]) == (http_status, throttle_code)
     assert headers == {"x-acs-retry-after": "50"}, "one token every 100 ms, half of it earned"
     assert _code(simulator, _request(), monotonic=0.1) == (200, "OK")
@@ -210,6 +213,27 @@ def test_injected_failures_are_5xx() -> None:
     assert simulator.state()["calls"] == {"UpdatePhoneWebhook/ServiceUnavailable": 1}
 
 
+@pytest.mark.parametrize(
+    ("failure", "status", "answer"),
+    [
+        ("ServiceUnavailable", 503, {"Code": "ServiceUnavailable"}),
+        ("error-in-200", 200, {"Code": "ServiceUnavailable"}),
+        ("lower-case", 503, {"code": "ServiceUnavailable"}),
+        ("gateway-html", 502, b"<html>"),
+        ("truncated", 200, b'{"RequestId": "'),
+    ],
+)
+def test_an_injected_failure_is_answered_as_configured(failure: str, status: int, answer: object) -> None:
+    got_status, body, _ = _simulator(fail_rate=1.0, failure=failure).handle(_request(), now=NOW, monotonic=0)
+    assert got_status == status
+    if isinstance(answer, bytes):
+        assert isinstance(body, bytes)
+        assert body.startswith(answer)
+    else:
+        assert isinstance(body, dict)
+        assert answer.items() <= body.items()  # type: ignore[attr-defined]
+
+
 def test_query_lists_the_numbers_of_a_space() -> None:
     simulator = _simulator()
     _code(simulator, _request())
@@ -217,4 +241,5 @@ def test_query_lists_the_numbers_of_a_space() -> None:
         _request(action="QueryChatappPhoneNumbers", query={"CustSpaceId": "space"}), now=NOW, monotonic=0
     )
     assert status == 200
+    assert isinstance(body, dict)
     assert body["PhoneNumbers"][0]["StatusCallbackUrl"] == "https://a.example/s"
