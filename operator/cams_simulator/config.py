@@ -48,9 +48,24 @@ class RoleConfig(_Model):
     issued_lifetime_seconds: int | None = Field(default=None, ge=1)
 
 
+class InstanceRoleConfig(_Model):
+    """The RAM role of the (simulated) ECS instance the operator runs on: the metadata server's stand-in
+    (metadata.py) hands out STS credentials of the role's account, as does the credentials URI."""
+
+    role_name: str
+    uid: str
+    spaces: list[SpaceConfig] = Field(default_factory=list)
+    issued_lifetime_seconds: int = Field(default=3600, ge=1)
+    # The hardened mode only (IMDSv2): a read without a session token is refused, as a hardened instance does.
+    require_token: bool = True
+    # False: an older metadata server, without IMDSv2's token endpoint (plain reads only).
+    offers_token: bool = True
+
+
 class SimulatorConfig(_Model):
     accounts: list[AccountConfig]
     roles: list[RoleConfig] = Field(default_factory=list)
+    instance_role: InstanceRoleConfig | None = None
     sts_min_duration_seconds: int = Field(default=900, ge=1, description="STS's floor for DurationSeconds.")
     qps: float = Field(default=10.0, gt=0, description="Calls per second per account and action.")
     burst: float | None = Field(default=None, description="Token-bucket size; default: qps.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cams_simulator.config import AccountConfig, RoleConfig, SimulatorConfig
+from cams_simulator.config import AccountConfig, RoleConfig, SimulatorConfig, SpaceConfig
 from cams_simulator.gateway import GET_CALLER_IDENTITY, Gateway
 from cams_simulator.wire import Body, CamsError, Failure, InjectedFailureError, Request, failed_answer
 from cams_webhook_operator.cams.signing import (
@@ -211,27 +211,27 @@ class Simulator:
         return status, {"RequestId": request_id, **body}
 
     def _issue(self, role: RoleConfig, session: str, duration: int, now: datetime) -> JsonBody:
-        """Temporary credentials for `role`: a key the gateway knows from now on, until they expire."""
+        """AssumeRoleWithOIDC's answer: temporary credentials for `role`."""
+        credentials = self.issue(role.uid, role.spaces, role.issued_lifetime_seconds or duration, now)
+        return {"Credentials": credentials, "AssumedRoleUser": {"Arn": f"{role.role_arn}/{session}"}}
+
+    def issue(self, uid: str, spaces: list[SpaceConfig], lifetime: int, now: datetime) -> JsonBody:
+        """STS credentials of account `uid`: a key the gateway knows from now on, until they expire."""
         key = f"STS.{self.rng.getrandbits(64):016x}"
         account = AccountConfig(
             access_key_id=key,
             access_key_secret=f"{self.rng.getrandbits(128):032x}",
             security_token=f"{self.rng.getrandbits(256):064x}",
-            uid=role.uid,
-            spaces=role.spaces,
+            uid=uid,
+            spaces=spaces,
         )
         self.gateway.accounts[key] = account
-        expires = self.gateway.expires[key] = now + timedelta(
-            seconds=role.issued_lifetime_seconds or duration
-        )
+        expires = self.gateway.expires[key] = now + timedelta(seconds=lifetime)
         return {
-            "Credentials": {
-                "AccessKeyId": key,
-                "AccessKeySecret": account.access_key_secret,
-                "SecurityToken": account.security_token,
-                "Expiration": expires.strftime(DATE_FORMAT),
-            },
-            "AssumedRoleUser": {"Arn": f"{role.role_arn}/{session}"},
+            "AccessKeyId": key,
+            "AccessKeySecret": account.access_key_secret,
+            "SecurityToken": account.security_token,
+            "Expiration": expires.strftime(DATE_FORMAT),
         }
 
     def _flow_control(self, account: AccountConfig, action: str, monotonic: float) -> None:
@@ -301,12 +301,6 @@ class Simulator:
             )
         return out
 
-    def _given(self, query: Mapping[str, str], name: str, held: str) -> str:
-        """The value a call sets for `name`: the one it sends, unless it sends none (or, in the mode where
-        empty means not given, an empty one)."""
-        value = query.get(name, held)
-        return held if value == "" and self.config.empty_means_not_given else value
-
     def _update(self, space_id: str, configured: list[str] | None, query: Mapping[str, str]) -> JsonBody:
         number = query.get("PhoneNumber")
         if not number:
@@ -319,8 +313,16 @@ class Simulator:
             if flag in query and query[flag] not in ("Y", "N"):
                 raise CamsError(400, "InvalidParameter", f"{flag} must be Y or N.")
         hook = self.webhooks.setdefault((space_id, number), Webhook())
-        hook.status_callback_url = self._given(query, "StatusCallbackUrl", hook.status_callback_url)
-        hook.up_callback_url = self._given(query, "UpCallbackUrl", hook.up_callback_url)
+        keep_on_empty = self.config.empty_means_not_given
+        hook.status_callback_url = _given(query, "StatusCallbackUrl", hook.status_callback_url, keep_on_empty)
+        hook.up_callback_url = _given(query, "UpCallbackUrl", hook.up_callback_url, keep_on_empty)
         hook.http_flag = query.get("HttpFlag", hook.http_flag)
         hook.queue_flag = query.get("QueueFlag", hook.queue_flag)
         return {}
+
+
+def _given(query: Mapping[str, str], name: str, held: str, keep_on_empty: bool) -> str:
+    """The value a call sets for `name`: the one it sends, unless it sends none (or an empty one, in the
+    mode where empty means not given)."""
+    value = query.get(name, held)
+    return held if value == "" and keep_on_empty else value

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from cams_simulator.core import Simulator
+from cams_simulator.metadata import InstanceMetadata, add_routes
 from cams_simulator.wire import Request
 
 SIMULATOR_KEY = web.AppKey("simulator", Simulator)
@@ -83,4 +84,5 @@ def build_app(simulator: Simulator) -> web.Application:
     app.router.add_post("/_simulator/reset", _reset)
     app.router.add_post("/_simulator/webhooks", _set_webhook)
     app.router.add_post("/_simulator/faults", _faults)
+    add_routes(app, InstanceMetadata(simulator))
     return app

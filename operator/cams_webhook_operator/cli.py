@@ -125,18 +125,19 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
 
 
 async def _operator_identity(settings: OperatorSettings) -> Resolved | CredentialProblem:
-    """The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it: one
-    exchange and done, no retry policy (the operator's own provider is built in wiring.py)."""
-    from cams_webhook_operator.cams.sts import RrsaProvider
+    """The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it, from the
+    same chain (wiring.py)."""
     from cams_webhook_operator.tenancy.resolver import CredentialResolver
+    from cams_webhook_operator.wiring import temporary_identity
 
-    rrsa_config = settings.rrsa_config()
-    rrsa = RrsaProvider(rrsa_config, timeout_seconds=settings.timeout_seconds) if rrsa_config else None
+    temporary = temporary_identity(settings)
     try:
-        return await CredentialResolver(operator=settings.operator_credentials(), rrsa=rrsa).operator()
+        return await CredentialResolver(
+            operator=settings.operator_credentials(), temporary=temporary
+        ).operator()
     finally:
-        if rrsa is not None:
-            await rrsa.aclose()
+        if temporary is not None:
+            await temporary.aclose()
 
 
 async def _import(args: argparse.Namespace) -> int:

@@ -212,5 +212,5 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
         await wiring.elector.release()
     await wiring.cams.aclose()
     await wiring.api.close()
-    if wiring.rrsa is not None:
-        await wiring.rrsa.aclose()
+    if wiring.temporary is not None:
+        await wiring.temporary.aclose()

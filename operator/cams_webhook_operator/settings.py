@@ -154,6 +154,24 @@ class OperatorSettings(BaseSettings):
         validation_alias=AliasChoices("ALIBABA_CLOUD_ROLE_SESSION_NAME"),
         description="RRSA's RoleSessionName: 2 to 64 of letters, digits and . @ _ -",
     )
+    # The end of the official default chain, for an operator with neither an AccessKey nor RRSA: the
+    # node's RAM role (unless disabled), then a credentials URI.
+    ecs_metadata_disabled: bool = Field(
+        default=False, validation_alias=AliasChoices("ALIBABA_CLOUD_ECS_METADATA_DISABLED")
+    )
+    ecs_role_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_ECS_METADATA")
+    )
+    imdsv1_disabled: bool = Field(
+        default=False, validation_alias=AliasChoices("ALIBABA_CLOUD_IMDSV1_DISABLED")
+    )
+    credentials_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_CREDENTIALS_URI")
+    )
+    metadata_endpoint: str = Field(
+        default="http://100.100.100.200",
+        description="The ECS metadata server the node's RAM role is read from (CAMS_METADATA_ENDPOINT).",
+    )
     rrsa_duration_seconds: int = Field(
         default=3600,
         description="Lifetime asked of RRSA's temporary credentials: 900 (STS's minimum) up to the role's "

@@ -28,6 +28,12 @@ from cams_webhook_operator.api.models import (
 )
 from cams_webhook_operator.api.refs import Key
 from cams_webhook_operator.cams.client import CamsClient
+from cams_webhook_operator.cams.instance_identity import (
+    CredentialsUriProvider,
+    EcsRamRoleProvider,
+    FirstWorking,
+)
+from cams_webhook_operator.cams.refreshing import RefreshingCredentials
 from cams_webhook_operator.cams.sts import RrsaProvider
 from cams_webhook_operator.decisions.plans import Priority
 from cams_webhook_operator.decisions.state import States
@@ -62,7 +68,7 @@ def build_controller(
     settings: OperatorSettings,
     cams: CamsApi,
     kube: Kube,
-    rrsa: TemporaryCredentialSource | None = None,
+    temporary: TemporaryCredentialSource | None = None,
     leading: Callable[[], bool] = lambda: True,
     wall_clock: Callable[[], datetime] = utc_seconds,
     rng: random.Random | None = None,
@@ -74,7 +80,7 @@ def build_controller(
         settings,
         cams,
         kube,
-        rrsa,
+        temporary,
         leading,
         wall_clock,
         rng or random.Random(),  # noqa: S311 -- jitter, not cryptography
@@ -90,7 +96,7 @@ class _Assembly:
     settings: OperatorSettings
     cams: CamsApi
     kube: Kube
-    rrsa: TemporaryCredentialSource | None
+    temporary: TemporaryCredentialSource | None
     leading: Callable[[], bool]
     wall_clock: Callable[[], datetime]
     rng: random.Random
@@ -100,8 +106,8 @@ class _Assembly:
     def controller(self) -> Controller:
         self.built = controller = Controller(self.parts)
         self.lanes.owner = controller
-        if self.rrsa is not None:
-            self.rrsa.on_recovered = self.intake.rrsa_recovered
+        if self.temporary is not None:
+            self.temporary.on_recovered = self.intake.identity_recovered
         self._watch_metrics()
         return controller
 
@@ -157,7 +163,9 @@ class _Assembly:
 
     @cached_property
     def resolver(self) -> CredentialResolver:
-        return CredentialResolver.of(self.settings, rrsa=self.rrsa, read_secret=self.kube.read_secret)
+        return CredentialResolver.of(
+            self.settings, temporary=self.temporary, read_secret=self.kube.read_secret
+        )
 
     @cached_property
     def background(self) -> Background:
@@ -229,7 +237,7 @@ class _Assembly:
         )
 
     def _watch_metrics(self) -> None:
-        states, queue, lanes, rrsa = self.states, self.queue, self.lanes, self.rrsa
+        states, queue, lanes, temporary = self.states, self.queue, self.lanes, self.temporary
         # Read in the metrics server's thread: each map is copied in one step (tuple() holds the GIL).
         self.metrics.watch_state(
             StateViews(
@@ -238,7 +246,7 @@ class _Assembly:
                 calls_waiting=lanes.waiting,
                 accounts_unavailable=lanes.unavailable,
                 leading=self.acting,
-                rrsa_failing=lambda: rrsa is not None and rrsa.failing,
+                rrsa_failing=lambda: temporary is not None and temporary.failing,
                 numbers=states.numbers,
             )
         )
@@ -254,7 +262,7 @@ class Wiring:
     followed: Mapping[str, Followed]
     api: Any
     cams: CamsClient
-    rrsa: RrsaProvider | None
+    temporary: TemporaryIdentitySource | None
     elector: LeaderElector | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     controller_task: asyncio.Task[None] | None = None
@@ -267,31 +275,59 @@ def build(settings: OperatorSettings, api: Any, *, namespaces: list[str], identi
         timeout_seconds=settings.timeout_seconds,
         sts_endpoint=settings.sts_host,  # where the Alibaba account of credentials is asked
     )
-    rrsa = _rrsa_provider(settings)
+    temporary = temporary_identity(settings)
     elector = _elector(settings, api, identity)
     controller = build_controller(
         settings=settings,
         cams=cams,
         kube=KubeApi(api, namespace=settings.operator_namespace),
-        rrsa=rrsa,
+        temporary=temporary,
         # Asked right before every CAMS call and every write: a leader whose lease may have run out
         # (a paused or partitioned process that resumes) acts no more.
         leading=elector.leading if elector else lambda: True,
     )
     following = Following(api, namespaces=namespaces)
-    return Wiring(controller, following, followed(controller.intake), api, cams, rrsa, elector)
+    return Wiring(controller, following, followed(controller.intake), api, cams, temporary, elector)
 
 
-def _rrsa_provider(settings: OperatorSettings) -> RrsaProvider | None:
-    config = settings.rrsa_config()
-    if config is None:
+TemporaryIdentitySource = RefreshingCredentials | FirstWorking
+
+
+def temporary_identity(settings: OperatorSettings) -> TemporaryIdentitySource | None:
+    """The operator's own temporary credentials, in the official default chain's order after its AccessKey
+    (which comes first, and then needs none of these): RRSA; else the node's RAM role (unless
+    ALIBABA_CLOUD_ECS_METADATA_DISABLED) and ALIBABA_CLOUD_CREDENTIALS_URI, the first that works. The
+    official chain's profile files are left out: nothing writes them in a pod."""
+    if settings.operator_credentials() is not None:
         return None
-    return RrsaProvider(
-        config,
-        timeout_seconds=settings.timeout_seconds,
-        retry_base_seconds=settings.retry_base_seconds,
-        retry_max_seconds=settings.retry_max_seconds,
-    )
+    base, most = settings.retry_base_seconds, settings.retry_max_seconds
+    if (config := settings.rrsa_config()) is not None:
+        return RrsaProvider(
+            config, timeout_seconds=settings.timeout_seconds, retry_base_seconds=base, retry_max_seconds=most
+        )
+    chain: list[RefreshingCredentials] = []
+    if not settings.ecs_metadata_disabled:
+        chain.append(
+            EcsRamRoleProvider(
+                endpoint=settings.metadata_endpoint,
+                role_name=settings.ecs_role_name,
+                imdsv1_disabled=settings.imdsv1_disabled,
+                retry_base_seconds=base,
+                retry_max_seconds=most,
+            )
+        )
+    if settings.credentials_uri:
+        chain.append(
+            CredentialsUriProvider(
+                settings.credentials_uri,
+                timeout_seconds=settings.timeout_seconds,
+                retry_base_seconds=base,
+                retry_max_seconds=most,
+            )
+        )
+    if len(chain) > 1:
+        return FirstWorking(chain)
+    return chain[0] if chain else None
 
 
 def _elector(settings: OperatorSettings, api_client: Any, identity: str) -> LeaderElector | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -43,15 +44,22 @@ class Served:
     endpoint: str
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[Served]:
-    simulator = Simulator(SimulatorConfig(accounts=ACCOUNTS, qps=10), rng=random.Random(7))
+@asynccontextmanager
+async def serving(simulator: Simulator) -> AsyncIterator[Served]:
+    """The simulator's HTTP server on a free port of 127.0.0.1, stopped after."""
     runner = web.AppRunner(build_app(simulator), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
     try:
-        yield Served(simulator, f"http://127.0.0.1:{port}")
+        yield Served(simulator, f"http://127.0.0.1:{runner.addresses[0][1]}")
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    async with serving(
+        Simulator(SimulatorConfig(accounts=ACCOUNTS, qps=10), rng=random.Random(7))
+    ) as running:
+        yield running

@@ -8,18 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from cams_simulator.config import RoleConfig, SimulatorConfig, SpaceConfig
 from cams_simulator.core import Simulator
-from cams_simulator.server import build_app
 from cams_webhook_operator.cams.client import CamsClient
-from cams_webhook_operator.cams.credentials import RrsaConfig, RrsaError
+from cams_webhook_operator.cams.credentials import IdentityError, RrsaConfig
 from cams_webhook_operator.cams.messages import WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Verdict
 from cams_webhook_operator.cams.sts import RrsaProvider
 
-from .conftest import Served
+from .conftest import Served, serving
 
 ROLE = "acs:ram::1:role/cams-operator"
 PROVIDER = "acs:ram::1:oidc-provider/ack-rrsa-c1"
@@ -40,15 +38,8 @@ async def sts() -> AsyncIterator[Served]:
         ],
         sts_min_duration_seconds=1,
     )
-    simulator = Simulator(config, rng=random.Random(3))
-    runner = web.AppRunner(build_app(simulator), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield Served(simulator, f"http://127.0.0.1:{runner.addresses[0][1]}")
-    finally:
-        await runner.cleanup()
+    async with serving(Simulator(config, rng=random.Random(3))) as running:
+        yield running
 
 
 def _provider(sts: Served, token_file: Path, duration: int = 3600) -> RrsaProvider:
@@ -115,7 +106,7 @@ async def test_a_refused_token_is_a_permanent_error(sts: Served, tmp_path: Path)
     token.write_text("not-a-token-sts-accepts")
     provider = _provider(sts, token)
     try:
-        with pytest.raises(RrsaError, match=r"AuthenticationFail\.OIDCToken\.Invalid") as refused:
+        with pytest.raises(IdentityError, match=r"AuthenticationFail\.OIDCToken\.Invalid") as refused:
             await provider.credentials()
     finally:
         await provider.aclose()
@@ -133,7 +124,7 @@ async def test_unreachable_sts_or_missing_token_file_is_transient(tmp_path: Path
             (missing, "cannot read the OIDC token file"),
             (unreachable, "could not reach STS"),
         ):
-            with pytest.raises(RrsaError, match=text) as failed:
+            with pytest.raises(IdentityError, match=text) as failed:
                 await provider.credentials()
             assert failed.value.transient
     finally:

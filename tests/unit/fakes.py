@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cams_webhook_operator.api import PhoneWebhookStatus
 from cams_webhook_operator.api.accounts import AccountStatus
 from cams_webhook_operator.api.refs import ObjectRef
-from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig
+from cams_webhook_operator.cams.credentials import Credentials, TemporaryIdentity
 from cams_webhook_operator.cams.messages import LiveNumber, WebhookUpdate
 from cams_webhook_operator.cams.outcomes import Answer, Outcome, classify
 from cams_webhook_operator.engine.controller import Controller
@@ -283,7 +282,9 @@ PAUSED = {"camswebhook.io/paused": "true"}
 
 class FakeRrsa:
     def __init__(self) -> None:
-        self.config = RrsaConfig("acs:ram::1:role/r", "acs:ram::1:oidc-provider/p", Path("/token"))
+        self.identity = TemporaryIdentity(
+            "rrsa:acs:ram::1:role/r", "the operator's RRSA role acs:ram::1:role/r"
+        )
         self.issued = 0
 
     async def credentials(self) -> Credentials:

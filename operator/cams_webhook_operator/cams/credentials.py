@@ -1,5 +1,5 @@
-"""Alibaba Cloud credentials: an AccessKey pair, or an STS triple with its security token; and RRSA's
-settings for getting the latter."""
+"""Alibaba Cloud credentials: an AccessKey pair, or an STS triple with its security token; RRSA's settings
+for getting the latter; and who temporary credentials the operator gets itself are issued to."""
 
 from __future__ import annotations
 
@@ -37,9 +37,21 @@ class RrsaConfig:
         return endpoint if "://" in endpoint else f"https://{endpoint}"
 
 
-class RrsaError(Exception):
-    """Why no temporary credentials could be had; `transient` when trying again may help."""
+@dataclass(frozen=True)
+class TemporaryIdentity:
+    """Who the temporary credentials the operator gets itself are issued to."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    # Stands for the account in fingerprints and lanes (an STS key ID is new at every refresh), so it must
+    # never change for a given identity: "rrsa:<role ARN>", "ecs-ram-role", "credentials-uri".
+    source: str
+    label: str  # for people: "the operator's RRSA role acs:ram::...:role/x"
+
+
+class IdentityError(Exception):
+    """Why the operator could not get temporary credentials of its own; `reason` is the condition's
+    (RRSAFailed ...), `transient` when trying again may help."""
+
+    def __init__(self, message: str, *, transient: bool, reason: str) -> None:
         super().__init__(message)
         self.transient = transient
+        self.reason = reason

@@ -132,7 +132,7 @@ class Intake:
         if self._resolver.namespace_labels(name, labels, terminating=terminating):
             self._requeue(self._states.in_namespace(name))
 
-    def rrsa_recovered(self) -> None:
+    def identity_recovered(self) -> None:
         """STS answers again: the objects that were refused RRSA credentials try again now."""
         self._requeue(self._states.with_reason("RRSAFailed"))
 

@@ -15,8 +15,9 @@ ACCESS_KEY_SECRET_KEY = "accessKeySecret"
 SECURITY_TOKEN_KEY = "securityToken"
 NO_OPERATOR_IDENTITY = (
     "the operator has no identity of its own to use: give it ALIBABA_CLOUD_ACCESS_KEY_ID and "
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, "
-    "ALIBABA_CLOUD_OIDC_TOKEN_FILE)"
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET, RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, "
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE), the node's RAM role (unset ALIBABA_CLOUD_ECS_METADATA_DISABLED), or "
+    "ALIBABA_CLOUD_CREDENTIALS_URI"
 )
 
 
@@ -87,7 +88,9 @@ class Quota:
 @dataclass(frozen=True)
 class Resolved:
     credentials: Credentials
-    source: str  # where they came from: "secret:<ns>/<name>", "operator" or "rrsa:<role ARN>"
+    # Where they came from: "secret:<ns>/<name>", "operator", or the operator's temporary identity's
+    # (TemporaryIdentity.source: "rrsa:<role ARN>", "ecs-ram-role", "credentials-uri").
+    source: str
     quota: Quota | None = None  # None: the object's own Secret, which says nothing on pacing
 
     @property
@@ -116,11 +119,15 @@ class Resolved:
 KEY_REFUSED = frozenset({"InvalidCredentials", "InvalidSecurityToken"})
 
 
+# The sources of temporary credentials the operator obtains itself (cams/sts.py, cams/instance_identity.py).
+RENEWABLE_SOURCES = ("rrsa:", "ecs-ram-role", "credentials-uri")
+
+
 def token_to_renew(outcome: Outcome, resolved: Resolved) -> bool:
-    """CAMS refused a security token that the operator obtains itself (RRSA): not a refusal of anybody's
-    credentials but a sign to exchange again and try again at once. The one rule for updates, reads and
-    proofs of access alike."""
-    return outcome.reason == "InvalidSecurityToken" and resolved.source.startswith("rrsa:")
+    """CAMS refused a security token that the operator obtains itself (RRSA, the node's RAM role, a
+    credentials URI): not a refusal of anybody's credentials but a sign to fetch again and try again at
+    once. The one rule for updates, reads and proofs of access alike."""
+    return outcome.reason == "InvalidSecurityToken" and resolved.source.startswith(RENEWABLE_SOURCES)
 
 
 def key_to_reread(outcome: Outcome, resolved: Resolved) -> bool:

@@ -16,7 +16,7 @@ from typing import Protocol
 from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
 from cams_webhook_operator.api.refs import Key
-from cams_webhook_operator.cams.credentials import Credentials, RrsaConfig, RrsaError
+from cams_webhook_operator.cams.credentials import Credentials, IdentityError, TemporaryIdentity
 from cams_webhook_operator.settings import OperatorSettings
 from cams_webhook_operator.tenancy import callback_urls
 from cams_webhook_operator.tenancy.accounts import (
@@ -40,12 +40,13 @@ SecretReader = Callable[[str, str], Awaitable[SecretData | None]]
 
 
 class TemporaryCredentialSource(Protocol):
-    """RRSA: credentials the operator obtains and renews itself."""
+    """Credentials the operator obtains and renews itself: RRSA, the node's RAM role, a credentials URI
+    (cams/refreshing.py, cams/instance_identity.py)."""
 
     on_recovered: Callable[[], None] | None
 
     @property
-    def config(self) -> RrsaConfig: ...
+    def identity(self) -> TemporaryIdentity: ...
     @property
     def failing(self) -> bool: ...
     async def credentials(self) -> Credentials: ...
@@ -85,17 +86,24 @@ class Uses:
         return key in self._users
 
 
+def _outside(namespace: str, operator_namespace: str) -> str:
+    return (
+        f"its Secret is in namespace {namespace}, but a ClusterCamsAccount may only name a Secret in the "
+        f"operator's namespace ({operator_namespace}), where no team can read it"
+    )
+
+
 class CredentialResolver:
     def __init__(
         self,
         *,
         operator: Credentials | None,
-        rrsa: TemporaryCredentialSource | None = None,
+        temporary: TemporaryCredentialSource | None = None,
         read_secret: SecretReader | None = None,
         operator_namespace: str = "default",
     ) -> None:
         self._operator = operator
-        self._rrsa = rrsa if operator is None else None  # an AccessKey of the operator's own comes first
+        self._temporary = temporary if operator is None else None  # its own AccessKey comes first
         self._read_secret = read_secret
         self._operator_namespace = operator_namespace
         self.accounts: dict[AccountKey, Account] = {}
@@ -110,11 +118,15 @@ class CredentialResolver:
 
     @classmethod
     def of(
-        cls, settings: OperatorSettings, *, rrsa: TemporaryCredentialSource | None, read_secret: SecretReader
+        cls,
+        settings: OperatorSettings,
+        *,
+        temporary: TemporaryCredentialSource | None,
+        read_secret: SecretReader,
     ) -> CredentialResolver:
         return cls(
             operator=settings.operator_credentials(),
-            rrsa=rrsa,
+            temporary=temporary,
             read_secret=read_secret,
             operator_namespace=settings.operator_namespace,
         )
@@ -163,7 +175,7 @@ class CredentialResolver:
         return self._operator_source()
 
     def _operator_source(self) -> str:
-        return f"rrsa:{self._rrsa.config.role_arn}" if self._rrsa is not None else "operator"
+        return self._temporary.identity.source if self._temporary is not None else "operator"
 
     async def resolve(
         self, obj: Key, spec: PhoneWebhookSpec, *, deleting: bool = False
@@ -200,7 +212,9 @@ class CredentialResolver:
                 and account.kind == CLUSTER_ACCOUNT_KIND
                 and namespace != self._operator_namespace
             ):
-                return CredentialProblem("AccountNotReady", f"{account}: {self._outside(namespace)}")
+                return CredentialProblem(
+                    "AccountNotReady", f"{account}: {_outside(namespace, self._operator_namespace)}"
+                )
             found = await self._secret(choice.secret)
             named_by = str(account) if account is not None else "spec.credentialsSecretRef"
             credentials = from_secret(namespace, name, found.data if found else None, named_by=named_by)
@@ -212,19 +226,14 @@ class CredentialResolver:
             return resolved
         return Resolved(resolved.credentials, resolved.source, choice.quota)
 
-    def _outside(self, namespace: str) -> str:
-        return (
-            f"its Secret is in namespace {namespace}, but a ClusterCamsAccount may only name a Secret in the "
-            f"operator's namespace ({self._operator_namespace}), where no team can read it"
-        )
-
     async def operator(self) -> Resolved | CredentialProblem:
-        """The operator's own identity: its AccessKey from the environment, else its RRSA role."""
-        if self._rrsa is not None:
+        """The operator's own identity: its AccessKey from the environment, else the temporary credentials
+        it gets itself (RRSA, the node's RAM role, a credentials URI)."""
+        if self._temporary is not None:
             try:
-                return Resolved(await self._rrsa.credentials(), self._operator_source())
-            except RrsaError as exc:
-                return CredentialProblem("RRSAFailed", str(exc), exc.transient)
+                return Resolved(await self._temporary.credentials(), self._operator_source())
+            except IdentityError as exc:
+                return CredentialProblem(exc.reason, str(exc), exc.transient)
         if self._operator is None:
             return CredentialProblem(
                 "NoCredentials", f"No credentials to call CAMS with: {NO_OPERATOR_IDENTITY}"
@@ -239,8 +248,8 @@ class CredentialResolver:
         choice = choice_of(account)
         if choice.secret:
             where = f"Secret {choice.secret[0]}/{choice.secret[1]}"
-        elif self._rrsa is not None:
-            where = f"the operator's RRSA role {self._rrsa.config.role_arn}"
+        elif self._temporary is not None:
+            where = self._temporary.identity.label
         else:
             where = "the operator's AccessKey"
         resolved = await self._credentials(choice)
@@ -261,10 +270,10 @@ class CredentialResolver:
         return callback_urls.resolve(spec, obj[0], secrets)
 
     def renew(self, resolved: Resolved) -> bool:
-        """CAMS refused the security token: True when the operator can get a new one itself (RRSA)."""
-        if self._rrsa is None or not resolved.source.startswith("rrsa:"):
+        """CAMS refused the security token: True when the operator can get a new one itself."""
+        if self._temporary is None or resolved.source != self._temporary.identity.source:
             return False
-        self._rrsa.invalidate()
+        self._temporary.invalidate()
         return True
 
     # --- Secrets and who used them ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cams_webhook_operator.cams.credentials import RrsaConfig, RrsaError
+from cams_webhook_operator.cams.credentials import IdentityError, RrsaConfig
 from cams_webhook_operator.cams.sts import RrsaProvider
 
 pytestmark = pytest.mark.looptime
@@ -65,14 +65,14 @@ async def test_forty_callers_of_a_refused_role_make_one_exchange_per_retry_step(
     sts = Sts(lambda: _refused("AuthenticationFail.OIDCToken.Invalid"))
     provider = _provider(sts, token)
     results = await asyncio.gather(*(provider.credentials() for _ in range(40)), return_exceptions=True)
-    assert all(isinstance(r, RrsaError) and not r.transient for r in results)
+    assert all(isinstance(r, IdentityError) and not r.transient for r in results)
     assert sts.calls == 1
     for _ in range(40):  # within the retry step: the failure is remembered
-        with pytest.raises(RrsaError):
+        with pytest.raises(IdentityError):
             await provider.credentials()
     assert sts.calls == 1
     await asyncio.sleep(1.5)
-    with pytest.raises(RrsaError):
+    with pytest.raises(IdentityError):
         await provider.credentials()  # starts the next exchange in the background, answers at once
     await asyncio.sleep(0)
     assert sts.calls == 2
@@ -95,12 +95,12 @@ async def test_no_caller_waits_on_a_failing_sts(token: Path) -> None:
         transport=httpx.MockTransport(unavailable_then_hanging),
         clock=asyncio.get_running_loop().time,
     )
-    with pytest.raises(RrsaError) as first:
+    with pytest.raises(IdentityError) as first:
         await provider.credentials()
     assert first.value.transient
     await asyncio.sleep(2)
     async with asyncio.timeout(0.01):  # the exchange hangs in the background; the caller is answered
-        with pytest.raises(RrsaError):
+        with pytest.raises(IdentityError):
             await provider.credentials()
     await asyncio.sleep(0.1)
     assert calls == 2, "the retry exchange went out, and hangs without holding any caller"
@@ -137,7 +137,7 @@ async def test_sts_codes_are_classified_not_only_http_statuses(
     token: Path, answer: Callable[[], httpx.Response], transient: bool
 ) -> None:
     provider = _provider(Sts(answer), token)
-    with pytest.raises(RrsaError) as refused:
+    with pytest.raises(IdentityError) as refused:
         await provider.credentials()
     assert refused.value.transient is transient
     await provider.aclose()
@@ -146,7 +146,7 @@ async def test_sts_codes_are_classified_not_only_http_statuses(
 async def test_an_expired_token_is_read_again_from_the_file(token: Path) -> None:
     sts = Sts(lambda: _refused("AuthenticationFail.OIDCToken.Expired"), lambda: _issued("key-1"))
     provider = _provider(sts, token)
-    with pytest.raises(RrsaError):
+    with pytest.raises(IdentityError):
         await provider.credentials()
     token.write_text("token-2")  # noqa: ASYNC240 -- the kubelet writes a new one; a test file, tiny
     recovered: list[bool] = []
@@ -175,7 +175,7 @@ async def test_a_slow_first_exchange_holds_no_caller_for_long(token: Path) -> No
     started = asyncio.get_running_loop().time()
     results = await asyncio.gather(*(provider.credentials() for _ in range(16)), return_exceptions=True)
     assert asyncio.get_running_loop().time() - started <= 1.5
-    assert all(isinstance(r, RrsaError) and r.transient for r in results)
+    assert all(isinstance(r, IdentityError) and r.transient for r in results)
     answer.set()
     await asyncio.sleep(0.1)
     assert (await provider.credentials()).access_key_id == "key-1", "the one exchange went on meanwhile"

@@ -192,7 +192,7 @@ async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_on
     cams = FakeCams()
     cams.query_codes = ["InvalidSecurityToken.Expired"]
     settings = OperatorSettings(qps=1000.0)  # no AccessKey of its own: the operator's identity is RRSA
-    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=FakeRrsa())
+    controller = make_controller(settings=settings, cams=cams, kube=kube, temporary=FakeRrsa())
     controller.intake.observe(pwh_body(managementMode="Observe"))
     await settle(controller, lambda: ready_reason(kube) == "Observed")
     assert [credentials.access_key_id for credentials in cams.query_credentials] == ["STS.1", "STS.2"]

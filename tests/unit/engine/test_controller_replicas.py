@@ -35,7 +35,7 @@ async def test_leader_and_rrsa_gauges_say_whether_this_replica_acts_and_sts_answ
         settings=make_settings(ALIBABA_CLOUD_ACCESS_KEY_ID=None, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None),
         cams=FakeCams("OK"),
         kube=kube,
-        rrsa=rrsa,
+        temporary=rrsa,
         leading=lambda: leads,
     )
     registry = controller.metrics.registry
@@ -59,7 +59,7 @@ async def test_rrsa_credentials_refused_by_cams_are_renewed_and_retried(kube: Fa
     cams = FakeCams("InvalidSecurityToken.Expired")
     rrsa = FakeRrsa()
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=0.01, retry_max_seconds=0.05)
-    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller = make_controller(settings=settings, cams=cams, kube=kube, temporary=rrsa)
     controller.intake.observe(pwh_body())
     await settle(controller, lambda: ready_reason(kube) == "Applied")
     assert [credentials.access_key_id for _, credentials in cams.calls] == ["STS.1", "STS.2"]
@@ -176,7 +176,7 @@ async def test_objects_refused_rrsa_credentials_retry_as_soon_as_sts_answers_aga
     )
     settings = OperatorSettings(qps=1000.0, retry_base_seconds=1, retry_max_seconds=300)
     cams = FakeCams()
-    controller = make_controller(settings=settings, cams=cams, kube=kube, rrsa=rrsa)
+    controller = make_controller(settings=settings, cams=cams, kube=kube, temporary=rrsa)
     for i in range(40):
         controller.intake.observe(pwh_body(name=f"o{i}", phoneNumber=f"861380000{i:04d}"))
     running = asyncio.create_task(controller.run())
