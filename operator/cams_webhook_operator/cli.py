@@ -161,7 +161,9 @@ async def _import(args: argparse.Namespace) -> int:
         print(f"import: {resolved.message}", file=sys.stderr)
         return 1
     credentials = resolved.credentials
-    client = CamsClient(endpoint=settings.endpoint, timeout_seconds=settings.timeout_seconds)
+    client = CamsClient(
+        endpoint=settings.endpoint, timeout_seconds=settings.timeout_seconds, proxies=settings.proxies()
+    )
     try:
         outcome, numbers = await client.query_phone_numbers(args.space, credentials)
     finally:

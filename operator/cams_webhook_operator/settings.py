@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
+from cams_webhook_operator.cams.proxies import Proxies
 
 
 def _own_namespace() -> str:
@@ -168,6 +169,10 @@ class OperatorSettings(BaseSettings):
     credentials_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("ALIBABA_CLOUD_CREDENTIALS_URI")
     )
+    # The standard proxy variables (either case), for every call to Alibaba Cloud (cams/proxies.py).
+    https_proxy: str | None = Field(default=None, validation_alias=AliasChoices("HTTPS_PROXY"))
+    http_proxy: str | None = Field(default=None, validation_alias=AliasChoices("HTTP_PROXY"))
+    no_proxy: str | None = Field(default=None, validation_alias=AliasChoices("NO_PROXY"))
     metadata_endpoint: str = Field(
         default="http://100.100.100.200",
         description="The ECS metadata server the node's RAM role is read from (CAMS_METADATA_ENDPOINT).",
@@ -235,6 +240,9 @@ class OperatorSettings(BaseSettings):
             session_name=self.role_session_name,
             duration_seconds=self.rrsa_duration_seconds,
         )
+
+    def proxies(self) -> Proxies:
+        return Proxies.of(https=self.https_proxy, http=self.http_proxy, no_proxy=self.no_proxy)
 
     def operator_credentials(self) -> Credentials | None:
         """The operator's own credentials (for ClusterCamsAccounts with operatorIdentity), read as a Secret's

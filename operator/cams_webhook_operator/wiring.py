@@ -274,6 +274,7 @@ def build(settings: OperatorSettings, api: Any, *, namespaces: list[str], identi
         endpoint=settings.endpoint,
         timeout_seconds=settings.timeout_seconds,
         sts_endpoint=settings.sts_host,  # where the Alibaba account of credentials is asked
+        proxies=settings.proxies(),
     )
     temporary = temporary_identity(settings)
     elector = _elector(settings, api, identity)
@@ -303,7 +304,11 @@ def temporary_identity(settings: OperatorSettings) -> TemporaryIdentitySource | 
     base, most = settings.retry_base_seconds, settings.retry_max_seconds
     if (config := settings.rrsa_config()) is not None:
         return RrsaProvider(
-            config, timeout_seconds=settings.timeout_seconds, retry_base_seconds=base, retry_max_seconds=most
+            config,
+            timeout_seconds=settings.timeout_seconds,
+            proxies=settings.proxies(),
+            retry_base_seconds=base,
+            retry_max_seconds=most,
         )
     chain: list[RefreshingCredentials] = []
     if not settings.ecs_metadata_disabled:
@@ -321,6 +326,7 @@ def temporary_identity(settings: OperatorSettings) -> TemporaryIdentitySource | 
             CredentialsUriProvider(
                 settings.credentials_uri,
                 timeout_seconds=settings.timeout_seconds,
+                proxies=settings.proxies(),
                 retry_base_seconds=base,
                 retry_max_seconds=most,
             )

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -211,14 +212,19 @@ class Process:
 @dataclass
 class SimulatorProcess(Process):
     port: int = 0
+    tls_cert: Path | None = None  # served over https with this certificate
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
+
+    def _open(self, request: str | urllib.request.Request) -> Any:
+        context = ssl.create_default_context(cafile=str(self.tls_cert)) if self.tls_cert else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return json.loads(response.read())
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=10) as response:
-            return json.loads(response.read())
+        return self._open(f"{self.endpoint}{path}")
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         request = urllib.request.Request(
@@ -227,8 +233,7 @@ class SimulatorProcess(Process):
             method="POST",
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        return self._open(request)
 
     def calls_of(self, action: str) -> list[dict[str, Any]]:
         """Every call of `action` the simulator answered, in order."""
@@ -261,22 +266,40 @@ class SimulatorProcess(Process):
         return webhooks.get(f"{space}/{phone_number}")
 
 
-def start_simulator(config: Path, log: Path) -> SimulatorProcess:
+def start_simulator(config: Path, log: Path, tls: tuple[Path, Path] | None = None) -> SimulatorProcess:
+    """`tls`: a certificate and its key, to serve https (as CAMS does)."""
     port = free_port()
+    served_tls = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
     simulator = SimulatorProcess(
-        args=[str(BIN / "cams-simulator"), "--config", str(config), "--port", str(port)], log=log, port=port
+        args=[str(BIN / "cams-simulator"), "--config", str(config), "--port", str(port), *served_tls],
+        log=log,
+        port=port,
+        tls_cert=tls[0] if tls else None,
     )
     simulator.start()
     wait_for(lambda: "listening" in simulator.output(), timeout=20, what="the simulator to listen")
     return simulator
 
 
-def simulator_in(directory: Path, config: Mapping[str, Any]) -> SimulatorProcess:
+def simulator_in(
+    directory: Path, config: Mapping[str, Any], tls: tuple[Path, Path] | None = None
+) -> SimulatorProcess:
     """The simulator serving `config` (accounts, spaces, quota, faults), its YAML and log in `directory`:
     the set-up every e2e test shares."""
     path = directory / "simulator.yaml"
     path.write_text(yaml.safe_dump(dict(config)))
-    return start_simulator(path, directory / "simulator.log")
+    return start_simulator(path, directory / "simulator.log", tls)
+
+
+def self_signed(directory: Path, host: str = "localhost") -> tuple[Path, Path]:
+    """A certificate for `host` and 127.0.0.1 and its key (openssl, as scripts/controlplane.sh uses)."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={host}",
+         "-addext", f"subjectAltName=DNS:{host},IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
 
 
 @dataclass

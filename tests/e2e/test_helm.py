@@ -55,21 +55,9 @@ def test_chart_lints_and_everything_rendered_is_accepted(
     cluster_rules = _operator_cluster_role(rendered)["rules"]
     cluster_wide = {resource for rule in cluster_rules for resource in rule["resources"]}
     if values:
-        assert "poddisruptionbudget.policy" in kinds
-        assert "configmap" in kinds, "the dashboard's ConfigMap"
-        assert "networkpolicy.networking.k8s.io" in kinds
-        pod = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")["spec"][
-            "template"
-        ]
-        assert pod["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
-        assert pod["spec"]["containers"][0]["image"].endswith("@sha256:" + "0123456789abcdef" * 4)
-        assert cluster_wide == {
-            "clustercamsaccounts",
-            "clustercamsaccounts/status",
-            "namespaces",
-        }, "watched namespaces: nothing namespaced is granted cluster-wide"
-        assert "pod-identity.alibabacloud.com/role-name: cams-webhook-operator" in rendered
+        _the_ha_rrsa_values_render_as_asked(rendered, kinds, cluster_wide)
     else:
+        assert "HTTPS_PROXY" not in rendered
         assert {"phonewebhooks", "camsaccounts", "secrets", "clustercamsaccounts"} <= cluster_wide
     secret_verbs = {v for rule in cluster_rules if "secrets" in rule["resources"] for v in rule["verbs"]}
     assert secret_verbs <= {"get"}, "Secrets are got by name, never listed or watched"
@@ -83,6 +71,28 @@ def test_chart_lints_and_everything_rendered_is_accepted(
         "readinessProbe:",
     ):
         assert secure in rendered
+
+
+def _the_ha_rrsa_values_render_as_asked(rendered: str, kinds: set[str], cluster_wide: set[str]) -> None:
+    """ci/ha-rrsa-values.yaml: a PodDisruptionBudget, the dashboard, the NetworkPolicy, spread replicas, an
+    image by digest, RBAC for the watched namespaces only, RRSA's label, the egress proxy."""
+    assert "poddisruptionbudget.policy" in kinds
+    assert "configmap" in kinds, "the dashboard's ConfigMap"
+    assert "networkpolicy.networking.k8s.io" in kinds
+    pod = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")["spec"]["template"]
+    assert pod["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert pod["spec"]["containers"][0]["image"].endswith("@sha256:" + "0123456789abcdef" * 4)
+    assert cluster_wide == {
+        "clustercamsaccounts",
+        "clustercamsaccounts/status",
+        "namespaces",
+    }, "watched namespaces: nothing namespaced is granted cluster-wide"
+    assert "pod-identity.alibabacloud.com/role-name: cams-webhook-operator" in rendered
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["HTTPS_PROXY"] == "http://proxy.corp.example:3128"
+    no_proxy = env["NO_PROXY"].split(",")
+    assert no_proxy[0] == "$(KUBERNETES_SERVICE_HOST)", "the API server is never proxied"
+    assert {"100.100.100.200", ".corp.example"} <= set(no_proxy)
 
 
 def _operator_cluster_role(rendered: str) -> dict[str, Any]:

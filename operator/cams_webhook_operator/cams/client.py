@@ -24,6 +24,7 @@ from cams_webhook_operator.cams.messages import (
     WebhookUpdate,
 )
 from cams_webhook_operator.cams.outcomes import OK_CODE, Answer, Outcome, classify, no_answer
+from cams_webhook_operator.cams.proxies import Proxies
 from cams_webhook_operator.cams.signing import (
     DATE_FORMAT,
     RequestToSign,
@@ -118,6 +119,7 @@ class CamsClient:
         timeout_seconds: float,
         sts_endpoint: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxies: Proxies | None = None,
         clock: Callable[[], datetime] = _utc_now,
         nonce: Callable[[], str] = lambda: secrets.token_hex(16),
     ) -> None:
@@ -131,16 +133,16 @@ class CamsClient:
         self._clock = clock
         self._nonce = nonce
         self._timeout = httpx.Timeout(timeout_seconds)
-        self._transport = transport
+        self._transport = transport or AiohttpTransport(proxies=proxies)
         self._client: httpx.AsyncClient | None = None  # made in the event loop that uses it
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            # No proxy from the environment (the endpoint is the operator's setting), no redirects (the
+            # The proxy is the transport's to choose (cams/proxies.py), not httpx's; no redirects (the
             # signature covers this host and path only), no retries: retrying is the controller's job, at
             # the pace of the account's lane.
             self._client = httpx.AsyncClient(
-                transport=self._transport or AiohttpTransport(),
+                transport=self._transport,
                 timeout=self._timeout,
                 trust_env=False,
                 follow_redirects=False,

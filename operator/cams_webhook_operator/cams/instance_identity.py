@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 
 from cams_webhook_operator.cams.credentials import Credentials, IdentityError, TemporaryIdentity
+from cams_webhook_operator.cams.proxies import Proxies
 from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials
+from cams_webhook_operator.cams.transport import AiohttpTransport
 
 ROLE_PATH = "/latest/meta-data/ram/security-credentials/"
 TOKEN_PATH = "/latest/api/token"
@@ -149,6 +151,7 @@ class CredentialsUriProvider(RefreshingCredentials):
         uri: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxies: Proxies | None = None,
         timeout_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         retry_base_seconds: float = 1.0,
@@ -156,7 +159,11 @@ class CredentialsUriProvider(RefreshingCredentials):
     ) -> None:
         self._uri = uri
         self._shown = httpx.URL(uri).copy_with(query=None, fragment=None, userinfo=b"")
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), transport=transport)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds),
+            transport=transport or AiohttpTransport(connections=4, proxies=proxies),
+            trust_env=False,
+        )
         super().__init__(
             TemporaryIdentity("credentials-uri", f"the credentials URI {self._shown}"),
             self._fetch_from_uri,

@@ -19,7 +19,9 @@ from cams_webhook_operator.cams.credentials import (
     RrsaConfig,
     TemporaryIdentity,
 )
+from cams_webhook_operator.cams.proxies import Proxies
 from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials
+from cams_webhook_operator.cams.transport import AiohttpTransport
 
 STS_VERSION = "2015-04-01"
 FAILED = "RRSAFailed"  # the condition's reason while no credentials can be had
@@ -53,12 +55,18 @@ class RrsaProvider(RefreshingCredentials):
         *,
         timeout_seconds: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxies: Proxies | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 300.0,
     ) -> None:
         self.config = config
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), transport=transport)
+        # Through the proxy the standard variables name, as every call to Alibaba Cloud (cams/proxies.py).
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds),
+            transport=transport or AiohttpTransport(connections=4, proxies=proxies),
+            trust_env=False,
+        )
         super().__init__(
             TemporaryIdentity(f"rrsa:{config.role_arn}", f"the operator's RRSA role {config.role_arn}"),
             self._exchange,

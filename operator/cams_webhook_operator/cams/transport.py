@@ -6,8 +6,9 @@ through it, 0.55 ms through httpx over this transport, 0.25 ms through aiohttp a
 by benchmarks/cams_client_cpu.py, 2026-12-05). `httpx-aiohttp` would do this job too, but it hands aiohttp
 the URL as a string, and yarl then decodes and re-encodes the query (`%3A%2F%2F` goes out as `://`): a
 signed request must go on the wire exactly as it was signed, so this adapter passes
-`yarl.URL(..., encoded=True)`. It reads each answer whole (CAMS's answers are small JSON documents) and
-maps aiohttp's errors to httpx's.
+`yarl.URL(..., encoded=True)`. It reads each answer whole (CAMS's answers are small JSON documents), maps
+aiohttp's errors to httpx's, and sends each request through the proxy `proxies` names for its URL
+(cams/proxies.py: the standard variables, one rule for CAMS and STS alike).
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from cams_webhook_operator.cams.proxies import Proxies
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, connections: int = 100) -> None:
+    def __init__(self, *, connections: int = 100, proxies: Proxies | None = None) -> None:
         self._connections = connections
+        self._proxies = proxies or Proxies()
         self._session: aiohttp.ClientSession | None = None  # made in the event loop that uses it
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            # No cookie jar (a signed RPC call carries no state) and no proxy from the environment: the
-            # httpx client above decides both, and passes nothing of them down.
+            # No cookie jar (a signed RPC call carries no state), and aiohttp's own reading of the proxy
+            # variables off: `proxies` decides, per request.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -41,6 +45,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             async with self._http().request(
                 request.method,
                 URL(str(request.url), encoded=True),
+                proxy=self._proxies.for_url(str(request.url)),
                 headers=request.headers.multi_items(),
                 data=body,
                 allow_redirects=False,
