@@ -118,17 +118,19 @@ class AdaptiveRate:
         self.ceiling, self.floor = rate, max(rate / 20, 0.1)
         self.bucket.rate = min(self.bucket.rate, rate)
 
-    def on_throttled(self, now: float, retry_after: float | None = None) -> None:
-        """CAMS throttled a call: cut the rate, and when it said how long to wait (x-acs-retry-after), hand
-        out no slot before then."""
+    def on_throttled(self, now: float) -> None:
         self._recover(now)
         if now - self.last_decrease >= self.cooldown:
             self.bucket.rate = max(self.floor, self.bucket.rate * self.decrease_factor)
             self.last_decrease = now
-        if retry_after:
-            self.held_until = max(self.held_until, now + retry_after)
-            # The next reservation takes the last token this leaves and waits `retry_after` for it.
-            self.bucket.tokens = min(self.bucket.tokens, 1 - self.bucket.rate * retry_after)
+
+    def hold(self, now: float, seconds: float) -> None:
+        """CAMS said how long to wait before calling again (x-acs-retry-after, on a throttled answer or a
+        503): hand out no slot before then."""
+        self._recover(now)
+        self.held_until = max(self.held_until, now + seconds)
+        # The next reservation takes the last token this leaves and waits `seconds` for it.
+        self.bucket.tokens = min(self.bucket.tokens, 1 - self.bucket.rate * seconds)
 
 
 class Admission(enum.Enum):

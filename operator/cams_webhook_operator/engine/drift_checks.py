@@ -179,8 +179,11 @@ class DriftChecker:
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
         seconds = asyncio.get_running_loop().time() - started
         self._metrics.count_call(QUERY_PHONE_NUMBERS, outcome, seconds, lane=lane)
+        now = asyncio.get_running_loop().time()
         if outcome.verdict is Verdict.THROTTLED:
-            pacer.on_throttled(asyncio.get_running_loop().time())
+            pacer.on_throttled(now)
+        if outcome.answer is not None and outcome.answer.retry_after:  # x-acs-retry-after: reads wait too
+            pacer.hold(now, outcome.answer.retry_after)
         return outcome, live
 
     def _read_failed(

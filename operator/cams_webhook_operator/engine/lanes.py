@@ -237,8 +237,11 @@ class AccountLane(Generic[T]):
 
     def _learn(self, ticket: T, outcome: Outcome) -> None:
         now = self._clock()
-        if outcome.verdict is Verdict.THROTTLED and self._adaptive:
-            self.limiter.on_throttled(now, outcome.answer.retry_after if outcome.answer else None)
+        if self._adaptive:
+            if outcome.verdict is Verdict.THROTTLED:
+                self.limiter.on_throttled(now)
+            if outcome.answer is not None and outcome.answer.retry_after:
+                self.limiter.hold(now, outcome.answer.retry_after)
         if self.breaker is None:
             return
         change = self.breaker.record(

@@ -88,6 +88,7 @@ def test_an_open_breaker_admits_one_probe_per_interval_and_an_answer_closes_it()
 
 def test_a_throttled_answer_that_says_when_holds_every_slot_until_then() -> None:
     limiter = AdaptiveRate.start(rate=10, burst=10, now=0.0)
-    limiter.on_throttled(0.0, retry_after=3.0)
+    limiter.on_throttled(0.0)
+    limiter.hold(0.0, 3.0)
     assert limiter.held_until == 3.0, "a slot reserved before the answer waits for it too"
     assert limiter.reserve(0.0) == pytest.approx(3.0)

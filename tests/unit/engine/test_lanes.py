@@ -51,9 +51,9 @@ class Owner:
         code = self.answer(ticket.key)
         if code == "timeout":
             return no_answer("CAMS did not answer in time")
-        if code == "Throttling.User":  # the gateway's flow control, saying when to call again
-            return classify(Answer(429, code, retry_after=self.retry_after))
-        return classify(Answer({"OK": 200, "ServiceUnavailable": 503}.get(code, 400), code))
+        status = {"OK": 200, "ServiceUnavailable": 503, "Throttling.User": 429}.get(code, 400)
+        # CAMS (or its gateway) may say when to call again: x-acs-retry-after.
+        return classify(Answer(status, code, retry_after=self.retry_after if status != 200 else None))
 
     async def finish(self, ticket: Ticket, outcome: Outcome) -> None:
         self.finished.append(ticket.key)
@@ -159,10 +159,11 @@ async def test_throttled_answers_slow_the_lane_down_unless_it_is_fixed_rate() ->
     assert fixed.limiter.rate == 10
 
 
-async def test_the_lane_sends_nothing_before_cams_said_it_may_call_again() -> None:
+@pytest.mark.parametrize("refusal", ["Throttling.User", "ServiceUnavailable"])
+async def test_the_lane_sends_nothing_before_cams_said_it_may_call_again(refusal: str) -> None:
     owner = Owner()
     owner.retry_after = 2.5
-    owner.answer = lambda key: "Throttling.User" if key == "a" else "OK"
+    owner.answer = lambda key: refusal if key == "a" else "OK"
     lane = _lane(owner)
     for key in "abc":
         lane.offer(Ticket(key))
