@@ -344,13 +344,16 @@ def _health_never_failed(sampler: HealthSampler, release: Release) -> None:
 
 
 def _the_finalizer_still_clears(upgrade: Upgrade) -> None:
-    """Deleting the Clear object clears CAMS, once; the claims 0.2.0 took are kept as they are (none swept,
-    none proven again by a read)."""
+    """Deleting the Clear object clears CAMS, once, read back once; the claims 0.2.0 took are kept as they
+    are (none swept, none proven again by a read)."""
     upgrade.kubectl.run("delete", "phonewebhook", "clear", "-n", TEAM, "--wait=false")
     wait_for(lambda: "clear" not in upgrade.objects(), timeout=60, what="the Clear object to go")
     cleared = upgrade.simulator.webhook("team", OBJECTS["clear"][1]) or {}
     assert (cleared.get("StatusCallbackUrl"), cleared.get("UpCallbackUrl")) == ("", "")
     assert upgrade.updates() == len(MANAGED) + 1
     wait_for(upgrade.claimed, timeout=5, what="the claims after the upgrade")
-    spaces = {c["params"]["CustSpaceId"] for c in upgrade.simulator.reads()}
-    assert spaces <= {"platform"}, "only the observer's space is read"
+    reads = upgrade.simulator.reads()
+    assert {c["params"]["CustSpaceId"] for c in reads} <= {"platform", "team"}
+    # The team's space is read once, after the clear (its read-back): no claim was proven again.
+    clear_call = upgrade.simulator.updates()[-1]
+    assert [c["at"] >= clear_call["at"] for c in reads if c["params"]["CustSpaceId"] == "team"] == [True]
