@@ -95,17 +95,20 @@ def plan(state: ObjectState, facts: Facts, settings: OperatorSettings) -> Plan:
 
 def _unexamined_drift(state: ObjectState) -> list[str] | None:
     """The fields a read no plan has looked at yet shows drifted (only a managed spec drifts); None when
-    every read has been looked at. Once per read: a later spec change makes a read stale, not drifted."""
+    every read has been looked at. Once per read: a later spec change makes a read stale, not drifted, and
+    so does an update CAMS accepted after the read was sent (the read may show what it replaced)."""
     read, snapshot = state.last_read, state.snapshot
     if read is None or read.checked_at == state.read_examined:
         return None
+    applied = previous_status(state).last_sync_time
     if (
         snapshot.spec is None
         or snapshot.spec.management_mode != "Manage"
         or snapshot.paused
         or snapshot.deleting
+        or (applied is not None and read.checked_at <= applied)
     ):
-        return []  # nothing to re-apply: looked at, and not judged
+        return []  # nothing to re-apply, or a read older than the last apply: looked at, not judged
     return drifted_fields(live_webhook(read.live, wanted_urls(state)))
 
 

@@ -153,11 +153,11 @@ class DriftChecker:
                 member.drift_due = None
                 self._requeue(member.snapshot.key)
             return
-        outcome, live = await self.read_space(space, resolved)
+        # Stamped with when it was sent, not answered: an update CAMS accepted meanwhile may not show in it.
+        outcome, live, checked_at = await self._read_space_at(space, resolved)
         if outcome.verdict is not Verdict.OK:
             self._read_failed(space, members, outcome, resolved)
             return
-        checked_at = self._now()
         for member in members:
             member.read_refusal = None
             self._compare(member, live, checked_at)
@@ -172,9 +172,17 @@ class DriftChecker:
     async def read_space(self, space: str, resolved: Resolved) -> tuple[Outcome, dict[str, LiveNumber]]:
         """One QueryChatappPhoneNumbers call, paced with every other read of the same Alibaba Cloud account
         (drift checks, and the check that credentials reach a space before they claim a number in it)."""
+        outcome, live, _ = await self._read_space_at(space, resolved)
+        return outcome, live
+
+    async def _read_space_at(
+        self, space: str, resolved: Resolved
+    ) -> tuple[Outcome, dict[str, LiveNumber], datetime]:
+        """read_space, and when the read was sent: an update answered after that may not show in it."""
         lane = await self._lane_of(resolved)
         pacer = self._pacer(lane)
         await asyncio.sleep(pacer.reserve(asyncio.get_running_loop().time()))
+        sent_at = self._now()
         started = asyncio.get_running_loop().time()
         outcome, live = await self._cams.query_phone_numbers(space, resolved.credentials)
         seconds = asyncio.get_running_loop().time() - started
@@ -184,7 +192,7 @@ class DriftChecker:
             pacer.on_throttled(now)
         if outcome.answer is not None and outcome.answer.retry_after:  # x-acs-retry-after: reads wait too
             pacer.hold(now, outcome.answer.retry_after)
-        return outcome, live
+        return outcome, live, sent_at
 
     def _read_failed(
         self,

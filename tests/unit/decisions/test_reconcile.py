@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -271,3 +272,20 @@ def test_a_read_is_examined_for_drift_once_by_the_plan() -> None:
     changed = reconcile.plan(fresh, facts, SETTINGS)
     assert "DriftDetected" not in {event.reason for event in changed.events}, "the read is stale, not drift"
     assert changed.call is not None, "the new spec is applied as a change"
+
+
+def test_a_read_sent_before_cams_accepted_the_last_apply_is_stale_not_drifted() -> None:
+    """A read in flight while an update is answered may show what the update replaced (a rotated URL's old
+    value): judged as drift, it would re-apply for nothing."""
+    moved = LiveNumber("8613800001234", "https://old.example/before-the-apply", "")
+    facts = Facts(now=NOW, priority=Priority.ROUTINE, credentials=OPERATOR)
+    applied_at = NOW - timedelta(seconds=5)
+    for sent, drifted in (
+        (applied_at - timedelta(seconds=1), False),
+        (applied_at + timedelta(seconds=1), True),
+    ):
+        state = state_of(status=IN_SYNC.model_copy(update={"last_sync_time": applied_at}))
+        state.last_read = DriftReport(sent, moved)
+        decided = reconcile.plan(state, facts, SETTINGS)
+        assert (decided.drift_detected, decided.call is not None) == (drifted, drifted), sent
+        assert decided.update.read_examined == sent, "looked at either way, once"
