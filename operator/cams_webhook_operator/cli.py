@@ -144,7 +144,7 @@ async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
     from cams_webhook_operator.importer import manifests, render
-    from cams_webhook_operator.settings import OperatorSettings
+    from cams_webhook_operator.settings import SettingsError, load_settings
     from cams_webhook_operator.tenancy.credentials import CredentialProblem
 
     if args.account is not None:
@@ -155,7 +155,11 @@ async def _import(args: argparse.Namespace) -> int:
         if refusal is not None:
             print(f"import: the operator would refuse these objects: {refusal}", file=sys.stderr)
             return 1
-    settings = OperatorSettings()
+    try:
+        settings = load_settings()
+    except SettingsError as bad:
+        print(f"import: bad setting:\n{bad}", file=sys.stderr)
+        return 2
     resolved = await _operator_identity(settings)
     if isinstance(resolved, CredentialProblem):
         print(f"import: {resolved.message}", file=sys.stderr)
@@ -207,9 +211,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from cams_webhook_operator import handlers  # noqa: F401 -- registers the handlers
     from cams_webhook_operator.kube.leader import process_identity
-    from cams_webhook_operator.settings import OperatorSettings
+    from cams_webhook_operator.settings import SettingsError, load_settings
 
-    settings = OperatorSettings()  # fail now, with pydantic's message, on a bad setting
+    try:
+        settings = load_settings()  # fail now, before kopf starts, naming the variable
+    except SettingsError as bad:
+        print(f"cams-webhook-operator: bad setting:\n{bad}", file=sys.stderr)
+        return 2
     identity = process_identity()  # one per process: kopf's peering and the leader Lease share it
     # Given to kopf the way it documents (POD_ID; its `identity` argument is typed with a name it does not
     # export), not detected: its detection asks the passwd database for the user's name, and the image's

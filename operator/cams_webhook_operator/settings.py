@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cams_webhook_operator.cams.credentials import DEFAULT_STS_ENDPOINT, Credentials, RrsaConfig
@@ -253,3 +254,37 @@ class OperatorSettings(BaseSettings):
             return None
         token = self.security_token.get_secret_value().strip() if self.security_token else ""
         return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token or None)
+
+
+class SettingsError(ValueError):
+    """Settings the operator cannot start with: one line per variable, what it must be."""
+
+
+def load_settings() -> OperatorSettings:
+    """The settings from the environment; a bad one is a SettingsError naming the variable (CAMS_QPS, not
+    the field qps) and what it must be, one line each, never the value of a secret."""
+    try:
+        return OperatorSettings()
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_explained(error) for error in exc.errors())) from None
+
+
+def _explained(error: ErrorDetails) -> str:
+    """`CAMS_QPS='-1': must be greater than 0`: the variable as it is set (a field read from an alias,
+    ALIBABA_CLOUD_..., is reported under it), what it must be, and its value unless it is a secret."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    fields = OperatorSettings.model_fields
+    info = fields.get(name) or next(
+        (
+            f
+            for f in fields.values()
+            if isinstance(f.validation_alias, AliasChoices) and name in f.validation_alias.choices
+        ),
+        None,
+    )
+    variable = name if name.isupper() else f"CAMS_{name.upper()}"
+    secret = info is not None and SecretStr in getattr(info.annotation, "__args__", (info.annotation,))
+    value = "" if secret or "input" not in error or not name else f"={error['input']!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be").replace("String should", "must")
+    return f"{variable}{value}: {message}" if name else message

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cams_webhook_operator.settings import OperatorSettings
+from cams_webhook_operator.cli import main
+from cams_webhook_operator.settings import OperatorSettings, SettingsError, load_settings
 
 
 @pytest.mark.parametrize(
@@ -95,3 +96,30 @@ def test_the_role_session_name_is_honoured_and_checked(monkeypatch: pytest.Monke
 def test_an_rrsa_duration_sts_would_refuse_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="STS issues credentials for 900 seconds at least"):
         OperatorSettings(rrsa_duration_seconds=600)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("CAMS_QPS", "-1", "CAMS_QPS='-1': must be greater than 0"),
+        ("CAMS_WORKERS", "many", "CAMS_WORKERS='many': must be a valid integer"),
+        ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "no spaces!", "ALIBABA_CLOUD_ROLE_SESSION_NAME='no spaces!': "),
+    ],
+)
+def test_a_bad_setting_names_the_variable_and_what_it_must_be(
+    variable: str, value: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as bad:
+        load_settings()
+    assert str(bad.value).startswith(said), str(bad.value)
+    assert "\n" not in str(bad.value), "one line per variable"
+
+
+def test_the_operator_says_a_bad_setting_in_one_line_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAMS_QPS", "0")
+    assert main(["--namespace", "team-a"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["cams-webhook-operator: bad setting:", "CAMS_QPS='0': must be greater than 0"]

@@ -72,7 +72,10 @@ class Outcome:
         return self.verdict is Verdict.PERMANENT and not (self.refusal and self.refusal.soon)
 
 
-_GRANT = "grant the RAM identity of these credentials the action cams:{action} (docs/ram-policy.md)"
+_GRANT = (
+    "grant the RAM identity of these credentials the action cams:{action} (docs/ram-policy.md), then set the "
+    "annotation camswebhook.io/reconcile-requested-at to a new value to try again at once"
+)
 _CHECK_KEY = "check the AccessKey ID and secret in the Secret, and that the key is active"
 # The one table of CAMS's (and its gateway's) refusals, by code; docs/reliability.md shows it. A key ending
 # in "*" names a family by how its codes start (InvalidSecurityToken.Expired, MissingPhoneNumber).

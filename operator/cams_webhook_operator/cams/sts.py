@@ -24,6 +24,11 @@ from cams_webhook_operator.cams.refreshing import RefreshingCredentials, Tempora
 from cams_webhook_operator.cams.transport import AiohttpTransport
 
 STS_VERSION = "2015-04-01"
+# What to check when STS refuses the exchange for good.
+_TRUST_HINT = (
+    "; check that the role's trust policy names this cluster's OIDC provider and the operator's "
+    "ServiceAccount (docs/ram-policy.md)"
+)
 FAILED = "RRSAFailed"  # the condition's reason while no credentials can be had
 
 
@@ -142,8 +147,9 @@ def _issued(response: httpx.Response, role_arn: str) -> dict[str, Any]:
     if response.status_code != 200 or not isinstance(issued, dict):
         code = str(body.get("Code") or f"HTTP {response.status_code}")
         message = body.get("Message", "")
+        trust = "" if code in _TRANSIENT_STS_CODES or response.status_code >= 500 else _TRUST_HINT
         raise IdentityError(
-            f"STS refused AssumeRoleWithOIDC for {role_arn}: {code} {message}".strip(),
+            f"STS refused AssumeRoleWithOIDC for {role_arn}: {code} {message}".strip() + trust,
             transient=response.status_code >= 500
             or response.status_code == 429
             or code in _TRANSIENT_STS_CODES,

@@ -388,5 +388,6 @@ def conflict_message(*, winner: Claimant, space: str, phone_number: str, namespa
     who = f"PhoneWebhook {winner.name}" if same else "A PhoneWebhook of another namespace"
     return (
         f"{who} already manages the webhook of {phone_number} in space {space}; this one is not applied "
-        "while that one exists (delete it, or this one, to settle which object manages the number)"
+        "while that one exists (delete it, or this one, to settle which object manages the number; once that "
+        "one is deleted, this one takes the number after CAMS_CLAIM_GRACE_SECONDS, 5 minutes by default)"
     )

@@ -133,8 +133,14 @@ def choose(
         account = accounts.get(key)
         if account is None:
             where = f" in namespace {namespace}" if ref.kind == ACCOUNT_KIND else ""
+            listed = (
+                f"kubectl get camsaccounts -n {namespace}"
+                if ref.kind == ACCOUNT_KIND
+                else ("kubectl get clustercamsaccounts")
+            )
             return CredentialProblem(
-                "AccountNotFound", f"{key} named in spec.accountRef does not exist{where}"
+                "AccountNotFound",
+                f"{key} named in spec.accountRef does not exist{where} (the accounts: {listed})",
             )
     else:
         defaults = sorted(a.key.name for a in accounts.values() if a.default)

@@ -66,6 +66,7 @@ async def test_forty_callers_of_a_refused_role_make_one_exchange_per_retry_step(
     provider = _provider(sts, token)
     results = await asyncio.gather(*(provider.credentials() for _ in range(40)), return_exceptions=True)
     assert all(isinstance(r, IdentityError) and not r.transient for r in results)
+    assert "the role's trust policy" in str(results[0]), "a refusal for good says what to check"
     assert sts.calls == 1
     for _ in range(40):  # within the retry step: the failure is remembered
         with pytest.raises(IdentityError):

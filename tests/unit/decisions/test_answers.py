@@ -132,6 +132,7 @@ def test_a_permission_refusal_names_the_ram_action_to_grant() -> None:
         reason, message, _, claim = _answered(code, 403)
         assert reason == "PermissionDenied"
         assert "the action cams:UpdatePhoneWebhook" in message
+        assert "camswebhook.io/reconcile-requested-at" in message, "how to retry at once after the grant"
         assert claim == "drop"
 
 

@@ -63,6 +63,7 @@ async def test_a_second_object_for_the_same_number_is_held_until_the_first_is_de
     conflict = kube.statuses["second"].conditions[0]
     assert (conflict.status, conflict.reason) == ("False", "Conflict")
     assert "PhoneWebhook first already manages" in conflict.message
+    assert "after CAMS_CLAIM_GRACE_SECONDS" in conflict.message, "says what deleting it leads to"
     assert len(cams.calls) == 1
     assert ("Warning", "Conflict") in [(t, r) for t, r, _ in kube.events]
 

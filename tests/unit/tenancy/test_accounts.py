@@ -245,3 +245,13 @@ def test_a_namespace_whose_labels_are_not_known_yet_is_admitted_by_no_selector(o
     refused = choose(namespace="new", spec=spec, accounts=accounts, labels={"tier": "banned"})
     assert isinstance(refused, CredentialProblem)
     assert not refused.transient
+
+
+def test_a_missing_account_says_where_the_accounts_are_listed() -> None:
+    for spec, listed in (
+        (_ref("CamsAccount", "nope"), "kubectl get camsaccounts -n team-a"),
+        (_ref("ClusterCamsAccount", "nope"), "kubectl get clustercamsaccounts"),
+    ):
+        problem = choose(namespace="team-a", spec=_spec(**spec), accounts=ACCOUNTS, labels={})
+        assert isinstance(problem, CredentialProblem)
+        assert (problem.reason, listed in problem.message) == ("AccountNotFound", True), problem.message
