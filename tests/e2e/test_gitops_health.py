@@ -10,7 +10,7 @@ from typing import Any
 from tests.argocd import argocd_health
 
 from .harness import Kubectl, kstatus, simulator_in, start_operator, wait_for
-from .manifests import key_secret, phone_webhook
+from .manifests import condition, key_secret, phone_webhook
 
 ACCOUNTS = [
     {
@@ -51,6 +51,14 @@ def test_kstatus_and_argocd_read_every_state_right(kubectl: Kubectl, namespace: 
         _object("slow-1", namespace, "slow", "8613800003002", "slow"),
         _object("slow-2", namespace, "slow", "8613800003003", "slow"),
         _object("refused", namespace, "denied", "8613800003004", "denied"),
+        phone_webhook(
+            "paused-new",
+            namespace,
+            annotations={"camswebhook.io/paused": "true"},
+            custSpaceId="gitops",
+            phoneNumber="8613800003005",
+            upCallbackUrl="https://g.example/up",
+        ),
     ]
     kubectl.apply_objects(*objects)
 
@@ -89,6 +97,14 @@ def _every_state_is_judged_right(
     """Applied: Current/Healthy; refused: Failed/Degraded; waiting for the quota: InProgress/Progressing;
     paused with CAMS holding its spec: Current, and Suspended in Argo CD."""
     wait_for(lambda: health("ok") == ("Current", "Healthy"), what="ok to be Current/Healthy")
+
+    def paused_reason() -> str | None:
+        paused = kubectl.json("get", "phonewebhook", "paused-new", "-n", namespace)
+        return (condition(paused, "Ready") or {}).get("reason")
+
+    wait_for(lambda: paused_reason() == "Paused", what="paused-new decided")
+    # Paused before CAMS ever held it: not Current, so a GitOps wait does not pass on it.
+    assert health("paused-new") == ("InProgress", "Progressing")
     wait_for(lambda: health("refused") == ("Failed", "Degraded"), what="refused to be Failed/Degraded")
 
     def slow_pair() -> list[tuple[str, str]] | None:

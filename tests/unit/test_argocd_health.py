@@ -52,6 +52,10 @@ def _obj(generation: int = 1, observed: int | None = 1, **conditions: tuple[str,
             "Suspended",
         ),
         (
+            _obj(Ready=("False", "Paused"), Reconciling=("True", "Paused"), Stalled=("False", "Paused")),
+            "Progressing",
+        ),
+        (
             {
                 **_obj(Ready=("True", "Applied")),
                 "metadata": {"name": "x", "generation": 1, "deletionTimestamp": "2026-11-27T00:00:00Z"},
@@ -67,6 +71,7 @@ def _obj(generation: int = 1, observed: int | None = 1, **conditions: tuple[str,
         "throttled",
         "stalled",
         "paused",
+        "paused-never-applied",
         "deleting",
     ],
 )

@@ -25,7 +25,8 @@ if stalled ~= nil and stalled.status == "True" then
   health.message = stalled.reason .. ": " .. (stalled.message or "")
   return health
 end
-if ready ~= nil and ready.reason == "Paused" then
+-- Paused with CAMS holding the spec: Suspended. Paused before it was ever applied: Progressing (below).
+if ready ~= nil and ready.reason == "Paused" and ready.status == "True" then
   health.status = "Suspended"
   health.message = ready.message or "Paused"
   return health

@@ -22,7 +22,6 @@ class Phase(enum.Enum):
     READY = (True, False, False)
     RECONCILING = (False, True, False)
     STALLED = (False, False, True)
-    IDLE = (False, False, False)  # nothing to do, nothing wrong, not ready (paused before applying)
 
 
 def condition(
@@ -240,7 +239,9 @@ def status_paused(
         previous,
         generation=generation,
         now=now,
-        phase=Phase.READY if in_sync else Phase.IDLE,
+        # Never applied: InProgress for kstatus and Argo CD, not Current (a GitOps wait must not pass on an
+        # object CAMS never saw).
+        phase=Phase.READY if in_sync else Phase.RECONCILING,
         reason="Paused",
         message=message,
         fields={"next_attempt_time": None},

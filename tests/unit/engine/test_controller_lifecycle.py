@@ -28,9 +28,10 @@ async def test_a_paused_object_makes_no_call_until_unpaused(kube: FakeKube) -> N
     controller = make_controller(settings=make_settings(), cams=cams, kube=kube)
     controller.intake.observe(pwh_body(annotations=PAUSED))
     await settle(controller, lambda: "pwh" in kube.statuses)
-    ready = kube.statuses["pwh"].conditions[0]
+    ready, reconciling = kube.statuses["pwh"].conditions[:2]
     assert (ready.status, ready.reason) == ("False", "Paused")
     assert "not applied" in ready.message
+    assert (reconciling.status, reconciling.reason) == ("True", "Paused"), "InProgress, not Current"
     assert cams.calls == []
     controller.intake.observe(pwh_body(status=kube.statuses["pwh"]))  # the annotation is removed
     await settle(controller, lambda: ready_reason(kube) == "Applied")
