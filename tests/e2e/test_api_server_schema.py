@@ -157,12 +157,12 @@ def test_status_is_a_subresource(kubectl: Kubectl, namespace: str) -> None:
 def test_printer_columns_short_name_and_category(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(manifest("cols", namespace, GOOD_SPEC))
     header = kubectl.run("get", "phonewebhooks", "-n", namespace).stdout.splitlines()[0].split()
-    assert header == ["NAME", "PHONE", "READY", "CODE", "AGE"]
+    assert header == ["NAME", "PHONE", "MODE", "READY", "REASON", "AGE"]
     wide = kubectl.run("get", "pwh", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split() == [
-        *("NAME", "PHONE", "READY", "CODE", "AGE", "SPACE", "QUALITY", "STATUS", "REASON", "MESSAGE")
+        *("NAME", "PHONE", "MODE", "READY", "REASON", "AGE", "CODE", "SPACE", "QUALITY", "STATUS", "MESSAGE")
     ]
-    assert wide[1].split()[:2] == ["cols", "8613800001234"]
+    assert wide[1].split()[:3] == ["cols", "8613800001234", "Manage"], "the mode's default is shown"
     assert "cols" in kubectl.run("get", "cams", "-n", namespace).stdout
 
 

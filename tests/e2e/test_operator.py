@@ -61,7 +61,7 @@ def _created_is_applied_once_and_shown(system: System) -> None:
         "QueueFlag": "N",
     }
     row = system.kubectl.run("get", "phonewebhooks", "-n", system.namespace).stdout.splitlines()[1].split()
-    assert row[:4] == ["support", NUMBER, "True", "OK"]
+    assert row[:5] == ["support", NUMBER, "Manage", "True", "Applied"]
     assert "Applied" in system.event_reasons("support")
     calls_ok = system.operator.metric(
         "cams_webhook_operator_cams_calls_total", action="UpdatePhoneWebhook", code="OK"

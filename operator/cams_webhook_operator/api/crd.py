@@ -79,14 +79,17 @@ KINDS = (
         "Cloud CAMS phone number, applied with UpdatePhoneWebhook.",
         short_names=(SHORT_NAME,),
         columns=(
+            # Why an object is not Ready shows by default (REASON); for an Observe object REASON says whether
+            # CAMS holds its spec (Observed, Differs, NotFound). CAMS's code and the rest are wide.
             {"name": "Phone", "type": "string", "jsonPath": ".spec.phoneNumber"},
+            {"name": "Mode", "type": "string", "jsonPath": ".spec.managementMode"},
             {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
-            {"name": "Code", "type": "string", "jsonPath": ".status.code"},
+            {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            {"name": "Code", "type": "string", "jsonPath": ".status.code", "priority": 1},
             {"name": "Space", "type": "string", "jsonPath": ".spec.custSpaceId", "priority": 1},
             {"name": "Quality", "type": "string", "jsonPath": ".status.live.qualityRating", "priority": 1},
             {"name": "Status", "type": "string", "jsonPath": ".status.live.numberStatus", "priority": 1},
-            {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason", "priority": 1},
             {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
         ),
     ),

@@ -20,7 +20,8 @@ class Condition(CamelModel):
     """A condition in the Kubernetes convention (metav1.Condition)."""
 
     type: ConditionType = Field(
-        description="Ready, Reconciling or Stalled; InSync on observed objects (does CAMS hold this spec?)."
+        description="Ready, Reconciling or Stalled; InSync on observed objects (does CAMS hold this spec?); "
+        "NumberHealthy once the space was read (the number's rating and status, never Ready's business)."
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Why the condition has this status, in CamelCase.")
@@ -133,7 +134,7 @@ class PhoneWebhookStatus(CamelModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, Reconciling and Stalled, as kstatus, Flux and Argo CD read them; InSync on "
-        "observed objects.",
+        "observed objects; NumberHealthy once the space was read.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

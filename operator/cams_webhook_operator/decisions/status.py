@@ -314,21 +314,23 @@ def status_observed(
     drifted: list[str],
 ) -> PhoneWebhookStatus:
     """Observe mode: what CAMS holds (status.live, from the last read), and whether it matches the spec
-    (the InSync condition)."""
-    observed = _verdict(
-        previous,
-        generation=generation,
-        now=now,
-        phase=Phase.READY,
-        reason="Observed",
-        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; see status.live",
-    )
+    (the InSync condition). Ready is True (observing works); its reason says what `kubectl get` should
+    show of InSync: Observed while CAMS holds the spec, else Differs or NotFound."""
     if previous.live is None or not previous.live.found:
         in_sync, reason, message = False, "NotFound", f"The space does not list {phone_number}"
     elif drifted:
         in_sync, reason, message = False, "Differs", f"CAMS holds other values for {', '.join(drifted)}"
     else:
         in_sync, reason, message = True, "Matches", "CAMS holds the callback URLs of this spec"
+    observed = _verdict(
+        previous,
+        generation=generation,
+        now=now,
+        phase=Phase.READY,
+        reason="Observed" if in_sync else reason,
+        message=f"Observing {phone_number}: CAMS is never changed in Observe mode; {message[0].lower()}"
+        f"{message[1:]} (status.live)",
+    )
     in_sync_condition = condition(
         previous.conditions, "InSync", in_sync, reason=reason, message=message, now=now, generation=generation
     )

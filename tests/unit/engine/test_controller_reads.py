@@ -64,8 +64,9 @@ async def test_an_observed_object_reads_but_never_updates_until_switched_to_mana
     cams.live["8613800001234"] = LiveNumber("8613800001234", "https://set-in-console.example", "", "VERIFIED")
     controller = make_controller(settings=make_settings(drift_interval_seconds=60), cams=cams, kube=kube)
     controller.intake.observe(pwh_body(managementMode="Observe", statusCallbackUrl="https://ours.example"))
-    await settle(controller, lambda: ready_reason(kube) == "Observed")
+    await settle(controller, lambda: ready_reason(kube) == "Differs")  # kubectl get's REASON says so
     status = kube.statuses["pwh"]
+    assert status.conditions[0].status == "True", "observing works"
     in_sync = next(c for c in status.conditions if c.type == "InSync")
     assert (in_sync.status, in_sync.reason) == ("False", "Differs")
     assert status.live is not None
@@ -181,7 +182,7 @@ async def test_an_observer_whose_read_is_refused_says_so_and_waits_like_a_refuse
     controller.intake.observe(
         pwh_body(generation=2, status=kube.statuses["pwh"], managementMode="Observe", httpFlag=True)
     )
-    await until(lambda: ready_reason(kube) == "Observed")
+    await until(lambda: ready_reason(kube) == "NotFound")  # read: the space does not list the number
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     assert len(cams.queries) == 2
@@ -194,7 +195,7 @@ async def test_a_read_refused_for_its_rrsa_token_is_renewed_and_read_again_at_on
     settings = OperatorSettings(qps=1000.0)  # no AccessKey of its own: the operator's identity is RRSA
     controller = make_controller(settings=settings, cams=cams, kube=kube, temporary=FakeRrsa())
     controller.intake.observe(pwh_body(managementMode="Observe"))
-    await settle(controller, lambda: ready_reason(kube) == "Observed")
+    await settle(controller, lambda: ready_reason(kube) == "NotFound")  # read: the number is not listed
     assert [credentials.access_key_id for credentials in cams.query_credentials] == ["STS.1", "STS.2"]
 
 
