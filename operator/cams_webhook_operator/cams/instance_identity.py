@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from cams_webhook_operator.cams.credentials import Credentials, IdentityError, TemporaryIdentity
 from cams_webhook_operator.cams.proxies import Proxies
-from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials
+from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials, issued
 from cams_webhook_operator.cams.transport import AiohttpTransport
 
 ROLE_PATH = "/latest/meta-data/ram/security-credentials/"
@@ -36,19 +35,7 @@ def _issued(body: Any, where: str, reason: str, started: float) -> TemporaryCred
     if not isinstance(body, dict) or body.get("Code") != "Success":
         code = body.get("Code") if isinstance(body, dict) else None
         raise IdentityError(f"{where} gave no credentials (Code {code!r})", transient=True, reason=reason)
-    try:
-        expires = datetime.strptime(str(body["Expiration"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        credentials = Credentials(
-            access_key_id=str(body["AccessKeyId"]),
-            access_key_secret=str(body["AccessKeySecret"]),
-            security_token=str(body["SecurityToken"]),
-        )
-    except (KeyError, ValueError):
-        raise IdentityError(
-            f"{where} answered without usable credentials", transient=True, reason=reason
-        ) from None
-    lifetime = max((expires - datetime.now(UTC)).total_seconds(), 1.0)
-    return TemporaryCredentials(credentials, expires_at=started + lifetime, lifetime=lifetime)
+    return issued(body, started=started, where=where, reason=reason)
 
 
 class EcsRamRoleProvider(RefreshingCredentials):
@@ -78,14 +65,11 @@ class EcsRamRoleProvider(RefreshingCredentials):
             TemporaryIdentity("ecs-ram-role", "the RAM role of the node (the ECS metadata server)"),
             self._fetch_from_server,
             failure_reason=ROLE_FAILED,
+            http=self._http,
             clock=clock,
             retry_base_seconds=retry_base_seconds,
             retry_max_seconds=retry_max_seconds,
         )
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._http.aclose()
 
     async def _fetch_from_server(self) -> TemporaryCredentials:
         started = self._clock()
@@ -168,14 +152,11 @@ class CredentialsUriProvider(RefreshingCredentials):
             TemporaryIdentity("credentials-uri", f"the credentials URI {self._shown}"),
             self._fetch_from_uri,
             failure_reason=URI_FAILED,
+            http=self._http,
             clock=clock,
             retry_base_seconds=retry_base_seconds,
             retry_max_seconds=retry_max_seconds,
         )
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._http.aclose()
 
     async def _fetch_from_uri(self) -> TemporaryCredentials:
         started = self._clock()

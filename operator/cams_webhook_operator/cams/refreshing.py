@@ -9,6 +9,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
 
 from cams_webhook_operator.cams.credentials import Credentials, IdentityError, TemporaryIdentity
 
@@ -24,6 +28,24 @@ class TemporaryCredentials:
     credentials: Credentials
     expires_at: float  # on the provider's monotonic clock
     lifetime: float
+
+
+def issued(fields: dict[str, Any], *, started: float, where: str, reason: str) -> TemporaryCredentials:
+    """STS credentials as STS, the metadata server and a credentials URI all give them (AccessKeyId,
+    AccessKeySecret, SecurityToken, Expiration), timed from `started` on the provider's clock."""
+    try:
+        expires = datetime.strptime(str(fields["Expiration"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        credentials = Credentials(
+            access_key_id=str(fields["AccessKeyId"]),
+            access_key_secret=str(fields["AccessKeySecret"]),
+            security_token=str(fields["SecurityToken"]),
+        )
+    except (KeyError, ValueError):
+        raise IdentityError(
+            f"{where} answered without usable credentials", transient=True, reason=reason
+        ) from None
+    lifetime = max((expires - datetime.now(UTC)).total_seconds(), 1.0)
+    return TemporaryCredentials(credentials, expires_at=started + lifetime, lifetime=lifetime)
 
 
 @dataclass(frozen=True)
@@ -48,13 +70,16 @@ class RefreshingCredentials:
         fetch: Callable[[], Awaitable[TemporaryCredentials]],
         *,
         failure_reason: str,
+        http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 300.0,
     ) -> None:
         """`fetch` gets new credentials (an STS exchange, a read of the metadata server) or raises
-        IdentityError; `failure_reason` is the condition's reason while none can be had."""
+        IdentityError; `failure_reason` is the condition's reason while none can be had; `http`, the client
+        `fetch` uses, is closed with this."""
         self.identity = identity
+        self._closed_with = http
         self.failure_reason = failure_reason
         self._fetch = fetch
         self._clock = clock
@@ -82,6 +107,8 @@ class RefreshingCredentials:
         if self._fetching is not None:
             self._fetching.cancel()
             await asyncio.gather(self._fetching, return_exceptions=True)
+        if self._closed_with is not None:
+            await self._closed_with.aclose()
 
     def _fresh(self, now: float) -> bool:
         current = self._current

@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 
 from cams_webhook_operator.cams.credentials import (
-    Credentials,
     IdentityError,
     RrsaConfig,
     TemporaryIdentity,
 )
 from cams_webhook_operator.cams.proxies import Proxies
-from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials
+from cams_webhook_operator.cams.refreshing import RefreshingCredentials, TemporaryCredentials, issued
 from cams_webhook_operator.cams.transport import AiohttpTransport
 
 STS_VERSION = "2015-04-01"
@@ -45,10 +44,6 @@ _TRANSIENT_STS_CODES = frozenset(
         "AuthenticationFail.OIDCToken.Expired",
     }
 )
-
-
-def _expiration(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 class RrsaProvider(RefreshingCredentials):
@@ -76,14 +71,11 @@ class RrsaProvider(RefreshingCredentials):
             TemporaryIdentity(f"rrsa:{config.role_arn}", f"the operator's RRSA role {config.role_arn}"),
             self._exchange,
             failure_reason=FAILED,
+            http=self._http,
             clock=clock,
             retry_base_seconds=retry_base_seconds,
             retry_max_seconds=retry_max_seconds,
         )
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._http.aclose()
 
     async def _exchange(self) -> TemporaryCredentials:
         config = self.config
@@ -118,20 +110,8 @@ class RrsaProvider(RefreshingCredentials):
                 transient=True,
                 reason=FAILED,
             ) from None
-        issued = _issued(response, config.role_arn)
-        try:
-            remaining = (_expiration(str(issued["Expiration"])) - datetime.now(UTC)).total_seconds()
-            credentials = Credentials(
-                access_key_id=str(issued["AccessKeyId"]),
-                access_key_secret=str(issued["AccessKeySecret"]),
-                security_token=str(issued["SecurityToken"]),
-            )
-        except (KeyError, ValueError):
-            raise IdentityError(
-                "STS answered AssumeRoleWithOIDC without usable credentials", transient=True, reason=FAILED
-            ) from None
-        lifetime = max(remaining, 1.0)
-        return TemporaryCredentials(credentials, expires_at=started + lifetime, lifetime=lifetime)
+        answered = _issued(response, config.role_arn)
+        return issued(answered, started=started, where="STS's AssumeRoleWithOIDC", reason=FAILED)
 
 
 def _issued(response: httpx.Response, role_arn: str) -> dict[str, Any]:
@@ -143,8 +123,8 @@ def _issued(response: httpx.Response, role_arn: str) -> dict[str, Any]:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    issued = body.get("Credentials")
-    if response.status_code != 200 or not isinstance(issued, dict):
+    granted = body.get("Credentials")
+    if response.status_code != 200 or not isinstance(granted, dict):
         code = str(body.get("Code") or f"HTTP {response.status_code}")
         message = body.get("Message", "")
         trust = "" if code in _TRANSIENT_STS_CODES or response.status_code >= 500 else _TRUST_HINT
@@ -155,4 +135,4 @@ def _issued(response: httpx.Response, role_arn: str) -> dict[str, Any]:
             or code in _TRANSIENT_STS_CODES,
             reason=FAILED,
         )
-    return issued
+    return granted
