@@ -9,6 +9,7 @@ import contextlib
 import threading
 
 from .harness import free_port
+from .proxy import shut_down
 
 
 class ConnectProxy:
@@ -32,11 +33,7 @@ class ConnectProxy:
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), "the proxy's loop did not stop"
-        self._loop.close()
+        shut_down(self._loop, self._thread, self._close)
 
     async def _close(self) -> None:
         if self._server is not None:
@@ -44,11 +41,6 @@ class ConnectProxy:
         for writer in list(self._open):
             with contextlib.suppress(OSError):
                 writer.close()
-        # The tunnels' pipes end as their sockets close; none is left pending when the loop closes.
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         self._open.add(to_client)

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,27 @@ from .harness import free_port
 # Hop-by-hop headers, and those aiohttp sets from the body it actually sends.
 _DROPPED = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "accept-encoding"}
 _DROPPED_BACK = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+
+
+def shut_down(
+    loop: asyncio.AbstractEventLoop, thread: threading.Thread, close: Callable[[], Awaitable[None]]
+) -> None:
+    """Stop a proxy that serves in `loop` on `thread`: `close` it there, then end whatever it left (a
+    handler still writing to a caller that is gone) rather than leave it as a "Task was destroyed but it is
+    pending" warning, and close the loop."""
+
+    async def closed() -> None:
+        await close()
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(closed(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the proxy's loop did not stop"
+    loop.close()
 
 
 @dataclass(frozen=True)
@@ -68,11 +89,7 @@ class Proxy:
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), "the proxy's loop did not stop"
-        self._loop.close()
+        shut_down(self._loop, self._thread, self._close)
 
     async def _serve(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -91,12 +108,6 @@ class Proxy:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        # Whatever the server left (a handler still writing to a caller that is gone) ends here, not as a
-        # "Task was destroyed but it is pending" warning when the loop is closed.
-        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()

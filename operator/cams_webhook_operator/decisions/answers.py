@@ -96,9 +96,12 @@ def _cleared(
     is tried again, with its read, after a backoff."""
     number = call.update.phone_number
     if read is not None and read.outcome.verdict is not Verdict.OK:
-        attempts = state.attempts + 1
+        # A read refused for good (the key lost cams:QueryChatappPhoneNumbers) is not asked again soon: each
+        # try is another clear and another read.
+        attempts = 0 if read.outcome.refused_for_good else state.attempts + 1
+        delay = settings.permanent_retry_seconds if read.outcome.refused_for_good else None
         retry_at = facts.now + timedelta(
-            seconds=retry_delay(attempts, jitter=facts.jitter, settings=settings)
+            seconds=delay or retry_delay(attempts, jitter=facts.jitter, settings=settings)
         )
         said = read.outcome.answer.code if read.outcome.answer else read.outcome.error
         message = (

@@ -92,6 +92,9 @@ class Resolved:
     # (TemporaryIdentity.source: "rrsa:<role ARN>", "ecs-ram-role", "credentials-uri").
     source: str
     quota: Quota | None = None  # None: the object's own Secret, which says nothing on pacing
+    # Temporary credentials the operator gets itself (RRSA, the node's role, a credentials URI): a refused
+    # token is renewed by fetching again, not a refusal of anybody's credentials.
+    renewable: bool = False
 
     @property
     def identity(self) -> str:
@@ -119,15 +122,11 @@ class Resolved:
 KEY_REFUSED = frozenset({"InvalidCredentials", "InvalidSecurityToken"})
 
 
-# The sources of temporary credentials the operator obtains itself (cams/sts.py, cams/instance_identity.py).
-RENEWABLE_SOURCES = ("rrsa:", "ecs-ram-role", "credentials-uri")
-
-
 def token_to_renew(outcome: Outcome, resolved: Resolved) -> bool:
     """CAMS refused a security token that the operator obtains itself (RRSA, the node's RAM role, a
     credentials URI): not a refusal of anybody's credentials but a sign to fetch again and try again at
     once. The one rule for updates, reads and proofs of access alike."""
-    return outcome.reason == "InvalidSecurityToken" and resolved.source.startswith(RENEWABLE_SOURCES)
+    return outcome.reason == "InvalidSecurityToken" and resolved.renewable
 
 
 def key_to_reread(outcome: Outcome, resolved: Resolved) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from cams_webhook_operator.api.models import CLUSTER_ACCOUNT_KIND, PhoneWebhookSpec
@@ -224,14 +225,14 @@ class CredentialResolver:
         resolved = await self.operator()
         if isinstance(resolved, CredentialProblem) or choice.quota is None:
             return resolved
-        return Resolved(resolved.credentials, resolved.source, choice.quota)
+        return replace(resolved, quota=choice.quota)
 
     async def operator(self) -> Resolved | CredentialProblem:
         """The operator's own identity: its AccessKey from the environment, else the temporary credentials
         it gets itself (RRSA, the node's RAM role, a credentials URI)."""
         if self._temporary is not None:
             try:
-                return Resolved(await self._temporary.credentials(), self._operator_source())
+                return Resolved(await self._temporary.credentials(), self._operator_source(), renewable=True)
             except IdentityError as exc:
                 return CredentialProblem(exc.reason, str(exc), exc.transient)
         if self._operator is None:
@@ -271,7 +272,7 @@ class CredentialResolver:
 
     def renew(self, resolved: Resolved) -> bool:
         """CAMS refused the security token: True when the operator can get a new one itself."""
-        if self._temporary is None or resolved.source != self._temporary.identity.source:
+        if self._temporary is None or not resolved.renewable:
             return False
         self._temporary.invalidate()
         return True

@@ -189,7 +189,8 @@ def test_what_an_answer_asks_of_the_credentials_is_in_the_plan(
     source: str, code: str, expected: tuple[object, ...]
 ) -> None:
     state = state_of()
-    call = replace(call_of(state), resolved=replace(OPERATOR, source=source))
+    resolved = replace(OPERATOR, source=source, renewable=source.startswith("rrsa:"))
+    call = replace(call_of(state), resolved=resolved)
     outcome = classify(Answer(400, code))
     plan = answers.after_call(state, call, outcome, Facts(now=NOW, priority=Priority.CHANGE), SETTINGS, None)
     assert (plan.result, plan.renew_credentials, plan.reread_secret, plan.claim == "drop") == expected
@@ -247,3 +248,6 @@ def test_a_clear_lets_the_object_go_only_once_the_read_shows_no_url() -> None:
     assert unverified.status is not None
     assert unverified.status.conditions[1].reason == "ClearNotVerified"
     assert unverified.requeue_after == 1.0, "cleared again, with its read, after a backoff"
+    refused = _after_clear(answers.ClearRead(classify(Answer(403, "Ram.PermissionDeny")), None))
+    assert refused.finalizer is None
+    assert refused.requeue_after == 3600.0, "a read refused for good is not tried again every few seconds"
