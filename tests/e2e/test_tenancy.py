@@ -126,6 +126,15 @@ def _the_accounts_say_whether_their_credentials_can_be_used(teams: Teams) -> Non
     suffix = teams.suffix
     wait_for(lambda: ready(f"for-a-{suffix}") == ("True", "CredentialsFound"), what="team A's account Ready")
     wait_for(lambda: ready(f"misplaced-{suffix}") == ("False", "AccountNotReady"), what="misplaced refused")
+    # kubectl's wide columns say what an account admits, "all" where its spec leaves a list out (issue 32)
+    columns = "-o=custom-columns=NAME:.metadata.name,SPACES:.status.spaces,NAMESPACES:.status.namespaces"
+    listed = teams.kubectl.run("get", "ccamsacct", columns, "-l", f"e2e-run={suffix}", "--no-headers").stdout
+    rows = {line.split()[0]: line.split()[1:] for line in listed.splitlines()}
+    assert rows[f"misplaced-{suffix}"] == ["all", teams.team_a]
+    assert rows[f"for-b-{suffix}"] == ["space-b", teams.team_b]
+    wide = teams.kubectl.run("get", "ccamsacct", f"misplaced-{suffix}", "-o", "wide").stdout.splitlines()
+    at = wide[0].index("SPACES")  # columns by position: CREDENTIALS and MESSAGE hold spaces
+    assert wide[1][at:].split()[0] == "all"
 
 
 def test_a_key_that_does_not_reach_the_space_never_keeps_a_number_from_its_owner(teams: Teams) -> None:

@@ -250,9 +250,48 @@ class AccountStatus(CamelModel):
         description="Where the credentials come from, for people: the Secret, or the operator's identity "
         "(AccessKey or RRSA role). Never a key or a secret.",
     )
+    spaces: str | None = Field(
+        default=None,
+        description="The spaces the account may act on, for people (kubectl's SPACES column): 'all' when "
+        "spec.spaces is unset, else the list.",
+    )
+    namespaces: str | None = Field(
+        default=None,
+        description="ClusterCamsAccount only, for people (kubectl's NAMESPACES column): the namespaces it "
+        "admits: 'all', 'none', the names listed and/or the label selector.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready (with Reconciling and Stalled, as kstatus reads them): True when the "
         "credentials were found; otherwise the reason says what is missing.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+
+
+def _selector_text(selector: LabelSelector) -> str:
+    """A label selector as kubectl prints one (metav1.FormatLabelSelector): key=value, key in (a,b), !key."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.match_labels or {}).items())]
+    for requirement in selector.match_expressions or []:
+        values = ",".join(requirement.values or [])
+        parts.append(
+            {
+                "In": f"{requirement.key} in ({values})",
+                "NotIn": f"{requirement.key} notin ({values})",
+                "Exists": requirement.key,
+                "DoesNotExist": f"!{requirement.key}",
+            }[requirement.operator]
+        )
+    return ",".join(parts)
+
+
+def scope_of(spec: CamsAccountSpec | ClusterCamsAccountSpec) -> dict[str, str | None]:
+    """What an account admits, as its status shows it to people: a JSONPath column cannot say that an
+    unset list means every space, so the status says "all"."""
+    spaces = ",".join(spec.spaces) if spec.spaces is not None else "all"
+    if not isinstance(spec, ClusterCamsAccountSpec):
+        return {"spaces": spaces, "namespaces": None}
+    admitted = [",".join(spec.namespaces)] if spec.namespaces else []
+    if spec.namespace_selector is not None:
+        selector = _selector_text(spec.namespace_selector)
+        admitted = ["all"] if not selector else [*admitted, selector]
+    return {"spaces": spaces, "namespaces": " or ".join(admitted) or "none"}

@@ -65,7 +65,7 @@ _ACCOUNT_COLUMNS: tuple[JsonSchema, ...] = (
     {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
     {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Spaces", "type": "string", "jsonPath": ".spec.spaces", "priority": 1},
+    {"name": "Spaces", "type": "string", "jsonPath": ".status.spaces", "priority": 1},
     {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
 )
 KINDS = (
@@ -116,7 +116,7 @@ KINDS = (
         columns=(
             {"name": "Credentials", "type": "string", "jsonPath": ".status.credentials"},
             *_ACCOUNT_COLUMNS,
-            {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces", "priority": 1},
+            {"name": "Namespaces", "type": "string", "jsonPath": ".status.namespaces", "priority": 1},
         ),
     ),
 )

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from cams_webhook_operator.api.accounts import AccountStatus
+from cams_webhook_operator.api.accounts import AccountStatus, scope_of
 from cams_webhook_operator.decisions.status import account_status
 from cams_webhook_operator.tenancy.accounts import Account, AccountKey, choice_of
 from cams_webhook_operator.tenancy.resolver import CredentialResolver
@@ -89,7 +89,7 @@ class AccountStatusWriter:
         verdict = await self._resolver.check(account)
         status = account_status(
             previous=previous, generation=account.generation, now=self._now(), verdict=verdict
-        )
+        ).model_copy(update=scope_of(account.spec) if account.spec else {"spaces": None, "namespaces": None})
         if status == previous or not self._leading():
             return
         await self._kube.patch_account_status(key.kind, key.namespace, key.name, status)

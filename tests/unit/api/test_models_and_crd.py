@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from cams_webhook_operator.api import PhoneWebhookSpec
+from cams_webhook_operator.api.accounts import CamsAccountSpec, ClusterCamsAccountSpec, scope_of
 from cams_webhook_operator.api.crd import KINDS, build_crd, main, rendered
 from cams_webhook_operator.api.status_models import Condition, PhoneWebhookStatus
 
@@ -141,3 +142,41 @@ def test_models_given_the_same_fields_share_one_set_of_them_and_a_copy_changes_n
     assert updated.model_fields_set == {"observed_generation", "conditions", "applied_fingerprint"}
     assert updated.model_dump(by_alias=True, exclude_unset=True)["appliedFingerprint"] == "f" * 32
     assert "appliedFingerprint" not in other.model_dump(by_alias=True, exclude_unset=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "spaces", "namespaces"),
+    [
+        ("namespaced", {}, "all", None),
+        ("namespaced", {"spaces": ["s1", "s2"]}, "s1,s2", None),
+        ("cluster", {}, "all", "none"),
+        ("cluster", {"namespaceSelector": {}}, "all", "all"),
+        ("cluster", {"namespaces": ["a", "b"], "namespaceSelector": {}}, "all", "all"),
+        ("cluster", {"namespaces": ["a"]}, "all", "a"),
+        (
+            "cluster",
+            {
+                "namespaces": ["a"],
+                "namespaceSelector": {
+                    "matchLabels": {"team": "x"},
+                    "matchExpressions": [
+                        {"key": "tier", "operator": "In", "values": ["1", "2"]},
+                        {"key": "legacy", "operator": "DoesNotExist"},
+                    ],
+                },
+            },
+            "all",
+            "a or team=x,tier in (1,2),!legacy",
+        ),
+    ],
+)
+def test_an_accounts_status_says_what_it_admits_where_its_spec_leaves_a_list_out(
+    kind: str, spec: dict[str, Any], spaces: str, namespaces: str | None
+) -> None:
+    """kubectl's SPACES and NAMESPACES columns read the status: a JSONPath column shows an unset list as
+    nothing, which reads as "none" while it means "all"."""
+    secret_ref = {"name": "k", "namespace": "ops"} if kind == "cluster" else {"name": "k"}
+    credentials = {"credentials": {"secretRef": secret_ref}}
+    model = ClusterCamsAccountSpec if kind == "cluster" else CamsAccountSpec
+    parsed = model.model_validate({**credentials, **spec})
+    assert scope_of(parsed) == {"spaces": spaces, "namespaces": namespaces}

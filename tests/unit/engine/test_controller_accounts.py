@@ -62,6 +62,7 @@ async def test_accounts_report_whether_their_credentials_can_be_used(kube: FakeK
     await settle(controller, lambda: kube.account_statuses[team].conditions[0].status == "True")
     status = kube.account_statuses[team]
     assert (status.credentials, status.observed_generation) == ("Secret ns/team-key", 1)
+    assert (status.spaces, status.namespaces) == ("space", None)
     assert "S" not in json.dumps(status.model_dump(mode="json")).replace("Secret", "").replace("Stalled", "")
 
 
