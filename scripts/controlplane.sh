@@ -2,8 +2,10 @@
 # A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) for the end-to-end tests
 # and the demo. The controller manager is what makes namespace deletion and garbage collection real.
 #
-#   scripts/controlplane.sh build          build the binaries from the Go module proxy into the cache
+#   scripts/controlplane.sh build          build the binaries from the Go module proxy into the cache, for
+#                                          the current Kubernetes and for the oldest the chart supports
 #   scripts/controlplane.sh start DIR      start them on 127.0.0.1, write DIR/kubeconfig, print it
+#   scripts/controlplane.sh start-oldest DIR   the same with the oldest supported Kubernetes
 #   scripts/controlplane.sh stop DIR       stop what `start DIR` started
 #   scripts/controlplane.sh restart-apiserver DIR   restart kube-apiserver alone (etcd keeps the data)
 #   scripts/controlplane.sh bin-dir        where the binaries are cached
@@ -13,10 +15,13 @@
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+# The oldest Kubernetes the chart supports (Chart.yaml's kubeVersion; tests/unit/test_releases.py keeps the
+# two in step): the CRDs and their CEL rules are proven on it too (tests/e2e/test_api_server_schema.py).
+OLDEST_K8S_VERSION="v1.30.14"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_ROOT="${CAMS_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cams-webhook-operator}"
 # The suffix changes when the build itself changes, so a stale cache is never used.
-BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-b3"
+BIN_DIR="$CACHE_ROOT/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-b4"
 
 die() { echo "controlplane: $*" >&2; exit 1; }
 
@@ -33,23 +38,31 @@ build() {
   # One-shot: a RETURN trap outlives the function and would fire again, on a `work` no longer set.
   trap 'rm -rf "$work"; trap - RETURN' RETURN
   echo "controlplane: building kube-apiserver, kube-controller-manager $K8S_VERSION and etcd $ETCD_VERSION (cold: about 11 minutes on 2 cores)"
+  mkdir -p "$BIN_DIR.tmp" "$work/etcd" "$work/k8s"
+  # Each in a module of its own, so that neither's requirements move the other's dependencies (etcd 3.6's
+  # raise those of Kubernetes 1.30 past what its code builds with).
+  printf 'module local/etcd\ngo 1.26\n' > "$work/etcd/go.mod"
+  echo 'package tools' > "$work/etcd/tools.go"
+  (
+    cd "$work/etcd"
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
+    go build -trimpath -ldflags=-s -o "$BIN_DIR.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
   # k8s.io/kubernetes replaces its staging modules with local paths, which a dependent module cannot see.
   # Replace each with its published k8s.io/<name> of the same release (v1.X.Y -> v0.X.Y).
   local gomod staging_version="v0.${K8S_VERSION#v1.}"
-  gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  gomod="$(cd "$work/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
   [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$K8S_VERSION from the Go module proxy"
   {
     echo "module local/controlplane"
     echo "go 1.26"
     grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" \
       | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}'
-  } > "$work/go.mod"
-  echo 'package tools' > "$work/tools.go"
+  } > "$work/k8s/go.mod"
+  echo 'package tools' > "$work/k8s/tools.go"
   (
-    cd "$work"
-    go get "k8s.io/kubernetes@$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
-    mkdir -p "$BIN_DIR.tmp"
-    go build -trimpath -ldflags=-s -o "$BIN_DIR.tmp/etcd" go.etcd.io/etcd/server/v3
+    cd "$work/k8s"
+    go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
     # Stamp the version as Kubernetes' release builds do (hack/lib/version.sh); unstamped, the server says
     # v0.0.0-master and clients that check versions (Helm's kubeVersion) refuse it.
     local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}" stamp=""
@@ -208,11 +221,15 @@ stop() {
   done
 }
 
+# The oldest version's binaries have a cache directory of their own, keyed like the current one's.
+oldest() { K8S_VERSION="$OLDEST_K8S_VERSION" exec "$0" "$@"; }
+
 case "${1:-}" in
-  build) build ;;
+  build) build; [[ "$K8S_VERSION" == "$OLDEST_K8S_VERSION" ]] || K8S_VERSION="$OLDEST_K8S_VERSION" "$0" build ;;
   start) shift; start "$@" ;;
+  start-oldest) shift; oldest start "$@" ;;
   stop) shift; stop "$@" ;;
   restart-apiserver) shift; restart_apiserver "$@" ;;
   bin-dir) echo "$BIN_DIR" ;;
-  *) echo "usage: $0 build | start DIR | stop DIR | restart-apiserver DIR | bin-dir" >&2; exit 2 ;;
+  *) echo "usage: $0 build | start DIR | start-oldest DIR | stop DIR | restart-apiserver DIR | bin-dir" >&2; exit 2 ;;
 esac

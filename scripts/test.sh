@@ -9,18 +9,20 @@ step() { printf '\n== %s\n' "$*"; }
 step "Installing into .venv"
 scripts/bootstrap.sh test
 step "ruff"
-.venv/bin/ruff check operator tests benchmarks
-.venv/bin/ruff format --check operator tests benchmarks
+.venv/bin/ruff check operator tests benchmarks scripts
+.venv/bin/ruff format --check operator tests benchmarks scripts
 step "mypy --strict"
 .venv/bin/mypy
 step "import layering"
 .venv/bin/lint-imports
 step "hadolint"
 .venv/bin/hadolint Dockerfile
+step "actionlint (the release and CI workflows)"
+scripts/gotools.sh build
+"$(scripts/gotools.sh actionlint)" -shellcheck .venv/bin/shellcheck
 step "CRD drift"
 .venv/bin/python -m cams_webhook_operator.api.crd --check
-step "Local control plane (kube-apiserver + etcd) and Go test tools (helm, kstatus)"
+step "Local control planes (kube-apiserver + etcd, current and oldest supported)"
 scripts/controlplane.sh build
-scripts/gotools.sh build
 step "pytest"
 .venv/bin/python -m pytest "$@"

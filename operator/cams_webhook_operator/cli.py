@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="cams-webhook-operator",
         description="Run the operator that applies PhoneWebhook objects to Alibaba Cloud CAMS "
         "(or `cams-webhook-operator import --help` to print PhoneWebhooks from a space). "
-        "Settings come from the environment (see the README); the cluster from KUBECONFIG, "
+        "Settings come from the environment (see docs/settings.md); the cluster from KUBECONFIG, "
         "the current context, or the in-cluster service account.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

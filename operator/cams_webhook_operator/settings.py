@@ -1,4 +1,4 @@
-"""Operator settings, from the environment. Every one is documented in the README with its unit."""
+"""Operator settings, from the environment. Every one is documented in docs/settings.md with its unit."""
 
 from __future__ import annotations
 

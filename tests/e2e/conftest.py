@@ -16,11 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Helm, Kubectl, control_plane
+from .harness import CRDS, DEFAULT_ACCOUNT, REPO, Kubectl, control_plane
+from .helm_cli import Helm
 from .system import System, running_system
 from .teams import Teams, running_teams
 
 _namespaces = itertools.count(1)
+
+
+def _with_the_crds(client: Kubectl) -> Kubectl:
+    client.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    client.run("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
+    client.apply(DEFAULT_ACCOUNT)
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +39,15 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
         if existing
         else control_plane(tmp_path_factory.mktemp("controlplane")) as client
     ):
-        client.run("apply", "-f", str(REPO / "crds"))
-        client.run("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
-        client.apply(DEFAULT_ACCOUNT)
-        yield client
+        yield _with_the_crds(client)
+
+
+@pytest.fixture(scope="session")
+def oldest_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
+    """A control plane of the oldest Kubernetes the chart supports (scripts/controlplane.sh start-oldest),
+    with the CRDs applied: always started here, CAMS_E2E_KUBECONFIG or not."""
+    with control_plane(tmp_path_factory.mktemp("oldest"), oldest=True) as client:
+        yield _with_the_crds(client)
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,12 @@ class Kubectl:
         where = ("-n", namespace) if namespace else ()
         return self.run("get", kind, name, *where, check=False).returncode == 0
 
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace and wait until it is gone (`kubectl delete --wait` may return while the
+        namespace controller still empties it, and a namespace being terminated refuses new objects)."""
+        self.run("delete", "namespace", name, "--ignore-not-found", "--wait=false", check=False)
+        wait_for(lambda: not self.exists("namespace", name), timeout=120, what=f"namespace {name} gone")
+
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The Events about the object `name` of `namespace`."""
         items: list[dict[str, Any]] = self.json(
@@ -116,39 +122,17 @@ class Kubectl:
         return sorted(lease["spec"]["holderIdentity"] for lease in leases)
 
 
-@dataclass
-class Helm:
-    """helm against the test's cluster, with its cache and config in `home` (never the user's)."""
-
-    binary: Path
-    kubeconfig: Path
-    home: Path
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={
-                **os.environ,
-                **{
-                    f"HELM_{kind}_HOME": str(self.home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")
-                },
-            },
-        )
-        if check:
-            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result
-
-
 @contextmanager
-def control_plane(state_dir: Path) -> Iterator[Kubectl]:
-    """A local kube-apiserver, etcd and kube-controller-manager (scripts/controlplane.sh), stopped after."""
+def control_plane(state_dir: Path, *, oldest: bool = False) -> Iterator[Kubectl]:
+    """A local kube-apiserver, etcd and kube-controller-manager (scripts/controlplane.sh), stopped after;
+    `oldest`: of the oldest Kubernetes the chart supports."""
     script = REPO / "scripts" / "controlplane.sh"
     try:
         started = subprocess.run(
-            [str(script), "start", str(state_dir)], capture_output=True, text=True, timeout=1800
+            [str(script), "start-oldest" if oldest else "start", str(state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         assert started.returncode == 0, f"the local control plane did not start:\n{started.stderr}"
         yield Kubectl(Path(started.stdout.strip().splitlines()[-1]))

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import Helm, Kubectl, SimulatorProcess, simulator_in, start_operator, wait_for
+from .harness import Kubectl, SimulatorProcess, simulator_in, start_operator, wait_for
+from .helm_cli import Helm
 from .manifests import cams_account, condition, key_secret, one_account, phone_webhook
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "cams-webhook-operator"

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import REPO, Helm, Kubectl, wait_for
+from .harness import REPO, Kubectl, wait_for
+from .helm_cli import Helm
 
 CHART = REPO / "helm" / "cams-webhook-operator"
 HA_RRSA = CHART / "ci" / "ha-rrsa-values.yaml"
@@ -241,3 +242,42 @@ def _a_namespace_editor_may_manage_its_objects_only(kubectl: Kubectl, namespace:
     assert alice("delete", "camsaccounts.camswebhook.io", "-n", namespace)
     assert not alice("create", "clustercamsaccounts.camswebhook.io")
     assert not alice("create", "phonewebhooks.camswebhook.io", "-n", "anywhere")
+
+
+def test_the_notes_say_how_to_build_and_load_the_image_and_warn_when_it_cannot_be_pulled(
+    helm: Helm, kubectl: Kubectl, namespace: str
+) -> None:
+    """At install, with the default image (no release may be published yet), NOTES say how to build and load
+    it; on an upgrade over a pod that cannot pull its image, they say that first. No kubelet here: the pod's
+    ErrImagePull is written into its status as a kubelet would."""
+    installed = _helm(helm, "install", "cwo", str(CHART), "-n", namespace).stdout
+    assert "Image: ghcr.io/cams-webhook-operator/cams-webhook-operator:" in installed
+    assert "kind load docker-image cams-webhook-operator:dev" in installed
+    assert "WARNING" not in installed
+    own = _helm(helm, "upgrade", "cwo", str(CHART), "-n", namespace, "--set", "image.repository=r.example/op")
+    assert "docker build" not in own.stdout, "an image of one's own needs no build hint"
+    _a_pod_that_cannot_pull(kubectl, namespace, release="cwo")
+    again = _helm(helm, "upgrade", "cwo", str(CHART), "-n", namespace, "--reuse-values").stdout
+    assert "WARNING: the operator's pod cannot pull its image, r.example/op:" in again
+    assert "kind load docker-image cams-webhook-operator:dev" in again
+    _helm(helm, "uninstall", "cwo", "-n", namespace)
+
+
+def _a_pod_that_cannot_pull(kubectl: Kubectl, namespace: str, release: str) -> None:
+    """A pod of the release whose status says ErrImagePull, as a kubelet would write it."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "pull",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/instance": release},
+        },
+        "spec": {"containers": [{"name": "operator", "image": "r.example/op:0.0.0"}]},
+    }
+    kubectl.apply_objects(pod)
+    waiting = {"waiting": {"reason": "ErrImagePull", "message": "not found"}}
+    container = {"name": "operator", "image": "r.example/op:0.0.0", "imageID": "", "ready": False}
+    status = {"status": {"containerStatuses": [{**container, "restartCount": 0, "state": waiting}]}}
+    patch = ["patch", "pod", "pull", "-n", namespace, "--subresource=status", "--type=merge"]
+    kubectl.run(*patch, "-p", json.dumps(status))

@@ -102,7 +102,7 @@ def _store_under_the_previous_crds(kubectl: Kubectl, manifests: list[str], probe
         for manifest in manifests:  # until the API server serves the old schema
             wait_for(partial(_accepted, kubectl, manifest), what="0.2.0's schema to accept it")
     finally:
-        kubectl.run("apply", "-f", str(REPO / "crds"))
+        kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
         wait_for(lambda: _refused_by_the_current_crds(kubectl, probe), what="today's schema again")
 
 

@@ -29,7 +29,6 @@ from tests.releases import Release, current_version, file_at, installed, previou
 from .harness import (
     BIN,
     REPO,
-    Helm,
     Kubectl,
     OperatorProcess,
     SimulatorProcess,
@@ -39,6 +38,7 @@ from .harness import (
     start_operator,
     wait_for,
 )
+from .helm_cli import Helm
 from .manifests import condition, is_ready
 
 UPGRADING = REPO / "docs" / "upgrading.md"
@@ -306,8 +306,8 @@ def _upgrade_as_documented(upgrade: Upgrade) -> OperatorProcess:
     kubectl.run(
         "wait", "--for=condition=Established", "--timeout=60s", "crd/clustercamsaccounts.camswebhook.io"
     )
-    chart = REPO / "helm" / "cams-webhook-operator"
-    upgrade.helm("upgrade", "cams-webhook-operator", str(chart), "-n", HOME, "-f", str(upgrade.values))
+    # The chart step as pasted, with the values file this install was made with as the reader's.
+    upgrade.helm.shell(_block("helm upgrade").replace("my-values.yaml", str(upgrade.values)))
     deployment = kubectl.json("get", "deployment", "cams-webhook-operator", "-n", HOME)
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == f"registry.example.com/cams:{current_version()}"

@@ -6,6 +6,26 @@
 {{- end -}}
 {{- end -}}
 
+{{- define "cwo.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether a pod of this release is failing to pull its image (on an upgrade: at install no pod exists
+yet, and `helm template` looks nothing up). */}}
+{{- define "cwo.imagePullFailing" -}}
+{{- range (lookup "v1" "Pod" .Release.Namespace "").items -}}
+{{- if eq (index (.metadata.labels | default dict) "app.kubernetes.io/instance" | default "") $.Release.Name -}}
+{{- range (.status.containerStatuses | default list) -}}
+{{- if and .state.waiting (has .state.waiting.reason (list "ImagePullBackOff" "ErrImagePull")) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "cwo.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}

@@ -29,7 +29,7 @@ SINGULAR = "phonewebhook"
 SHORT_NAME = "pwh"
 CATEGORY = "cams"
 
-# Annotations a person sets on a PhoneWebhook (documented in the README).
+# Annotations a person sets on a PhoneWebhook (documented in docs/api.md).
 PAUSED_ANNOTATION = f"{GROUP}/paused"  # "true": no CAMS call at all for this object
 RECONCILE_REQUEST_ANNOTATION = f"{GROUP}/reconcile-requested-at"  # any new value: apply once, now
 # How often to compare CAMS's live webhook with the spec: "30s", "10m", "1h", plain seconds, or "off".
