@@ -17,9 +17,10 @@ step "import layering"
 .venv/bin/lint-imports
 step "hadolint"
 .venv/bin/hadolint Dockerfile
-step "actionlint (the release and CI workflows)"
+step "actionlint (the release and CI workflows, and the docs' example)"
 scripts/gotools.sh build
 "$(scripts/gotools.sh actionlint)" -shellcheck .venv/bin/shellcheck
+"$(scripts/gotools.sh actionlint)" -shellcheck .venv/bin/shellcheck docs/examples/*.yml
 step "CRD drift"
 .venv/bin/python -m cams_webhook_operator.api.crd --check
 step "Local control planes (kube-apiserver + etcd, current and oldest supported)"

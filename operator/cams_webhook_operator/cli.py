@@ -7,20 +7,16 @@ import asyncio
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from cams_webhook_operator import __version__
-
-if TYPE_CHECKING:  # imported late at run time: `--help` and `--version` load nothing else
-    from cams_webhook_operator.settings import OperatorSettings
-    from cams_webhook_operator.tenancy.credentials import CredentialProblem, Resolved
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cams-webhook-operator",
         description="Run the operator that applies PhoneWebhook objects to Alibaba Cloud CAMS "
-        "(or `cams-webhook-operator import --help` to print PhoneWebhooks from a space). "
+        "(or `cams-webhook-operator import --help` to print PhoneWebhooks from a space, "
+        "`cams-webhook-operator plan --help` to see what manifests would do to CAMS first). "
         "Settings come from the environment (see docs/settings.md); the cluster from KUBECONFIG, "
         "the current context, or the in-cluster service account.",
     )
@@ -124,22 +120,6 @@ async def _account_refusal(account: tuple[str, str], namespace: str, space: str)
     return verdict.message if isinstance(verdict, CredentialProblem) else None
 
 
-async def _operator_identity(settings: OperatorSettings) -> Resolved | CredentialProblem:
-    """The operator's own identity, exactly as a ClusterCamsAccount with operatorIdentity gets it, from the
-    same chain (wiring.py)."""
-    from cams_webhook_operator.tenancy.resolver import CredentialResolver
-    from cams_webhook_operator.wiring import temporary_identity
-
-    temporary = temporary_identity(settings)
-    try:
-        return await CredentialResolver(
-            operator=settings.operator_credentials(), temporary=temporary
-        ).operator()
-    finally:
-        if temporary is not None:
-            await temporary.aclose()
-
-
 async def _import(args: argparse.Namespace) -> int:
     from cams_webhook_operator.cams.client import CamsClient
     from cams_webhook_operator.cams.outcomes import Verdict
@@ -160,7 +140,9 @@ async def _import(args: argparse.Namespace) -> int:
     except SettingsError as bad:
         print(f"import: bad setting:\n{bad}", file=sys.stderr)
         return 2
-    resolved = await _operator_identity(settings)
+    from cams_webhook_operator.planning.identity import operator_identity
+
+    resolved = await operator_identity(settings)
     if isinstance(resolved, CredentialProblem):
         print(f"import: {resolved.message}", file=sys.stderr)
         return 1
@@ -201,10 +183,19 @@ def bracketed(url: str) -> str:
     return url
 
 
+def _one_shot(command: str, argv: list[str]) -> int:
+    """`import` and `plan`: they read, print and exit; no kopf."""
+    if command == "import":
+        return asyncio.run(_import(_import_parser().parse_args(argv)))
+    from cams_webhook_operator.planning.command import main as plan
+
+    return plan(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["import"]:
-        return asyncio.run(_import(_import_parser().parse_args(argv[1:])))
+    if argv[:1] in (["import"], ["plan"]):
+        return _one_shot(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     # Imported late: `--help` and `--version` must work without a cluster or kopf's start-up cost.
     import kopf

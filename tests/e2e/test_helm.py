@@ -190,6 +190,7 @@ def test_helm_install_and_least_privilege(helm: Helm, kubectl: Kubectl, namespac
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"] for e in container["env"]} >= {"CAMS_ENDPOINT", "ALIBABA_CLOUD_ACCESS_KEY_ID"}
     _the_operator_may_do_what_it_needs_and_nothing_more(kubectl, namespace)
+    _the_plan_role_reads_and_writes_nothing(kubectl, namespace)
     _a_namespace_editor_may_manage_its_objects_only(kubectl, namespace)
     _helm(helm, "uninstall", "cwo", "-n", namespace)
 
@@ -281,3 +282,31 @@ def _a_pod_that_cannot_pull(kubectl: Kubectl, namespace: str, release: str) -> N
     status = {"status": {"containerStatuses": [{**container, "restartCount": 0, "state": waiting}]}}
     patch = ["patch", "pod", "pull", "-n", namespace, "--subresource=status", "--type=merge"]
     kubectl.run(*patch, "-p", json.dumps(status))
+
+
+def _the_plan_role_reads_and_writes_nothing(kubectl: Kubectl, namespace: str) -> None:
+    """The chart's ClusterRole for `plan --cluster`, bound to a CI identity: what the plan reads, no write."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"plan-{namespace}"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cwo-cams-webhook-operator-plan",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": namespace}],
+    }
+    kubectl.apply_objects(binding)
+    try:
+        can = partial(_can, kubectl, f"system:serviceaccount:{namespace}:ci")
+        for resource in ("phonewebhooks", "camsaccounts", "clustercamsaccounts"):
+            assert can("list", f"{resource}.camswebhook.io", "-A")
+            assert not can("patch", f"{resource}.camswebhook.io", "-A")
+        assert can("get", "secrets", "-n", "anywhere")
+        assert not can("list", "secrets", "-n", "anywhere")
+        assert can("list", "leases.coordination.k8s.io", "-n", namespace)
+        assert not can("create", "leases.coordination.k8s.io", "-n", namespace)
+        assert not can("patch", "phonewebhooks.camswebhook.io/status", "-n", "anywhere")
+    finally:
+        kubectl.run("delete", "clusterrolebinding", f"plan-{namespace}", check=False)

@@ -166,6 +166,15 @@ def _a_console_edit_is_reported_then_a_switch_to_manage_applies_once(legacy: Leg
     )
     assert [len(legacy.simulator.calls(n)) for n in NUMBERS] == [0, 0, 0]
     assert legacy.held_url(NUMBERS[1]) == "https://edited.example/status"
+    # What the switch to Manage would change, in the status before anyone switches (issue 33).
+    planned = legacy.get(NUMBERS[1])["status"]["manageWouldChange"]
+    assert planned == [
+        {
+            "specField": "statusCallbackUrl",
+            "held": "https://edited.example/redacted",
+            "wanted": "https://legacy.example/redacted",
+        }
+    ]
     legacy.kubectl.run(
         "patch", "phonewebhook", f"pwh-{NUMBERS[1]}", "-n", legacy.namespace, "--type=merge",
         "-p", '{"spec":{"managementMode":"Manage"}}',

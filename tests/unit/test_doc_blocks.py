@@ -34,3 +34,11 @@ def test_every_command_block_is_pasted_by_a_test_or_says_why_not(page: str) -> N
             assert re.fullmatch(r"not pasted by a test: .{10,}", marker), (
                 f"{page}: an unmarked block ({marker!r})"
             )
+
+
+def test_the_plan_workflow_shown_in_gitops_md_is_the_one_actionlint_checks() -> None:
+    """docs/examples/plan-on-pull-request.yml is linted by actionlint in scripts/test.sh; the page shows
+    it whole, so what a reader copies is what was checked."""
+    example = (REPO / "docs" / "examples" / "plan-on-pull-request.yml").read_text()
+    assert f"```yaml\n{example}```" in (REPO / "docs" / "gitops.md").read_text()
+    assert "docs/examples/*.yml" in (REPO / "scripts" / "test.sh").read_text()

@@ -85,6 +85,19 @@ class LiveWebhook(CamelModel):
     found: bool = Field(default=True, description="False when the space does not list the number.")
 
 
+class PlannedChange(CamelModel):
+    """One field the call that Manage would make sets, which CAMS does not hold (or, for the flags, may not
+    hold: the read API does not return them)."""
+
+    spec_field: str = Field(
+        description="The spec field (statusCallbackUrl, upCallbackUrl, httpFlag, queueFlag)."
+    )
+    held: str = Field(
+        description="What CAMS holds, redacted as in live; '?' where the read API does not say."
+    )
+    wanted: str = Field(description="What the spec would send, redacted as in live.")
+
+
 class PhoneWebhookStatus(CamelModel):
     """What the operator observed and did; written only by the operator."""
 
@@ -112,6 +125,11 @@ class PhoneWebhookStatus(CamelModel):
     live: LiveWebhook | None = Field(
         default=None,
         description="What CAMS held for this number at the last read (Observe mode and drift checks).",
+    )
+    manage_would_change: list[PlannedChange] | None = Field(
+        default=None,
+        description="Observe mode, while CAMS does not hold the spec: what switching to Manage would change "
+        "with its one call, field by field, redacted (the plan command shows the same). Unset in sync.",
     )
     last_drift_check_time: datetime | None = Field(
         default=None,

@@ -22,9 +22,10 @@ from cams_webhook_operator.api.models import (
     userinfo_message,
 )
 from cams_webhook_operator.api.names import INVALID_SPEC_MESSAGES
-from cams_webhook_operator.api.status_models import PhoneWebhookStatus
+from cams_webhook_operator.api.status_models import PhoneWebhookStatus, PlannedChange
 from cams_webhook_operator.cams.outcomes import Answer
 from cams_webhook_operator.decisions import number_health as nh
+from cams_webhook_operator.decisions import preview
 from cams_webhook_operator.decisions import status as st
 from cams_webhook_operator.decisions.drift import drifted_fields, live_webhook, redacted
 from cams_webhook_operator.decisions.plans import (
@@ -296,14 +297,23 @@ def _observe(state: ObjectState, spec: PhoneWebhookSpec, facts: Facts) -> Plan:
         # Read by an earlier process (a restart): its verdict stands until this one reads, at once. The
         # status it wrote cannot be compared again: it holds URLs redacted, or from an earlier version.
         return Plan("observed", status=st.with_generation(previous, generation), drift=DriftAction.NOW)
+    drifted = drifted_fields(previous.live)
     status = st.status_observed(
         previous=previous,
         generation=generation,
         now=facts.now,
         phone_number=spec.phone_number,
-        drifted=drifted_fields(previous.live),
+        drifted=drifted,
     )
-    return Plan("observed", status=status, drift=_keep_checking(state))
+    # What switching to Manage would change, so that the switch is a reviewed decision.
+    urls = facts.urls if isinstance(facts.urls, CallbackUrls) else None
+    planned = preview.changes(webhook_update(spec, urls), state.last_read.live) if drifted else ()
+    would = [PlannedChange(spec_field=c.field, held=c.held, wanted=c.wanted) for c in planned] or None
+    return Plan(
+        "observed",
+        status=status.model_copy(update={"manage_would_change": would}),
+        drift=_keep_checking(state),
+    )
 
 
 def _keep_checking(state: ObjectState) -> DriftAction:
