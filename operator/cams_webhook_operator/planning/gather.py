@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,18 +78,12 @@ def as_object(body: Mapping[str, Any], *, default_namespace: str) -> dict[str, A
     return {**body, "metadata": meta}
 
 
-@dataclass
-class Existing:
-    """The object as the cluster holds it now, or None."""
-
-    body: Mapping[str, Any] | None = None
-
-    def status(self) -> PhoneWebhookStatus:
-        raw = (self.body or {}).get("status") or {}
-        try:
-            return PhoneWebhookStatus.model_validate(raw)
-        except ValueError:
-            return PhoneWebhookStatus()
+def status_of(body: Mapping[str, Any]) -> PhoneWebhookStatus:
+    """The status the operator wrote on an object that exists (an unreadable one: none)."""
+    try:
+        return PhoneWebhookStatus.model_validate(body.get("status") or {})
+    except ValueError:
+        return PhoneWebhookStatus()
 
 
 def settled(status: PhoneWebhookStatus, generation: int) -> str | None:
@@ -121,8 +114,13 @@ def rebased(
     if verdict is None or as_ is None or existing.spec is None:
         return status.model_copy(update={"applied_fingerprint": None, "failed_fingerprint": None})
     digest = fingerprint(webhook_update(existing.spec, urls), account=as_.account)
-    field_name = "applied_fingerprint" if verdict == "applied" else "failed_fingerprint"
-    return status.model_copy(update={field_name: digest})
+    applied = verdict == "applied"
+    return status.model_copy(
+        update={
+            "applied_fingerprint": digest if applied else None,
+            "failed_fingerprint": None if applied else digest,
+        }
+    )
 
 
 def object_state(
@@ -130,7 +128,7 @@ def object_state(
 ) -> ObjectState:
     """The record the controller would hold, with what the read of the space showed."""
     state = ObjectState(snapshot=snapshot, status=status)
-    if read:
+    if read:  # newer than the last apply (status.lastSyncTime), as a read made now is: drift is judged on it
         state.last_read = DriftReport(checked_at=datetime.now(UTC) + timedelta(seconds=1), live=live)
     return state
 

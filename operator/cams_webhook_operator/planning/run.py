@@ -183,7 +183,7 @@ class PlanRun:
         if existing is None or self.cluster is None:
             return PhoneWebhookStatus(), snapshot
         current = Snapshot.of(existing)
-        status = gather.Existing(existing).status()
+        status = gather.status_of(existing)
         verdict = gather.settled(status, current.generation)
         as_, urls = None, None
         if current.spec is not None and verdict is not None:
