@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from contextlib import AsyncExitStack
 
@@ -38,8 +39,26 @@ def plan_parser(prog: str) -> argparse.ArgumentParser:
         help="also read the cluster KUBECONFIG points at: objects' status, accounts, namespace labels, the "
         "Secrets the caller may read and claims, and apply the operator's tenancy rules",
     )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="the namespace of manifests that name none (default: the kubeconfig context's, as kubectl "
+        "apply would use, else default)",
+    )
     parser.add_argument("-o", "--output", choices=sorted(RENDER), default="table")
     return parser
+
+
+def context_namespace() -> str:
+    """The namespace of the kubeconfig's current context, as kubectl uses it; `default` without one."""
+    from kubernetes.aio import config
+
+    try:
+        # KUBECONFIG as it is now (the client reads it once, when imported).
+        _, current = config.list_kube_config_contexts(os.environ.get("KUBECONFIG") or None)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError):  # no kubeconfig (in a pod, or nowhere): kubectl's default
+        return "default"
+    return str((current or {}).get("context", {}).get("namespace") or "default")
 
 
 async def plan(args: argparse.Namespace) -> int:
@@ -73,9 +92,10 @@ async def plan(args: argparse.Namespace) -> int:
         cluster = None
         if args.cluster:
             api = await stack.enter_async_context(await kube_client.connect())
-            namespaces = {str((b.get("metadata") or {}).get("namespace", "default")) for b in bodies}
+            default = args.namespace or context_namespace()
+            namespaces = {str((b.get("metadata") or {}).get("namespace") or default) for b in bodies}
             cluster = await Cluster.read(api, settings, reader, namespaces)
-        run = PlanRun(settings, cams, reader, cluster)
+        run = PlanRun(settings, cams, reader, cluster, namespace=args.namespace or context_namespace())
         try:
             previews = [await run.object(body) for body in bodies]
         except ApiException as refused:

@@ -94,6 +94,7 @@ class PlanRun:
     cams: CamsClient
     reader: Resolved | None  # the caller's credentials: every read uses them when given
     cluster: Cluster | None
+    namespace: str = "default"  # of manifests that name none
     reads: dict[tuple[str, str], tuple[Outcome, dict[str, LiveNumber]]] = field(default_factory=dict)
     planned: dict[tuple[str, str], str] = field(default_factory=dict)  # claims taken by earlier objects
     lanes: dict[str, float] = field(default_factory=dict)  # account -> calls per second
@@ -140,7 +141,7 @@ class PlanRun:
         return False, {}
 
     async def object(self, body: Mapping[str, Any]) -> pv.Preview:
-        obj = gather.as_object(body, default_namespace="default")
+        obj = gather.as_object(body, default_namespace=self.namespace)
         snapshot = Snapshot.of(obj)
         existing = await self.cluster.existing(*snapshot.key) if self.cluster else None
         status, snapshot = await self._status(obj, snapshot, existing)
