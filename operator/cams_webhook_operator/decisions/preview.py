@@ -22,10 +22,11 @@ class Verdict(enum.Enum):
     OBSERVED = "observed"  # Observe mode: no call ever; `changes` is what Manage would change
     PAUSED = "paused"  # no call until the annotation goes
     INVALID = "invalid"  # the API server refuses the manifest
+    UNKNOWN = "cannot tell"  # what it needs could not be read now (CAMS or STS unreachable): plan again
 
 
 # Worst first: the exit code and the summary follow the worst verdict any object got.
-SEVERITY = (Verdict.INVALID, Verdict.REFUSED, Verdict.CONFLICT, Verdict.CHANGE)
+SEVERITY = (Verdict.UNKNOWN, Verdict.INVALID, Verdict.REFUSED, Verdict.CONFLICT, Verdict.CHANGE)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def preview_of(
         return Verdict.IN_SYNC, reason, message, ()
     if plan.result == "paused":
         return Verdict.PAUSED, reason, message, ()
+    if plan.result == "retrying":  # the operator would try again: nothing is decided yet
+        return Verdict.UNKNOWN, reason, message, ()
     if observe and plan.result in ("observed", "observing"):
         return Verdict.OBSERVED, reason, message, changes(update, live) if update else ()
     if reason in ("InvalidSpec", "InvalidName"):
@@ -115,9 +118,9 @@ def totals(previews: list[Preview], *, qps: dict[str, float], reads: int) -> Tot
 
 
 def exit_code(summary: Totals) -> int:
-    """0: nothing to do; 2: calls to make; 3: something is refused, conflicts or is invalid (1 is left to
-    errors of the command itself), so that CI can gate on changes and on refusals apart."""
+    """0: nothing to do; 2: calls to make; 3: something is refused, conflicts or is invalid; 1: the plan
+    could not be made (here: an object it cannot tell about), so that CI can gate on each apart."""
     worst = summary.worst
     if worst is None:
         return 0
-    return 2 if worst is Verdict.CHANGE else 3
+    return {Verdict.CHANGE: 2, Verdict.UNKNOWN: 1}.get(worst, 3)

@@ -23,7 +23,8 @@ def plan_parser(prog: str) -> argparse.ArgumentParser:
         "own planner, with reads only (one QueryChatappPhoneNumbers per space; never UpdatePhoneWebhook). "
         "Credentials to read CAMS with come from the environment, as the operator's own do "
         "(ALIBABA_CLOUD_ACCESS_KEY_ID/..., RRSA): a read-only RAM user is enough (docs/ram-policy.md). "
-        "Exit code: 0 no change, 2 changes, 3 something refused, conflicting or invalid, 1 an error.",
+        "Exit code: 0 no change, 2 changes, 3 something refused, conflicting or invalid, 1 the plan could "
+        "not be made (an error, or an object it cannot tell about: CAMS or STS unreachable).",
     )
     parser.add_argument(
         "-f",
@@ -53,10 +54,13 @@ def context_namespace() -> str:
     """The namespace of the kubeconfig's current context, as kubectl uses it; `default` without one."""
     from kubernetes.aio import config
 
+    paths = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not any(os.path.exists(path) for path in paths.split(os.pathsep)):
+        return "default"  # no kubeconfig (in a pod, or nowhere): kubectl's default
     try:
         # KUBECONFIG as it is now (the client reads it once, when imported).
         _, current = config.list_kube_config_contexts(os.environ.get("KUBECONFIG") or None)  # type: ignore[no-untyped-call]
-    except (config.ConfigException, OSError):  # no kubeconfig (in a pod, or nowhere): kubectl's default
+    except (config.ConfigException, OSError):  # one that names no current context
         return "default"
     return str((current or {}).get("context", {}).get("namespace") or "default")
 
@@ -81,6 +85,7 @@ async def plan(args: argparse.Namespace) -> int:
         assert isinstance(found, CredentialProblem)
         print(f"plan: no credentials to read CAMS with: {found.message}", file=sys.stderr)
         return 1
+    default = args.namespace or context_namespace()
     async with AsyncExitStack() as stack:
         cams = CamsClient(
             endpoint=settings.endpoint,
@@ -89,14 +94,13 @@ async def plan(args: argparse.Namespace) -> int:
             proxies=settings.proxies(),
         )
         stack.push_async_callback(cams.aclose)
-        cluster = None
-        if args.cluster:
-            api = await stack.enter_async_context(await kube_client.connect())
-            default = args.namespace or context_namespace()
-            namespaces = {str((b.get("metadata") or {}).get("namespace") or default) for b in bodies}
-            cluster = await Cluster.read(api, settings, reader, namespaces)
-        run = PlanRun(settings, cams, reader, cluster, namespace=args.namespace or context_namespace())
         try:
+            cluster = None
+            if args.cluster:
+                api = await stack.enter_async_context(await kube_client.connect())
+                namespaces = {str((b.get("metadata") or {}).get("namespace") or default) for b in bodies}
+                cluster = await Cluster.read(api, settings, reader, namespaces)
+            run = PlanRun(settings, cams, reader, cluster, namespace=default)
             previews = [await run.object(body) for body in bodies]
         except ApiException as refused:
             print(
@@ -104,6 +108,9 @@ async def plan(args: argparse.Namespace) -> int:
                 "the read-only rights of the chart's ClusterRole <release>-plan (docs/gitops.md)",
                 file=sys.stderr,
             )
+            return 1
+        except (OSError, TimeoutError) as unreachable:  # aiohttp's connection errors are OSErrors
+            print(f"plan: could not reach the API server: {unreachable}", file=sys.stderr)
             return 1
     totals = pv.totals(previews, qps=run.lanes, reads=run.reads_made)
     print(RENDER[args.output](previews, totals), end="")

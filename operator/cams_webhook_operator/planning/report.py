@@ -9,6 +9,7 @@ from typing import Any
 from cams_webhook_operator.decisions.preview import Preview, Totals, Verdict
 
 _ORDER = [
+    Verdict.UNKNOWN,
     Verdict.INVALID,
     Verdict.REFUSED,
     Verdict.CONFLICT,

@@ -11,7 +11,7 @@ from cams_webhook_operator.decisions.plans import Facts, Priority, webhook_updat
 from cams_webhook_operator.decisions.state import ObjectState
 from cams_webhook_operator.tenancy.credentials import Resolved
 
-from .objects import IN_SYNC, NO_SECRET, NOW, OPERATOR, OTHER, SETTINGS, read_here, state_of
+from .objects import IN_SYNC, NO_SECRET, NOW, OPERATOR, OTHER, SETTINGS, STS_DOWN, read_here, state_of
 
 HELD = LiveNumber("8613800001234", "https://a.example/x", "https://old.example/in?token=abc")
 
@@ -34,6 +34,8 @@ def test_each_branch_of_the_planner_gets_its_verdict() -> None:
     assert _verdict(state_of(), credentials=NO_SECRET)[:2] == (pv.Verdict.REFUSED, "SecretNotFound")
     assert _verdict(state_of(annotations={"camswebhook.io/paused": "true"}))[0] is pv.Verdict.PAUSED
     assert _verdict(state_of(phoneNumber="+86 138"))[:2] == (pv.Verdict.INVALID, "InvalidSpec")
+    # CAMS or STS did not answer: the operator would try again, the plan cannot tell (not a refusal)
+    assert _verdict(state_of(), credentials=STS_DOWN)[:2] == (pv.Verdict.UNKNOWN, "RRSAFailed")
 
 
 def test_a_change_names_each_field_redacted_as_status_live_shows_it() -> None:
@@ -69,6 +71,7 @@ def test_the_exit_code_tells_no_change_changes_and_refusals_apart() -> None:
     assert code(pv.Verdict.IN_SYNC, pv.Verdict.CHANGE) == 2
     assert code(pv.Verdict.CHANGE, pv.Verdict.CONFLICT) == 3
     assert code(pv.Verdict.INVALID) == 3
+    assert code(pv.Verdict.CHANGE, pv.Verdict.INVALID, pv.Verdict.UNKNOWN) == 1
 
 
 def test_the_totals_say_how_long_the_calls_take_at_each_accounts_quota() -> None:
