@@ -42,14 +42,29 @@ from cams_webhook_operator.tenancy.resolver import CredentialResolver
 from cams_webhook_operator.tenancy.space_access import SpaceAccess
 
 
+async def listed(api: client.ApiClient, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Every object of one of our kinds (of one namespace), page by page (kube/client.pages)."""
+    custom = client.CustomObjectsApi(api)
+    where: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
+    listing = (
+        kube_client.pages(
+            custom.list_namespaced_custom_object_without_preload_content, namespace=namespace, **where
+        )
+        if namespace
+        else kube_client.pages(custom.list_cluster_custom_object_without_preload_content, **where)
+    )
+    return [item async for page in listing for item in page.get("items", [])]
+
+
 @dataclass
 class Cluster:
-    """The cluster's side of a plan, read once."""
+    """The cluster's side of a plan, read once: a listing per kind (objects of the manifests' namespaces
+    only) and the claims in one call, not a read per object."""
 
-    api: client.ApiClient
     kube: KubeApi
     resolver: CredentialResolver
     claims: ClaimStore
+    objects: dict[tuple[str, str], dict[str, Any]]
 
     @classmethod
     async def read(
@@ -65,27 +80,23 @@ class Cluster:
             read_secret=kube.read_secret,
             operator_namespace=settings.operator_namespace,
         )
-        custom = client.CustomObjectsApi(api)
         for kind, plural in ((ACCOUNT_KIND, ACCOUNT_PLURAL), (CLUSTER_ACCOUNT_KIND, CLUSTER_ACCOUNT_PLURAL)):
-            listed = kube_client.as_json(await custom.list_cluster_custom_object(GROUP, VERSION, plural))
-            for item in listed.get("items", []):
+            for item in await listed(api, plural):
                 resolver.observe_account(Account.of(item, kind))
         core = kube_client.CoreGroup(api)
+        objects: dict[tuple[str, str], dict[str, Any]] = {}
         for namespace in sorted(namespaces):
             found = await kube_client.or_none(kube_client.answer(core.read_namespace(namespace)))
             labels = ((found or {}).get("metadata") or {}).get("labels") or {}
             resolver.namespace_labels(namespace, labels if found is not None else None)
+            if found is not None:
+                objects |= {
+                    (namespace, o["metadata"]["name"]): o for o in await listed(api, PLURAL, namespace)
+                }
         grace = timedelta(seconds=settings.claim_grace_seconds)
-        return cls(api, kube, resolver, ClaimStore(kube, grace=grace, now=lambda: datetime.now(UTC)))
-
-    async def existing(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        custom = client.CustomObjectsApi(self.api)
-        found = await kube_client.or_none(
-            custom.get_namespaced_custom_object(
-                GROUP, VERSION, kube_client.name(namespace), PLURAL, kube_client.name(name)
-            )
-        )
-        return kube_client.as_json(found) if found is not None else None
+        claims = ClaimStore(kube, grace=grace, now=lambda: datetime.now(UTC))
+        await claims.warm()
+        return cls(kube, resolver, claims, objects)
 
 
 @dataclass
@@ -103,7 +114,7 @@ class PlanRun:
 
     def __post_init__(self) -> None:
         self.access = SpaceAccess(
-            read=self._read_for_proof,
+            read=self._read,
             renew=lambda _: False,
             now=lambda: datetime.now(UTC),
             refusal_seconds=self.settings.permanent_retry_seconds,
@@ -131,9 +142,6 @@ class PlanRun:
             self.reads[key] = (outcome, numbers)
         return self.reads.get(key) or (outcome, numbers)
 
-    async def _read_for_proof(self, space: str, resolved: Resolved) -> tuple[Outcome, object]:
-        return await self._read(space, resolved)
-
     def _live(self, space: str) -> tuple[bool, dict[str, LiveNumber]]:
         for (read_space, _), (outcome, numbers) in self.reads.items():
             if read_space == space and outcome.verdict is Verdict.OK:
@@ -143,7 +151,7 @@ class PlanRun:
     async def object(self, body: Mapping[str, Any]) -> pv.Preview:
         obj = gather.as_object(body, default_namespace=self.namespace)
         snapshot = Snapshot.of(obj)
-        existing = await self.cluster.existing(*snapshot.key) if self.cluster else None
+        existing = self.cluster.objects.get(snapshot.key) if self.cluster else None
         status, snapshot = await self._status(obj, snapshot, existing)
         spec = snapshot.spec
         credentials, urls = await self._credentials(snapshot)

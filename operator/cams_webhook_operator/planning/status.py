@@ -10,7 +10,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-WAITING = {"Throttled", "TransientError", "CamsUnavailable", "Reconciling", "Pending", "UnrecognizedCode"}
+# The reasons of objects waiting for a call that will come by itself (retried, or held through an outage).
+WAITING = {"Throttled", "TransientError", "CamsUnavailable", "UnrecognizedCode"}
 
 
 def account_of(spec: Mapping[str, Any]) -> str:
@@ -67,27 +68,12 @@ def render(summed: Mapping[str, Mapping[str, Mapping[str, int]]]) -> str:
 
 
 async def _list(namespace: str | None) -> list[dict[str, Any]]:
-    """Every PhoneWebhook (of one namespace), in pages of 500."""
-    from kubernetes.aio import client
-
-    from cams_webhook_operator.api.models import GROUP, PLURAL, VERSION
+    from cams_webhook_operator.api.models import PLURAL
     from cams_webhook_operator.kube import client as kube_client
+    from cams_webhook_operator.planning.run import listed
 
-    items: list[dict[str, Any]] = []
     async with await kube_client.connect() as api:
-        custom = client.CustomObjectsApi(api)
-        token: str | None = None
-        while True:
-            page: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
-            if namespace:
-                answer = await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **page)
-            else:
-                answer = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **page)
-            listed = kube_client.as_json(answer)
-            items += listed.get("items", [])
-            token = (listed.get("metadata") or {}).get("continue")
-            if not token:
-                return items
+        return await listed(api, PLURAL, namespace)
 
 
 def main(argv: list[str]) -> int:
