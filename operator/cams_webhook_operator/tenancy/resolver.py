@@ -36,6 +36,7 @@ from cams_webhook_operator.tenancy.credentials import (
     SecretData,
     from_secret,
 )
+from cams_webhook_operator.tenancy.shared_calls import SharedCalls
 
 SecretReader = Callable[[str, str], Awaitable[SecretData | None]]
 
@@ -111,6 +112,7 @@ class CredentialResolver:
         self._labels: dict[str, Mapping[str, str]] = {}  # namespace -> its labels
         self._terminating: set[str] = set()  # namespaces being deleted
         self._secrets: dict[Key, SecretData | None] = {}  # read so far; None: it does not exist
+        self._reading: SharedCalls[Key, SecretData | None] = SharedCalls()  # one read per Secret at a time
         self._secret_users: dict[Key, set[Key]] = defaultdict(set)  # Secret -> objects that used it
         self._account_users: dict[AccountKey, set[Key]] = defaultdict(set)
         self._used: dict[Key, tuple[Key | None, AccountKey | None]] = {}  # object -> (Secret, account)
@@ -208,11 +210,8 @@ class CredentialResolver:
         if choice.secret is not None:
             namespace, name = choice.secret
             account = choice.account
-            if (
-                account is not None
-                and account.kind == CLUSTER_ACCOUNT_KIND
-                and namespace != self._operator_namespace
-            ):
+            cluster_account = account is not None and account.kind == CLUSTER_ACCOUNT_KIND
+            if cluster_account and namespace != self._operator_namespace:
                 return CredentialProblem(
                     "AccountNotReady", f"{account}: {_outside(namespace, self._operator_namespace)}"
                 )
@@ -281,9 +280,9 @@ class CredentialResolver:
 
     async def _secret(self, key: Key) -> SecretData | None:
         if key not in self._secrets:
-            if self._read_secret is None:
+            if (read := self._read_secret) is None:
                 raise RuntimeError("this resolver reads no Secrets")
-            self._secrets[key] = await self._read_secret(*key)
+            self._secrets[key] = await self._reading.run(key, lambda: read(*key))
         return self._secrets[key]
 
     def _use(self, obj: Key, secret: Key | None, account: AccountKey | None) -> None:

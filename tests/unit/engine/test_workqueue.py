@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,43 @@ async def test_namespaces_take_turns_within_a_priority() -> None:
     taken = [(await queue.get())[0] for _ in range(3)]
     assert taken == [("urgent", "x"), ("big-tenant", "o0"), ("small-tenant", "change")]
     assert (await queue.get())[0] == ("big-tenant", "o1"), "first come, first served within a namespace"
+
+
+async def test_a_key_wakes_one_waiting_worker_not_all_of_them() -> None:
+    """An event that woke every waiting worker cost 16 wake-ups per key, 13,677 worker steps where 1,000
+    objects arrived; each wake-up is a callback the event loop runs (loop.call_soon)."""
+    queue: WorkQueue[str] = WorkQueue()
+    workers = [asyncio.create_task(queue.get()) for _ in range(16)]
+    await asyncio.sleep(0.01)  # every worker waits
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    call_soon = loop.call_soon
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        scheduled.append(callback)
+        return call_soon(callback, *args, **kwargs)
+
+    loop.call_soon = counting  # type: ignore[method-assign,assignment]
+    try:
+        queue.add("a")
+        await asyncio.sleep(0.01)
+    finally:
+        loop.call_soon = call_soon  # type: ignore[method-assign]
+    done = [w for w in workers if w.done()]
+    assert [w.result() for w in done] == [("a", 0)]
+    woken = [c for c in scheduled if getattr(c, "__self__", None) in workers]
+    assert len(woken) == 1, "the other fifteen stay asleep"
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def test_a_worker_cancelled_after_its_wakeup_passes_the_key_on() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    first = asyncio.create_task(queue.get())
+    second = asyncio.create_task(queue.get())
+    await asyncio.sleep(0.01)
+    queue.add("a")  # wakes `first`, which is cancelled before it runs
+    first.cancel()
+    assert await asyncio.wait_for(second, 1) == ("a", 0)
+    assert first.cancelled()
