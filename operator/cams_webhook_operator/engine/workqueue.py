@@ -38,7 +38,7 @@ class WorkQueue(Generic[K]):
         self._dirty: dict[K, int] = {}  # added while processing -> priority to come back with
         self._timers: dict[K, tuple[asyncio.TimerHandle, int]] = {}
         # Workers waiting for a key, woken one per key added: an event that woke them all cost 16 wake-ups
-        # per key, 13,677 worker steps where 1,000 objects arrived (and the loop's turns with them).
+        # per key, each a turn of the loop's (docs/benchmarks.md, issue 29).
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     def __len__(self) -> int:

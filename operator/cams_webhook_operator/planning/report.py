@@ -6,26 +6,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cams_webhook_operator.decisions.preview import Preview, Totals, Verdict
+from cams_webhook_operator.decisions.preview import SEVERITY, Preview, Totals, Verdict
 
-_ORDER = [
-    Verdict.UNKNOWN,
-    Verdict.INVALID,
-    Verdict.REFUSED,
-    Verdict.CONFLICT,
-    Verdict.CHANGE,
-    Verdict.OBSERVED,
-    Verdict.PAUSED,
-    Verdict.IN_SYNC,
-]
+_ORDER = [*SEVERITY, Verdict.OBSERVED, Verdict.PAUSED, Verdict.IN_SYNC]  # worst first
 
 
 def _sorted(previews: list[Preview]) -> list[Preview]:
     return sorted(previews, key=lambda p: (_ORDER.index(p.verdict), p.namespace, p.name))
 
 
-def _changes(preview: Preview) -> str:
-    return "; ".join(f"{c.field}: {c.held} -> {c.wanted}" for c in preview.changes)
+def _detail(preview: Preview) -> str:
+    """What would change, field by field; else the message the operator would write, on one line."""
+    if preview.verdict in (Verdict.CHANGE, Verdict.OBSERVED):
+        return "; ".join(f"{c.field}: {c.held} -> {c.wanted}" for c in preview.changes)
+    return preview.message.replace("\n", " ")
 
 
 def _summary(totals: Totals) -> list[str]:
@@ -40,8 +34,7 @@ def _summary(totals: Totals) -> list[str]:
 def table(previews: list[Preview], totals: Totals) -> str:
     rows = [("NAMESPACE", "NAME", "PHONE", "PLAN", "REASON", "DETAIL")]
     for p in _sorted(previews):
-        detail = _changes(p) if p.verdict in (Verdict.CHANGE, Verdict.OBSERVED) else p.message
-        rows.append((p.namespace, p.name, p.number, p.verdict.value, p.reason, detail))
+        rows.append((p.namespace, p.name, p.number, p.verdict.value, p.reason, _detail(p)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [
         "   ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=True)) + "   " + r[5] for r in rows
@@ -79,17 +72,15 @@ def markdown(previews: list[Preview], totals: Totals) -> str:
     """For a pull request's comment: the summary first, then one row per object that is not in sync."""
 
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return text.replace("|", "\\|")
 
     lines = ["### CAMS webhook plan", "", *(f"- {line}" for line in _summary(totals)), ""]
     shown = [p for p in _sorted(previews) if p.verdict is not Verdict.IN_SYNC]
     if shown:
         lines += ["| Object | Phone | Plan | Reason | Detail |", "|---|---|---|---|---|"]
         for p in shown:
-            detail = _changes(p) if p.verdict in (Verdict.CHANGE, Verdict.OBSERVED) else p.message
-            lines.append(
-                f"| `{p.namespace}/{p.name}` | {p.number} | {p.verdict.value} | {p.reason} | {cell(detail)} |"
-            )
+            cells = (f"`{p.namespace}/{p.name}`", p.number, p.verdict.value, p.reason, cell(_detail(p)))
+            lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
