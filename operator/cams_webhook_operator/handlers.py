@@ -65,7 +65,8 @@ def configure_kopf(settings: kopf.OperatorSettings, namespaces: Sequence[str], *
     initial state (kube_client.streams_initial_events)."""
     # kopf would turn its own log lines into Events; the controller posts the Events that matter.
     settings.posting.level = logging.WARNING
-    # See NoDiffBase. (No progress storage is set: it is touched only by create/update handlers.)
+    # See NoDiffBase. No progress storage is set: kopf writes progress only for create/update handlers, and
+    # per event merely copies NoDiffBase's empty essence through the default one (about 7 us, measured).
     settings.persistence.diffbase_storage = NoDiffBase()
     # kopf keeps one task per object while events arrive, and 5 s after the last one by default: at a
     # listing of 30,000 objects, 30,000 idle tasks and queues at once. One event is handled in well under a
