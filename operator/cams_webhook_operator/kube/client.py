@@ -31,7 +31,18 @@ from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
 logger = logging.getLogger(__name__)
-__all__ = ["ApiException", "CoreGroup", "answer", "as_json", "connect", "name", "or_none", "pages", "refused"]
+__all__ = [
+    "ApiException",
+    "CoreGroup",
+    "answer",
+    "as_json",
+    "connect",
+    "custom_pages",
+    "name",
+    "or_none",
+    "pages",
+    "refused",
+]
 T = TypeVar("T")
 
 # Seconds for one call (the client takes a number as aiohttp's total timeout): without it, a connection the
@@ -174,6 +185,22 @@ async def pages(
         token = (page.get("metadata") or {}).get("continue") or None
         if token is None:
             return
+
+
+def custom_pages(
+    custom: client.CustomObjectsApi,
+    *,
+    group: str,
+    version: str,
+    plural: str,
+    namespace: str | None = None,
+    **params: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """The pages (`pages`) of the objects of a custom kind in one namespace, or in all (`namespace` None)."""
+    where = {"group": group, "version": version, "plural": plural, **params}
+    if namespace is None:
+        return pages(custom.list_cluster_custom_object_without_preload_content, **where)
+    return pages(custom.list_namespaced_custom_object_without_preload_content, namespace=namespace, **where)
 
 
 class CoreGroup:

@@ -33,6 +33,7 @@ from cams_webhook_operator.kube.client import (
     ApiException,
     CoreGroup,
     answer,
+    custom_pages,
     pages,
     refused,
 )
@@ -98,16 +99,11 @@ class Following:
     def _listing(self, followed: Followed, target: str | None, **params: Any) -> Any:
         if not followed.group:  # the core group: namespaces
             return pages(self._core.list_namespaces, **params)
-        where: dict[str, Any] = {
-            "group": followed.group,
-            "version": followed.version,
-            "plural": followed.plural,
-        }
-        if target is None:
-            return pages(self._custom.list_cluster_custom_object_without_preload_content, **where, **params)
-        return pages(
-            self._custom.list_namespaced_custom_object_without_preload_content,
-            **where,
+        return custom_pages(
+            self._custom,
+            group=followed.group,
+            version=followed.version,
+            plural=followed.plural,
             namespace=target,
             **params,
         )

@@ -43,15 +43,9 @@ from cams_webhook_operator.tenancy.space_access import SpaceAccess
 
 
 async def listed(api: client.ApiClient, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    """Every object of one of our kinds (of one namespace), page by page (kube/client.pages)."""
-    custom = client.CustomObjectsApi(api)
-    where: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
-    listing = (
-        kube_client.pages(
-            custom.list_namespaced_custom_object_without_preload_content, namespace=namespace, **where
-        )
-        if namespace
-        else kube_client.pages(custom.list_cluster_custom_object_without_preload_content, **where)
+    """Every object of one of our kinds (of one namespace), page by page (kube/client.custom_pages)."""
+    listing = kube_client.custom_pages(
+        client.CustomObjectsApi(api), group=GROUP, version=VERSION, plural=plural, namespace=namespace
     )
     return [item async for page in listing for item in page.get("items", [])]
 
